@@ -1,0 +1,189 @@
+"""The `riskcontrol` command: serve, worker, db, demo, import, user and audit."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from riskcontrol.core.clock import SystemClock
+from riskcontrol.core.db import make_engine, make_sessionmaker, transaction
+from riskcontrol.settings import Settings, SettingsError
+
+app = typer.Typer(help="riskcontrol: campus safety risk-control and crisis-response command system.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+import_app = typer.Typer(help="All-or-nothing CSV imports (UTF-8 or GBK/GB18030).", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from riskcontrol.core import migrations
+
+    settings = _settings()
+    migrations.upgrade(settings.database_url, revision)
+    out.print(f"database at {revision}: {_redact(settings.database_url)}")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run the sweeper and dispatcher in this process.")] = True,
+) -> None:
+    """Serve the web application (and, unless told not to, the worker loop)."""
+    import uvicorn
+
+    from riskcontrol.app import create_app
+
+    settings = _settings().model_copy(update={"run_worker_in_process": worker})
+    try:
+        application = create_app(settings)
+    except SettingsError as exc:
+        err.print(f"[red]refusing to start:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command("worker")
+def run_worker() -> None:
+    """Run the deadline sweeper and outbox dispatcher as their own process."""
+    from riskcontrol.app import build_worker
+    from riskcontrol.core.http import AppContext
+    from riskcontrol.people import auth
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    ctx = AppContext(settings, engine, make_sessionmaker(engine), SystemClock(), settings.resolve_secret(), auth.load_principal)
+    stop = threading.Event()
+    out.print("worker running; Ctrl-C stops it")
+    try:
+        build_worker(ctx).run_forever(stop, settings.worker_interval)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after seeding.")] = True,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Migrate, seed the demo campus if the database is empty, print the demo logins, then serve."""
+    from riskcontrol import demo as demo_campus
+    from riskcontrol.core import migrations
+
+    settings = _settings()
+    settings.resolve_secret()
+    migrations.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    with transaction(make_sessionmaker(engine)) as db:
+        summary = demo_campus.seed_demo(db, SystemClock())
+    engine.dispose()
+    out.print(summary.describe())
+    out.print(demo_campus.logins_table())
+    if serve_after:
+        serve(host=host, port=port, worker=True)
+
+
+def _run_import(kind: str, file: Path) -> None:
+    from riskcontrol.people import importer
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    data = file.read_bytes()
+    with factory() as db:
+        report = importer.import_csv(db, SystemClock(), kind=importer.ImportKind(kind), data=data, by=None)
+        if report.errors:
+            db.rollback()
+            for e in report.errors:
+                err.print(f"{file}:{e.line}: column {e.column}: {e.reason}")
+            err.print(f"[red]{len(report.errors)} bad row(s); nothing was imported[/red]")
+            raise typer.Exit(1)
+        db.commit()
+    out.print(report.describe())
+
+
+@import_app.command("units")
+def import_units(file: Path) -> None:
+    """Import org units: code,parent_code,kind,name_zh,name_en."""
+    _run_import("units", file)
+
+
+@import_app.command("students")
+def import_students(file: Path) -> None:
+    """Import students: student_no,name,gender,class_code,dorm_code,phone,guardian_name,guardian_relation,guardian_phone."""
+    _run_import("students", file)
+
+
+@import_app.command("staff")
+def import_staff(file: Path) -> None:
+    """Import staff and monitors: username,name,phone,roles,unit_code (roles separated by ';')."""
+    _run_import("staff", file)
+
+
+@user_app.command("password")
+def user_password(
+    username: str,
+    generate: Annotated[bool, typer.Option("--generate", help="Generate a password and print it.")] = False,
+) -> None:
+    """Set USERNAME's password, read from standard input (or generated with --generate)."""
+    from riskcontrol.core.errors import DomainError
+    from riskcontrol.people import service
+
+    password = secrets.token_urlsafe(12) if generate else sys.stdin.readline().rstrip("\r\n")
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as db:
+            user = service.get_user_by_username(db, username)
+            service.set_password(db, SystemClock(), user=user, password=password, by=None)
+    except DomainError as exc:
+        err.print(f"[red]{exc.field or 'error'}:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    out.print(f"password set for {username}" + (f": {password}" if generate else ""))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit chain; exit 1 and name the first broken row if any was altered or removed."""
+    from riskcontrol.core import audit
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    with make_sessionmaker(engine)() as db:
+        report = audit.verify_chain(db)
+    if report.ok:
+        out.print(f"audit chain intact: {report.rows_checked} rows")
+        return
+    err.print(f"audit chain broken at seq {report.broken_seq} (row id {report.broken_id}): {report.reason}")
+    raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

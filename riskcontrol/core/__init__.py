@@ -1,0 +1,1 @@
+"""Shared mechanisms that know no domain: database, clock, security, audit, i18n."""

@@ -1,0 +1,158 @@
+"""Append-only, hash-chained audit log: every row seals its content and the previous row's hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.db import Base, UTCDateTime, transaction
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditLog(Base):
+    """One audited fact: who did or tried what, to which subject, when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor: Mapped[str] = mapped_column(String(150))
+    action: Mapped[str] = mapped_column(String(80), index=True)
+    subject_type: Mapped[str | None] = mapped_column(String(60))
+    subject_id: Mapped[str | None] = mapped_column(String(80))
+    outcome: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single row naming the chain's last link; locking it serialises appends."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    last_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("audit_log.id", ondelete="SET NULL"))
+
+
+def _content_hash(prev_hash: str, row: AuditLog) -> str:
+    content = {
+        "seq": row.seq,
+        "at": row.at.isoformat(timespec="microseconds"),
+        "actor_user_id": row.actor_user_id,
+        "actor": row.actor,
+        "action": row.action,
+        "subject_type": row.subject_type,
+        "subject_id": row.subject_id,
+        "outcome": row.outcome,
+        "detail": row.detail,
+    }
+    canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+
+
+def record(
+    db: Session,
+    clock: Clock,
+    *,
+    actor_user_id: int | None,
+    actor: str,
+    action: str,
+    subject_type: str | None = None,
+    subject_id: str | int | None = None,
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Append one row in the caller's transaction (it commits or vanishes with the change)."""
+    head = db.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
+        db.add(head)
+    # Round-trip through JSON so the hashed form is exactly what the database will return.
+    clean_detail = json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str))
+    row = AuditLog(
+        seq=head.seq + 1,
+        at=clock.now(),
+        actor_user_id=actor_user_id,
+        actor=actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=None if subject_id is None else str(subject_id),
+        outcome=outcome,
+        detail=clean_detail,
+        prev_hash=head.hash,
+        hash="",
+    )
+    row.hash = _content_hash(head.hash, row)
+    db.add(row)
+    db.flush()
+    head.seq, head.hash, head.last_id = row.seq, row.hash, row.id
+    return row
+
+
+def record_apart(factory: sessionmaker[Session], clock: Clock, **fields: Any) -> None:
+    """Append in a transaction of its own: for refusals whose request is about to fail."""
+    with transaction(factory) as db:
+        record(db, clock, **fields)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The result of walking the chain: rows checked and the first broken link, if any."""
+
+    rows_checked: int
+    broken_seq: int | None = None
+    broken_id: int | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def verify_chain(db: Session, *, batch: int = 5000) -> ChainReport:
+    """Walk every row in order and report the first one whose link or content does not hold."""
+    expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    after = 0
+    while True:
+        rows = db.execute(select(AuditLog).where(AuditLog.seq >= after).order_by(AuditLog.seq).limit(batch)).scalars().all()
+        if not rows:
+            break
+        for row in rows:
+            if row.seq != expected_seq:
+                return ChainReport(
+                    checked,
+                    expected_seq,
+                    None,
+                    f"row with seq {expected_seq} is missing (next present is seq {row.seq}, id {row.id})",
+                )
+            if row.prev_hash != expected_prev:
+                return ChainReport(checked, row.seq, row.id, "previous-hash link does not match the row before")
+            if _content_hash(row.prev_hash, row) != row.hash:
+                return ChainReport(checked, row.seq, row.id, "content does not match its hash (row altered)")
+            expected_prev, expected_seq, checked = row.hash, row.seq + 1, checked + 1
+        after = rows[-1].seq + 1
+        db.expunge_all()
+    head = db.get(AuditHead, 1)
+    head_seq = head.seq if head is not None else 0
+    head_hash = head.hash if head is not None else GENESIS_HASH
+    if head_seq != checked or head_hash != expected_prev:
+        return ChainReport(
+            checked,
+            head_seq,
+            head.last_id if head is not None else None,
+            f"chain ends at seq {checked} but the head records seq {head_seq} (rows removed at the end)",
+        )
+    return ChainReport(checked)

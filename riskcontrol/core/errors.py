@@ -1,0 +1,65 @@
+"""Domain errors that the web layer turns into clear 4xx replies."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A refusal a user can understand: an HTTP status, a machine code and the field at fault."""
+
+    status_code = 400
+    code = "bad_request"
+    # A denial is written to the audit log (in a transaction of its own) when it is answered.
+    denial = False
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"error": self.code, "message": self.message, "field": self.field}
+
+
+class InvalidInput(DomainError):
+    status_code = 422
+    code = "invalid"
+
+
+class NotAuthenticated(DomainError):
+    status_code = 401
+    code = "not_authenticated"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+    denial = True
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+
+class HiddenOutOfScope(NotFound):
+    """Out of scope where existence itself is private: answered as 404, audited as a denial."""
+
+    denial = True
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class Locked(DomainError):
+    """Too many failed attempts; try again after `retry_after` seconds."""
+
+    status_code = 429
+    code = "locked"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,142 @@
+"""Request plumbing shared by every router: the app context, sessions, the caller, error replies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from riskcontrol.core import audit
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.errors import DomainError, Locked, NotAuthenticated
+from riskcontrol.core.security import Principal
+
+SESSION_COOKIE = "rc_session"
+
+PrincipalLoader = Callable[[Session, Clock, str], Principal | None]
+
+
+@dataclass
+class AppContext:
+    """What the composition root hands every request: settings, database, clock, secret."""
+
+    settings: Any
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+    secret: str
+    principal_loader: PrincipalLoader
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+def get_db(ctx: Ctx) -> Iterator[Session]:
+    """A session per request; handlers commit explicitly, anything uncommitted is rolled back."""
+    db = ctx.sessions()
+    try:
+        yield db
+    finally:
+        db.rollback()
+        db.close()
+
+
+Db = Annotated[Session, Depends(get_db)]
+
+
+def get_clock(ctx: Ctx) -> Clock:
+    return ctx.clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+def request_token(request: Request) -> str | None:
+    """The bearer token from the Authorization header, else the session cookie."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
+    """The caller if they hold a live session; remembered on the request for error auditing."""
+    token = request_token(request)
+    if token is None:
+        return None
+    with ctx.sessions() as db:
+        principal = ctx.principal_loader(db, ctx.clock, token)
+        db.commit()
+    request.state.principal = principal
+    return principal
+
+
+def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    if principal is None:
+        raise NotAuthenticated("sign in first: send a bearer token or the session cookie")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def _validation_reply(exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
+        errors.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "invalid")})
+    first = errors[0] if errors else {"field": "body", "reason": "invalid"}
+    return JSONResponse(
+        status_code=422,
+        content={
+            "error": "invalid",
+            "message": f"{first['field']}: {first['reason']}",
+            "field": first["field"],
+            "errors": errors,
+        },
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Domain errors become clear 4xx replies; denials are audited in a transaction of their own."""
+
+    async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        if exc.denial:
+            ctx = get_ctx(request)
+            principal: Principal | None = getattr(request.state, "principal", None)
+            audit.record_apart(
+                ctx.sessions,
+                ctx.clock,
+                actor_user_id=principal.user_id if principal else None,
+                actor=principal.username if principal else "anonymous",
+                action="access.denied",
+                subject_type="http",
+                subject_id=f"{request.method} {request.url.path}"[:80],
+                outcome="denied",
+                detail={"reason": exc.message, "status": exc.status_code},
+            )
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Locked) else None
+        if isinstance(exc, NotAuthenticated):
+            headers = {"WWW-Authenticate": "Bearer"}
+        return JSONResponse(status_code=exc.status_code, content=exc.as_dict(), headers=headers)
+
+    async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return _validation_reply(exc)
+
+    app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)

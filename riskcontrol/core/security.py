@@ -1,0 +1,77 @@
+"""Password hashing, opaque session tokens, and the caller's roles and grid scope."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from riskcontrol.core.errors import Forbidden
+
+_hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown user as slow as one for a known user.
+_DUMMY_HASH = _hasher.hash("riskcontrol-timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when `password` matches; an absent hash still costs one verification."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def new_token() -> str:
+    """A fresh opaque bearer/cookie token (only its hash is stored)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def csrf_token(secret: str, session_token: str) -> str:
+    """A form token bound to one session (double-submit without server state)."""
+    return hmac.new(secret.encode(), b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
+
+
+def path_covers(scope_path: str, path: str) -> bool:
+    """True when `path` is the unit at `scope_path` or below it (materialized paths end in '/')."""
+    return path.startswith(scope_path)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: identity, roles, and the grid subtrees they may see."""
+
+    user_id: int
+    username: str
+    display_name: str
+    roles: frozenset[str]
+    scope_paths: tuple[str, ...] = field(default_factory=tuple)
+    session_id: int | None = None
+
+    def has_role(self, *roles: str) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+    def covers(self, path: str) -> bool:
+        """True when the unit with materialized `path` lies inside the caller's scope."""
+        return any(path_covers(scope, path) for scope in self.scope_paths)
+
+    def covers_any(self, paths: Iterable[str | None]) -> bool:
+        return any(p is not None and self.covers(p) for p in paths)
+
+
+def require_role(principal: Principal, *roles: str) -> None:
+    """Refuse unless the caller holds one of `roles`."""
+    if not principal.has_role(*roles):
+        raise Forbidden("this action needs one of the roles: " + ", ".join(sorted(roles)))

@@ -1,0 +1,67 @@
+"""The background worker: runs registered jobs (sweeper, dispatcher) in a loop and beats a heartbeat."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.db import Base, UTCDateTime, transaction
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[Session, Clock], object]
+
+
+class WorkerHeartbeat(Base):
+    """The last time each worker process finished a loop; /readyz and the board read it."""
+
+    __tablename__ = "worker_heartbeat"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+@dataclass
+class Worker:
+    """Runs each job in its own transaction, then records a heartbeat; one failing job spares the rest."""
+
+    sessions: sessionmaker[Session]
+    clock: Clock
+    jobs: list[tuple[str, Job]] = field(default_factory=list)
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    def run_once(self) -> None:
+        for job_name, job in self.jobs:
+            try:
+                with transaction(self.sessions) as db:
+                    job(db, self.clock)
+            except Exception:
+                log.exception("worker job %s failed", job_name)
+        with transaction(self.sessions) as db:
+            beat = db.get(WorkerHeartbeat, self.name)
+            if beat is None:
+                db.add(WorkerHeartbeat(name=self.name, beat_at=self.clock.now()))
+            else:
+                beat.beat_at = self.clock.now()
+
+    def run_forever(self, stop: threading.Event, interval: timedelta) -> None:
+        """Loop until `stop` is set, waiting `interval` (real time) between rounds."""
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("worker round failed")
+            stop.wait(interval.total_seconds())
+
+
+def latest_heartbeat(db: Session) -> datetime | None:
+    return db.execute(select(WorkerHeartbeat.beat_at).order_by(WorkerHeartbeat.beat_at.desc()).limit(1)).scalar_one_or_none()

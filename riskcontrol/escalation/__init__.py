@@ -1,0 +1,1 @@
+"""The escalation domain (built in a later issue)."""

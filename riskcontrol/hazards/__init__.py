@@ -1,0 +1,1 @@
+"""The hazards domain (built in a later issue)."""

@@ -1,0 +1,1 @@
+"""The kpi domain (built in a later issue)."""

@@ -1,0 +1,11 @@
+"""Every domain's models imported in one place, so the metadata is complete for Alembic."""
+
+from __future__ import annotations
+
+from riskcontrol.core import audit as _audit  # noqa: F401
+from riskcontrol.core import worker as _worker  # noqa: F401
+from riskcontrol.core.db import Base
+from riskcontrol.grid import models as _grid  # noqa: F401
+from riskcontrol.people import models as _people  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""The notify domain (built in a later issue)."""

@@ -1,0 +1,1 @@
+"""The observations domain (built in a later issue)."""

@@ -1,0 +1,1 @@
+"""People: students and their guardians, staff and monitors as users with roles on grid units."""

@@ -1,0 +1,113 @@
+"""Signing in and out: password checks with lockout, session tokens, and loading the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from riskcontrol.core import audit
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.errors import DomainError, Locked, NotAuthenticated
+from riskcontrol.core.security import Principal, hash_token, new_token, verify_password
+from riskcontrol.grid import service as grid_service
+from riskcontrol.people.models import AuthSession, User
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    """How long sessions last and how many failures lock an account for how long."""
+
+    session_ttl: timedelta
+    max_failures: int
+    lockout: timedelta
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """A token on success, else the error to answer with (the failure is already recorded)."""
+
+    token: str | None = None
+    user: User | None = None
+    error: DomainError | None = None
+
+
+def attempt_login(
+    db: Session,
+    clock: Clock,
+    policy: LoginPolicy,
+    *,
+    username: str,
+    password: str,
+    kind: str,
+    source: str | None = None,
+) -> LoginOutcome:
+    """Check a password; count failures; lock after too many. The caller commits either way."""
+    now = clock.now()
+    user = db.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    detail = {"kind": kind, "source": source}
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        wait = int((user.locked_until - now).total_seconds()) + 1
+        audit.record(db, clock, actor_user_id=user.id, actor=username, action="login.locked", outcome="denied", detail=detail)
+        return LoginOutcome(error=Locked(f"too many failed sign-ins; try again in {wait} seconds", retry_after=wait))
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        if user is not None:
+            user.failed_logins += 1
+            if user.failed_logins >= policy.max_failures:
+                user.locked_until = now + policy.lockout
+                user.failed_logins = 0
+        audit.record(
+            db,
+            clock,
+            actor_user_id=user.id if user else None,
+            actor=username[:150],
+            action="login.failure",
+            outcome="denied",
+            detail=detail,
+        )
+        return LoginOutcome(error=NotAuthenticated("wrong username or password", field="password"))
+    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    token = new_token()
+    db.add(
+        AuthSession(user_id=user.id, token_hash=hash_token(token), kind=kind, created_at=now, expires_at=now + policy.session_ttl)
+    )
+    audit.record(db, clock, actor_user_id=user.id, actor=user.username, action="login.success", detail=detail)
+    return LoginOutcome(token=token, user=user)
+
+
+def logout(db: Session, clock: Clock, principal: Principal) -> None:
+    """Revoke the caller's current session."""
+    if principal.session_id is None:
+        return
+    session = db.get(AuthSession, principal.session_id)
+    if session is not None and session.revoked_at is None:
+        session.revoked_at = clock.now()
+        audit.record(db, clock, actor_user_id=principal.user_id, actor=principal.username, action="logout")
+
+
+def load_principal(db: Session, clock: Clock, token: str) -> Principal | None:
+    """The caller behind a live token with roles and scope, or None when the token is not valid."""
+    stmt = (
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_hash == hash_token(token))
+        .options(selectinload(User.assignments))
+    )
+    row = db.execute(stmt).one_or_none()
+    if row is None:
+        return None
+    session, user = row[0], row[1]
+    if session.revoked_at is not None or session.expires_at <= clock.now() or not user.active:
+        return None
+    return principal_for(db, user, session_id=session.id)
+
+
+def principal_for(db: Session, user: User, *, session_id: int | None = None) -> Principal:
+    """The principal of `user`: the union of the roles they hold and of the subtrees they hold them at."""
+    roles = frozenset(a.role for a in user.assignments)
+    scopes = grid_service.scope_paths_for(db, {a.unit_id for a in user.assignments})
+    return Principal(
+        user_id=user.id, username=user.username, display_name=user.name, roles=roles, scope_paths=scopes, session_id=session_id
+    )

@@ -1,0 +1,76 @@
+"""Pure rules about people: the roles, where on the grid each may be held, and what each may see."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from riskcontrol.grid.rules import UnitKind
+
+
+class Role(StrEnum):
+    DORM_HEAD = "dorm_head"
+    CLASS_MONITOR = "class_monitor"
+    PSYCH_MEMBER = "psych_member"
+    COUNSELOR = "counselor"
+    COLLEGE_OFFICER = "college_officer"
+    STUDENT_AFFAIRS = "student_affairs"
+    OPINION_OFFICER = "opinion_officer"
+    SAFETY_OFFICER = "safety_officer"
+    RESPONSE_TEAM = "response_team"
+    PSYCH_CENTER = "psych_center"
+    LEADER = "leader"
+    ADMIN = "admin"
+
+
+_SCHOOL = frozenset({UnitKind.SCHOOL})
+
+# The kind of unit each role is held at; the unit's subtree is the holder's scope.
+ROLE_UNIT_KINDS: dict[Role, frozenset[UnitKind]] = {
+    Role.DORM_HEAD: frozenset({UnitKind.DORM}),
+    Role.CLASS_MONITOR: frozenset({UnitKind.CLASS}),
+    Role.PSYCH_MEMBER: frozenset({UnitKind.CLASS}),
+    Role.COUNSELOR: frozenset({UnitKind.CLASS, UnitKind.COLLEGE}),
+    Role.COLLEGE_OFFICER: frozenset({UnitKind.COLLEGE}),
+    Role.STUDENT_AFFAIRS: _SCHOOL,
+    Role.OPINION_OFFICER: frozenset({UnitKind.SCHOOL, UnitKind.COLLEGE}),
+    Role.SAFETY_OFFICER: frozenset({UnitKind.SCHOOL, UnitKind.BUILDING}),
+    Role.RESPONSE_TEAM: _SCHOOL,
+    Role.PSYCH_CENTER: _SCHOOL,
+    Role.LEADER: _SCHOOL,
+    Role.ADMIN: _SCHOOL,
+}
+
+# Contact details of students and guardians are personal information: only the roles that
+# must reach a family in a crisis see them, and every such read is audited.
+SEES_CONTACTS: frozenset[Role] = frozenset(
+    {
+        Role.COUNSELOR,
+        Role.COLLEGE_OFFICER,
+        Role.STUDENT_AFFAIRS,
+        Role.PSYCH_CENTER,
+        Role.RESPONSE_TEAM,
+    }
+)
+
+MANAGES_DIRECTORY: frozenset[Role] = frozenset({Role.ADMIN})
+
+
+def role_unit_problem(role: Role, unit_kind: UnitKind) -> str | None:
+    """Why `role` cannot be held at a unit of `unit_kind`, or None when it can."""
+    allowed = ROLE_UNIT_KINDS[role]
+    if unit_kind in allowed:
+        return None
+    return f"role {role} is held at a {' or '.join(sorted(allowed))}, not at a {unit_kind}"
+
+
+def parse_roles(text: str) -> tuple[list[Role], list[str]]:
+    """Split 'a;b' into known roles and the unknown names."""
+    known, unknown = [], []
+    for name in (part.strip() for part in text.split(";")):
+        if not name:
+            continue
+        try:
+            known.append(Role(name))
+        except ValueError:
+            unknown.append(name)
+    return known, unknown

@@ -1,0 +1,1 @@
+"""The riskmap domain (built in a later issue)."""

@@ -1,0 +1,1 @@
+"""Web pages: Jinja2 templates, local static assets, and the HTML routes."""
