@@ -5,11 +5,14 @@ from __future__ import annotations
 import secrets
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.core.clock import SystemClock
 from riskcontrol.core.db import make_engine, make_sessionmaker, transaction
@@ -31,6 +34,16 @@ err = Console(stderr=True)
 
 def _settings() -> Settings:
     return Settings()
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """A session factory on the configured database; the engine is disposed afterwards."""
+    engine = make_engine(settings.database_url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()
 
 
 @db_app.command("upgrade")
@@ -100,10 +113,8 @@ def demo(
     settings = _settings()
     settings.resolve_secret()
     migrations.upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    with transaction(make_sessionmaker(engine)) as db:
+    with _database(settings) as factory, transaction(factory) as db:
         summary = demo_campus.seed_demo(db, SystemClock())
-    engine.dispose()
     out.print(summary.describe())
     out.print(demo_campus.logins_table())
     if serve_after:
@@ -113,11 +124,8 @@ def demo(
 def _run_import(kind: str, file: Path) -> None:
     from riskcontrol.people import importer
 
-    settings = _settings()
-    engine = make_engine(settings.database_url)
-    factory = make_sessionmaker(engine)
     data = file.read_bytes()
-    with factory() as db:
+    with _database(_settings()) as factory, factory() as db:
         report = importer.import_csv(db, SystemClock(), kind=importer.ImportKind(kind), data=data, by=None)
         if report.errors:
             db.rollback()
@@ -157,10 +165,8 @@ def user_password(
     from riskcontrol.people import service
 
     password = secrets.token_urlsafe(12) if generate else sys.stdin.readline().rstrip("\r\n")
-    settings = _settings()
-    engine = make_engine(settings.database_url)
     try:
-        with transaction(make_sessionmaker(engine)) as db:
+        with _database(_settings()) as factory, transaction(factory) as db:
             user = service.get_user_by_username(db, username)
             service.set_password(db, SystemClock(), user=user, password=password, by=None)
     except DomainError as exc:
@@ -174,9 +180,7 @@ def audit_verify() -> None:
     """Walk the audit chain; exit 1 and name the first broken row if any was altered or removed."""
     from riskcontrol.core import audit
 
-    settings = _settings()
-    engine = make_engine(settings.database_url)
-    with make_sessionmaker(engine)() as db:
+    with _database(_settings()) as factory, factory() as db:
         report = audit.verify_chain(db)
     if report.ok:
         out.print(f"audit chain intact: {report.rows_checked} rows")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, MetaData, text
+from sqlalchemy import Engine, MetaData, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.app import create_app
@@ -29,8 +29,24 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The database under test: $RISKCONTROL_TEST_DATABASE_URL, else a fresh SQLite file."""
     url = os.environ.get(TEST_DB_ENV)
     if url:
+        ensure_database(url)
         return url
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database named in `url` when it does not exist yet."""
+    target = make_url(url)
+    if target.get_backend_name() != "postgresql" or not target.database:
+        return
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}).first()
+            if exists is None:
+                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        admin.dispose()
 
 
 def reset_schema(engine: Engine) -> None:

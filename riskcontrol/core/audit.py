@@ -127,7 +127,8 @@ def verify_chain(db: Session, *, batch: int = 5000) -> ChainReport:
     expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
     after = 0
     while True:
-        rows = db.execute(select(AuditLog).where(AuditLog.seq >= after).order_by(AuditLog.seq).limit(batch)).scalars().all()
+        stmt = select(AuditLog).where(AuditLog.seq >= after).order_by(AuditLog.seq).limit(batch)
+        rows = db.execute(stmt.execution_options(populate_existing=True)).scalars().all()
         if not rows:
             break
         for row in rows:

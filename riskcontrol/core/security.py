@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -49,6 +49,15 @@ def path_covers(scope_path: str, path: str) -> bool:
     return path.startswith(scope_path)
 
 
+def minimal_paths(paths: Iterable[str]) -> tuple[str, ...]:
+    """Drop every path that lies under another one (the union of subtrees stays the same)."""
+    kept: list[str] = []
+    for path in sorted(set(paths), key=len):
+        if not any(path_covers(k, path) for k in kept):
+            kept.append(path)
+    return tuple(sorted(kept))
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: identity, roles, and the grid subtrees they may see."""
@@ -59,9 +68,16 @@ class Principal:
     roles: frozenset[str]
     scope_paths: tuple[str, ...] = field(default_factory=tuple)
     session_id: int | None = None
+    # Each (role, unit path) the user holds: a role's powers reach only the subtree it is held at.
+    grants: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def has_role(self, *roles: str) -> bool:
         return not self.roles.isdisjoint(roles)
+
+    def narrowed_to(self, *roles: str) -> Principal:
+        """The same caller, seeing only the subtrees where they hold one of `roles`."""
+        grants = tuple(g for g in self.grants if g[0] in roles)
+        return replace(self, roles=self.roles & frozenset(roles), scope_paths=minimal_paths(p for _, p in grants), grants=grants)
 
     def covers(self, path: str) -> bool:
         """True when the unit with materialized `path` lies inside the caller's scope."""

@@ -39,12 +39,3 @@ def parent_problem(kind: UnitKind, parent_kind: UnitKind | None) -> str | None:
 def child_path(parent_path: str | None, unit_id: int) -> str:
     """The materialized path of a unit: its ancestors' ids and its own, each followed by '/'."""
     return f"{parent_path or '/'}{unit_id}/"
-
-
-def minimal_scopes(paths: list[str]) -> tuple[str, ...]:
-    """Drop every path that lies under another one in the list (the union stays the same)."""
-    kept: list[str] = []
-    for path in sorted(set(paths), key=len):
-        if not any(path.startswith(k) for k in kept):
-            kept.append(path)
-    return tuple(sorted(kept))

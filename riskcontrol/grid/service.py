@@ -92,9 +92,8 @@ def ancestor_ids(unit: OrgUnit) -> list[int]:
     return [int(part) for part in unit.path.strip("/").split("/") if part]
 
 
-def scope_paths_for(db: Session, unit_ids: set[int]) -> tuple[str, ...]:
-    """The minimal set of subtree paths covering the given units."""
+def paths_of(db: Session, unit_ids: set[int]) -> dict[int, str]:
+    """The materialized path of each unit id."""
     if not unit_ids:
-        return ()
-    paths = db.execute(select(OrgUnit.path).where(OrgUnit.id.in_(unit_ids))).scalars().all()
-    return rules.minimal_scopes(list(paths))
+        return {}
+    return {uid: path for uid, path in db.execute(select(OrgUnit.id, OrgUnit.path).where(OrgUnit.id.in_(unit_ids)))}

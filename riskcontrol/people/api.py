@@ -99,5 +99,7 @@ def list_users(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[UserOut]:
     """Users who hold a role somewhere in the caller's subtree."""
-    users = db.execute(service.users_in_scope(principal).limit(limit).offset(offset)).scalars().all()
-    return [UserOut(id=u.id, username=u.username, name=u.name, roles=sorted({a.role for a in u.assignments})) for u in users]
+    return [
+        UserOut(id=u.id, username=u.username, name=u.name, roles=roles)
+        for u, roles in service.list_users(db, principal, limit=limit, offset=offset)
+    ]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import DomainError, Locked, NotAuthenticated
-from riskcontrol.core.security import Principal, hash_token, new_token, verify_password
+from riskcontrol.core.security import Principal, hash_token, minimal_paths, new_token, verify_password
 from riskcontrol.grid import service as grid_service
 from riskcontrol.people.models import AuthSession, User
 
@@ -106,8 +106,14 @@ def load_principal(db: Session, clock: Clock, token: str) -> Principal | None:
 
 def principal_for(db: Session, user: User, *, session_id: int | None = None) -> Principal:
     """The principal of `user`: the union of the roles they hold and of the subtrees they hold them at."""
-    roles = frozenset(a.role for a in user.assignments)
-    scopes = grid_service.scope_paths_for(db, {a.unit_id for a in user.assignments})
+    paths = grid_service.paths_of(db, {a.unit_id for a in user.assignments})
+    grants = tuple(sorted({(a.role, paths[a.unit_id]) for a in user.assignments}))
     return Principal(
-        user_id=user.id, username=user.username, display_name=user.name, roles=roles, scope_paths=scopes, session_id=session_id
+        user_id=user.id,
+        username=user.username,
+        display_name=user.name,
+        roles=frozenset(role for role, _ in grants),
+        scope_paths=minimal_paths(path for _, path in grants),
+        session_id=session_id,
+        grants=grants,
     )

@@ -64,7 +64,9 @@ def student_contacts(db: Session, clock: Clock, principal: Principal, student_id
     """A student's phone and guardians: only for contact roles, and every read is audited."""
     if not principal.has_role(*rules.SEES_CONTACTS):
         raise Forbidden("contact details are visible to counselors and student-affairs staff only")
-    student = get_student(db, principal, student_id)
+    # Only where the caller holds a contact role: a dorm head who is also a counselor elsewhere
+    # does not see the phone numbers of her roommates' parents.
+    student = get_student(db, principal.narrowed_to(*rules.SEES_CONTACTS), student_id)
     audit.record(
         db,
         clock,
@@ -78,14 +80,18 @@ def student_contacts(db: Session, clock: Clock, principal: Principal, student_id
     return student, list(student.guardians)
 
 
-def users_in_scope(principal: Principal) -> Select[User]:
-    """Users holding at least one role at a unit in the caller's subtree."""
+def list_users(db: Session, principal: Principal, *, limit: int = 200, offset: int = 0) -> list[tuple[User, list[str]]]:
+    """Users holding a role at a unit in the caller's subtree, each with only the roles held there."""
     held_here = (
-        select(RoleAssignment.user_id)
+        select(RoleAssignment.user_id, RoleAssignment.role)
         .join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
         .where(grid_service.scope_clause(principal, OrgUnit.path))
     )
-    return select(User).where(User.id.in_(held_here)).order_by(User.username)
+    roles: dict[int, set[str]] = {}
+    for user_id, role in db.execute(held_here):
+        roles.setdefault(user_id, set()).add(role)
+    users = db.execute(select(User).where(User.id.in_(roles)).order_by(User.username).limit(limit).offset(offset)).scalars()
+    return [(user, sorted(roles[user.id])) for user in users]
 
 
 def get_user_by_username(db: Session, username: str) -> User:

@@ -1,0 +1,81 @@
+# riskcontrol — the two commands (`make run`, `make test`) and their helpers.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := run
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Where `make test` runs the integration suite a second time (any PostgreSQL and Redis will do).
+RISKCONTROL_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/riskcontrol_test
+RISKCONTROL_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+export RISKCONTROL_TEST_PG_URL RISKCONTROL_TEST_REDIS_URL
+
+# Debian packages: CJK fonts for pages and PDF reports; Chromium and the services for tests.
+APT_RUN := fonts-noto-cjk fonts-wqy-microhei
+APT_TEST := chromium postgresql redis-server
+
+.PHONY: run test lint unit test-sqlite test-postgres bench setup services clean
+
+run: setup
+	$(call apt_ensure,$(APT_RUN))
+	$(BIN)/riskcontrol demo --host $(HOST) --port $(PORT)
+
+test: setup
+	$(call apt_ensure,$(APT_RUN) $(APT_TEST))
+	$(MAKE) --no-print-directory services lint test-sqlite test-postgres
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The whole suite on SQLite (unit, integration, HTTP and browser tests).
+test-sqlite: setup
+	env -u RISKCONTROL_TEST_DATABASE_URL -u RISKCONTROL_TEST_REDIS_URL $(BIN)/python -m pytest tests
+
+# The integration suite again on PostgreSQL, with the live bus over Redis.
+test-postgres: setup services
+	RISKCONTROL_TEST_DATABASE_URL=$(RISKCONTROL_TEST_PG_URL) $(BIN)/python -m pytest tests/integration
+
+bench: setup services
+	$(BIN)/python -m bench
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	touch $@
+
+# Start PostgreSQL and Redis on this machine when they are not answering.
+services:
+	@if ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  echo "starting PostgreSQL"; \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | sort -V | tail -1) main start; \
+	  for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
+	fi
+	@if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then \
+	  echo "starting Redis"; mkdir -p /var/lib/redis /var/log/redis; \
+	  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+	    --dir /var/lib/redis --logfile /var/log/redis/ci.log; \
+	  for i in $$(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done; \
+	fi
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache
+
+# apt_ensure: install the Debian packages that are missing (needs root or sudo).
+define apt_ensure
+	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+endef
