@@ -19,7 +19,9 @@ from riskcontrol.core.worker import Worker
 from riskcontrol.grid.api import router as grid_router
 from riskcontrol.people import auth
 from riskcontrol.people.api import router as people_router
+from riskcontrol.people.import_api import router as import_router
 from riskcontrol.settings import Settings
+from riskcontrol.web.pages import router as pages_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
@@ -70,6 +72,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(people_router)
+    app.include_router(import_router)
     app.include_router(grid_router)
+    app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

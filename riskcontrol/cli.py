@@ -130,7 +130,8 @@ def _run_import(kind: str, file: Path) -> None:
         if report.errors:
             db.rollback()
             for e in report.errors:
-                err.print(f"{file}:{e.line}: column {e.column}: {e.reason}")
+                # One unwrapped plain line per error, so editors and grep can jump to it.
+                err.print(f"{file}:{e.line}: column {e.column}: {e.reason}", soft_wrap=True, markup=False, highlight=False)
             err.print(f"[red]{len(report.errors)} bad row(s); nothing was imported[/red]")
             raise typer.Exit(1)
         db.commit()

@@ -54,6 +54,16 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class TooLarge(DomainError):
+    status_code = 413
+    code = "too_large"
+
+
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class Locked(DomainError):
     """Too many failed attempts; try again after `retry_after` seconds."""
 

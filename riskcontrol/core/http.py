@@ -93,6 +93,21 @@ def current_principal(principal: Annotated[Principal | None, Depends(optional_pr
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+def record_denial(ctx: AppContext, principal: Principal | None, subject: str, reason: str, status: int) -> None:
+    """Write a refused access to the audit log in a transaction of its own (the request is failing)."""
+    audit.record_apart(
+        ctx.sessions,
+        ctx.clock,
+        actor_user_id=principal.user_id if principal else None,
+        actor=principal.username if principal else "anonymous",
+        action="access.denied",
+        subject_type="http",
+        subject_id=subject[:80],
+        outcome="denied",
+        detail={"reason": reason, "status": status},
+    )
+
+
 def _validation_reply(exc: RequestValidationError) -> JSONResponse:
     errors = []
     for err in exc.errors():
@@ -116,19 +131,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
         if exc.denial:
-            ctx = get_ctx(request)
             principal: Principal | None = getattr(request.state, "principal", None)
-            audit.record_apart(
-                ctx.sessions,
-                ctx.clock,
-                actor_user_id=principal.user_id if principal else None,
-                actor=principal.username if principal else "anonymous",
-                action="access.denied",
-                subject_type="http",
-                subject_id=f"{request.method} {request.url.path}"[:80],
-                outcome="denied",
-                detail={"reason": exc.message, "status": exc.status_code},
-            )
+            record_denial(get_ctx(request), principal, f"{request.method} {request.url.path}", exc.message, exc.status_code)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Locked) else None
         if isinstance(exc, NotAuthenticated):
             headers = {"WWW-Authenticate": "Bearer"}

@@ -96,4 +96,4 @@ def paths_of(db: Session, unit_ids: set[int]) -> dict[int, str]:
     """The materialized path of each unit id."""
     if not unit_ids:
         return {}
-    return {uid: path for uid, path in db.execute(select(OrgUnit.id, OrgUnit.path).where(OrgUnit.id.in_(unit_ids)))}
+    return dict(db.execute(select(OrgUnit.id, OrgUnit.path).where(OrgUnit.id.in_(unit_ids))).all())

@@ -1,0 +1,181 @@
+"""HTML routes of the web shell: sign in, sign out, and the home page of the signed-in user."""
+
+from __future__ import annotations
+
+import hmac
+import math
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from riskcontrol.core.errors import Locked
+from riskcontrol.core.http import SESSION_COOKIE, AppContext, Ctx, Db, optional_principal, record_denial, request_token
+from riskcontrol.core.security import Principal, csrf_token
+from riskcontrol.grid import service as grid_service
+from riskcontrol.grid.models import OrgUnit
+from riskcontrol.grid.rules import UnitKind
+from riskcontrol.people import auth
+from riskcontrol.people import service as people_service
+from riskcontrol.people.api import login_policy
+from riskcontrol.people.rules import Role
+from riskcontrol.web.templating import page_language, redirect, render, translator
+
+router = APIRouter(include_in_schema=False)
+
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+_ROLE_ORDER = {role.value: index for index, role in enumerate(Role)}
+_KIND_ORDER = {kind.value: index for index, kind in enumerate(UnitKind)}
+
+
+@dataclass(frozen=True)
+class RoleLine:
+    """One role the user holds, with the unit it is held at, ready to show."""
+
+    role: str
+    unit: str
+    kind: str
+
+
+def _lang(request: Request, ctx: AppContext) -> str:
+    return page_language(request, ctx.settings.default_language)
+
+
+def unit_name(unit: OrgUnit, lang: str) -> str:
+    """The unit's name in the page language."""
+    return unit.name_en if lang == "en" else unit.name_zh
+
+
+def _set_session_cookie(response: Response, ctx: AppContext, token: str | None) -> None:
+    """Set (or, with no token, clear) the session cookie with the same attributes both ways."""
+    secure = bool(ctx.settings.secure_cookies)
+    if token is None:
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
+        return
+    max_age = int(ctx.settings.session_ttl.total_seconds())
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, path="/", secure=secure, httponly=True, samesite="lax")
+
+
+@router.get("/login")
+def login_page(request: Request, ctx: Ctx, principal: OptionalPrincipal) -> Response:
+    """The sign-in form; someone already signed in goes straight home."""
+    lang = _lang(request, ctx)
+    if principal is not None:
+        return redirect(request, "/", lang=lang)
+    return render(request, "login.html", lang=lang, username="", error=None)
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    db: Db,
+    ctx: Ctx,
+    username: Annotated[str, Form(max_length=150)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    """Check the password; on success start a web session in an HttpOnly cookie and go home."""
+    lang = _lang(request, ctx)
+    source = request.client.host if request.client else None
+    username = username.strip()
+    outcome = auth.attempt_login(
+        db, ctx.clock, login_policy(ctx), username=username, password=password, kind="web", source=source
+    )
+    db.commit()
+    if outcome.error is not None or outcome.token is None:
+        t = translator(lang)
+        if isinstance(outcome.error, Locked):
+            minutes = max(1, math.ceil(outcome.error.retry_after / 60))
+            reply = render(
+                request,
+                "login.html",
+                lang=lang,
+                status_code=429,
+                username=username,
+                error=t("login.error.locked", minutes=minutes),
+            )
+            reply.headers["Retry-After"] = str(outcome.error.retry_after)
+            return reply
+        return render(
+            request, "login.html", lang=lang, status_code=401, username=username, error=t("login.error.bad_credentials")
+        )
+    response = redirect(request, "/", lang=lang)
+    _set_session_cookie(response, ctx, outcome.token)
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request,
+    db: Db,
+    ctx: Ctx,
+    principal: OptionalPrincipal,
+    csrf: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    """End the web session; the form must carry the CSRF token bound to that session."""
+    lang = _lang(request, ctx)
+    token = request_token(request)
+    if principal is None or token is None:
+        response = redirect(request, "/login", lang=lang)
+        _set_session_cookie(response, ctx, None)
+        return response
+    expected = csrf_token(ctx.secret, token)
+    if not hmac.compare_digest(csrf.encode("utf-8"), expected.encode("utf-8")):
+        record_denial(ctx, principal, "POST /logout", "csrf token missing or wrong", 403)
+        return render(request, "error.html", lang=lang, status_code=403, switch_path="/", message=translator(lang)("error.csrf"))
+    auth.logout(db, ctx.clock, principal)
+    db.commit()
+    response = redirect(request, "/login", lang=lang)
+    _set_session_cookie(response, ctx, None)
+    return response
+
+
+def role_lines(db: Session, principal: Principal, lang: str) -> list[RoleLine]:
+    """The caller's roles with the units they are held at, in role order, named in `lang`."""
+    t = translator(lang)
+    user = people_service.get_user_by_username(db, principal.username)
+    assignments = sorted(user.assignments, key=lambda a: (_ROLE_ORDER.get(a.role, len(_ROLE_ORDER)), a.unit_id))
+    lines = []
+    for assignment in assignments:
+        unit = grid_service.get_unit(db, principal, assignment.unit_id)
+        lines.append(RoleLine(role=t(f"role.{assignment.role}"), unit=unit_name(unit, lang), kind=t(f"unit_kind.{unit.kind}")))
+    return lines
+
+
+def scope_summary(db: Session, principal: Principal, lang: str) -> tuple[int, list[tuple[str, int]], list[str]]:
+    """How many units the caller's scope holds, per kind, and the names of the subtrees it starts at."""
+    t = translator(lang)
+    in_scope = grid_service.units_in_scope(principal).order_by(None).subquery()
+    counts: dict[str, int] = dict(db.execute(select(in_scope.c.kind, func.count()).group_by(in_scope.c.kind)).all())
+    by_kind = [
+        (t(f"unit_kind.{kind}"), counts[kind]) for kind in sorted(counts, key=lambda k: _KIND_ORDER.get(k, len(_KIND_ORDER)))
+    ]
+    roots = db.execute(grid_service.units_in_scope(principal).where(OrgUnit.path.in_(principal.scope_paths))).scalars().all()
+    return sum(counts.values()), by_kind, [unit_name(u, lang) for u in roots]
+
+
+@router.get("/")
+def home(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal) -> Response:
+    """The signed-in user's home: who they are, their roles and units, and what their scope covers."""
+    lang = _lang(request, ctx)
+    token = request_token(request)
+    if principal is None or token is None:
+        response = redirect(request, "/login", lang=lang)
+        if SESSION_COOKIE in request.cookies:
+            _set_session_cookie(response, ctx, None)
+        return response
+    total, by_kind, roots = scope_summary(db, principal, lang)
+    return render(
+        request,
+        "home.html",
+        lang=lang,
+        display_name=principal.display_name,
+        username=principal.username,
+        roles=role_lines(db, principal, lang),
+        scope_total=total,
+        scope_by_kind=by_kind,
+        scope_roots=roots,
+        csrf=csrf_token(ctx.secret, token),
+    )
