@@ -116,7 +116,7 @@ def demo(
     with _database(settings) as factory, transaction(factory) as db:
         summary = demo_campus.seed_demo(db, SystemClock())
     out.print(summary.describe())
-    out.print(demo_campus.logins_table())
+    out.print(demo_campus.logins_table(), width=max(out.width, 120))
     if serve_after:
         serve(host=host, port=port, worker=True)
 

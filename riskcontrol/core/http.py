@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -35,7 +35,9 @@ class AppContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def get_ctx(request: Request) -> AppContext:
+# Dependencies that do no blocking I/O are async so that FastAPI does not hop to a worker thread
+# for each one; the ones that query the database stay sync and run in the thread pool.
+async def get_ctx(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -43,7 +45,7 @@ def get_ctx(request: Request) -> AppContext:
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 
-def get_db(ctx: Ctx) -> Iterator[Session]:
+async def get_db(ctx: Ctx) -> AsyncIterator[Session]:
     """A session per request; handlers commit explicitly, anything uncommitted is rolled back."""
     db = ctx.sessions()
     try:
@@ -56,7 +58,7 @@ def get_db(ctx: Ctx) -> Iterator[Session]:
 Db = Annotated[Session, Depends(get_db)]
 
 
-def get_clock(ctx: Ctx) -> Clock:
+async def get_clock(ctx: Ctx) -> Clock:
     return ctx.clock
 
 
@@ -84,7 +86,7 @@ def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
     return principal
 
 
-def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
     if principal is None:
         raise NotAuthenticated("sign in first: send a bearer token or the session cookie")
     return principal
@@ -132,7 +134,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, DomainError)
         if exc.denial:
             principal: Principal | None = getattr(request.state, "principal", None)
-            record_denial(get_ctx(request), principal, f"{request.method} {request.url.path}", exc.message, exc.status_code)
+            record_denial(request.app.state.ctx, principal, f"{request.method} {request.url.path}", exc.message, exc.status_code)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Locked) else None
         if isinstance(exc, NotAuthenticated):
             headers = {"WWW-Authenticate": "Bearer"}

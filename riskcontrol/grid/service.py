@@ -90,10 +90,3 @@ def create_unit(
 def ancestor_ids(unit: OrgUnit) -> list[int]:
     """Ids from the root down to `unit` itself, read off the materialized path."""
     return [int(part) for part in unit.path.strip("/").split("/") if part]
-
-
-def paths_of(db: Session, unit_ids: set[int]) -> dict[int, str]:
-    """The materialized path of each unit id."""
-    if not unit_ids:
-        return {}
-    return dict(db.execute(select(OrgUnit.id, OrgUnit.path).where(OrgUnit.id.in_(unit_ids))).all())

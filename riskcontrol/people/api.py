@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from riskcontrol.core.http import Ctx, CurrentPrincipal, Db
+from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db
 from riskcontrol.people import auth, service
 from riskcontrol.people.schemas import (
     AssignmentOut,
@@ -22,7 +22,7 @@ from riskcontrol.people.schemas import (
 router = APIRouter(prefix="/api/v1", tags=["people"])
 
 
-def login_policy(ctx: Ctx) -> auth.LoginPolicy:
+def login_policy(ctx: AppContext) -> auth.LoginPolicy:
     s = ctx.settings
     return auth.LoginPolicy(session_ttl=s.session_ttl, max_failures=s.login_max_failures, lockout=s.login_lockout)
 

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import DomainError, Locked, NotAuthenticated
 from riskcontrol.core.security import Principal, hash_token, minimal_paths, new_token, verify_password
-from riskcontrol.grid import service as grid_service
-from riskcontrol.people.models import AuthSession, User
+from riskcontrol.grid.models import OrgUnit
+from riskcontrol.people.models import AuthSession, RoleAssignment, User
 
 
 @dataclass(frozen=True)
@@ -88,30 +88,38 @@ def logout(db: Session, clock: Clock, principal: Principal) -> None:
 
 
 def load_principal(db: Session, clock: Clock, token: str) -> Principal | None:
-    """The caller behind a live token with roles and scope, or None when the token is not valid."""
+    """The caller behind a live token with roles and scope, or None when the token is not valid.
+
+    Runs on every request, so it is one query: the session, the user and each (role, unit path).
+    """
     stmt = (
-        select(AuthSession, User)
+        select(
+            AuthSession.id,
+            AuthSession.revoked_at,
+            AuthSession.expires_at,
+            User.id,
+            User.username,
+            User.name,
+            User.active,
+            RoleAssignment.role,
+            OrgUnit.path,
+        )
         .join(User, User.id == AuthSession.user_id)
+        .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
+        .outerjoin(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
         .where(AuthSession.token_hash == hash_token(token))
-        .options(selectinload(User.assignments))
     )
-    row = db.execute(stmt).one_or_none()
-    if row is None:
+    rows = db.execute(stmt).all()
+    if not rows:
         return None
-    session, user = row[0], row[1]
-    if session.revoked_at is not None or session.expires_at <= clock.now() or not user.active:
+    session_id, revoked_at, expires_at, user_id, username, name, active, _, _ = rows[0]
+    if revoked_at is not None or expires_at <= clock.now() or not active:
         return None
-    return principal_for(db, user, session_id=session.id)
-
-
-def principal_for(db: Session, user: User, *, session_id: int | None = None) -> Principal:
-    """The principal of `user`: the union of the roles they hold and of the subtrees they hold them at."""
-    paths = grid_service.paths_of(db, {a.unit_id for a in user.assignments})
-    grants = tuple(sorted({(a.role, paths[a.unit_id]) for a in user.assignments}))
+    grants = tuple(sorted({(role, path) for *_, role, path in rows if role is not None}))
     return Principal(
-        user_id=user.id,
-        username=user.username,
-        display_name=user.name,
+        user_id=user_id,
+        username=username,
+        display_name=name,
         roles=frozenset(role for role, _ in grants),
         scope_paths=minimal_paths(path for _, path in grants),
         session_id=session_id,
