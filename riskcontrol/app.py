@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from riskcontrol import __version__
 from riskcontrol.core.clock import Clock, SystemClock
 from riskcontrol.core.db import make_engine, make_sessionmaker
+from riskcontrol.core.errors import error_responses
 from riskcontrol.core.health import router as health_router
 from riskcontrol.core.http import AppContext, install_error_handlers
 from riskcontrol.core.worker import Worker
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         title="riskcontrol",
         version=__version__,
         lifespan=lifespan,
-        responses={400: {"description": "Malformed request body"}, 422: {"description": "Invalid input; names the field"}},
+        responses=error_responses(400, 401, 403, 404, 422),
     )
     app.state.ctx = ctx
     install_error_handlers(app)

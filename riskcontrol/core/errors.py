@@ -2,6 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ErrorOut(BaseModel):
+    """The body of every 4xx reply: a machine code, a sentence, and the field at fault."""
+
+    error: str
+    message: str
+    field: str | None = None
+    # Each problem: {field, reason}, or for a file {line, column, reason}.
+    errors: list[dict[str, str | int]] | None = None
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries documenting the error replies a route (or the whole app) may give."""
+    described = {
+        400: "Malformed request body",
+        401: "Not signed in",
+        403: "Outside your role or grid scope",
+        404: "Not found (or outside your scope where existence is private)",
+        409: "Conflicts with the current state",
+        413: "Too large",
+        415: "Unsupported media type",
+        422: "Invalid input; names the field",
+        429: "Too many failed sign-ins; see Retry-After",
+    }
+    return {status: {"model": ErrorOut, "description": described[status]} for status in statuses}
+
 
 class DomainError(Exception):
     """A refusal a user can understand: an HTTP status, a machine code and the field at fault."""

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
@@ -18,6 +18,14 @@ from riskcontrol.core.errors import DomainError, Locked, NotAuthenticated
 from riskcontrol.core.security import Principal
 
 SESSION_COOKIE = "rc_session"
+
+# Row ids are 32-bit on PostgreSQL: a larger number is refused as input instead of failing in SQL.
+MAX_ID = 2_147_483_647
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+# PostgreSQL text cannot hold NUL; every free-text input carries this pattern so it is refused up front.
+NO_NUL = r"^[^\x00]*$"
 
 PrincipalLoader = Callable[[Session, Clock, str], Principal | None]
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from riskcontrol.core.http import CurrentPrincipal, Db
+from riskcontrol.core.http import CurrentPrincipal, Db, Offset, PathId, QueryId
 from riskcontrol.grid import service
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.grid.schemas import UnitOut
@@ -19,9 +19,9 @@ def list_units(
     db: Db,
     principal: CurrentPrincipal,
     kind: UnitKind | None = None,
-    parent_id: int | None = None,
+    parent_id: QueryId = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[UnitOut]:
     """The units in the caller's grid subtree, in tree order."""
     units = service.list_units(db, principal, kind=kind, parent_id=parent_id, limit=limit, offset=offset)
@@ -29,6 +29,6 @@ def list_units(
 
 
 @router.get("/units/{unit_id}", response_model=UnitOut)
-def get_unit(unit_id: int, db: Db, principal: CurrentPrincipal) -> UnitOut:
+def get_unit(unit_id: PathId, db: Db, principal: CurrentPrincipal) -> UnitOut:
     """One unit; outside the caller's subtree it is a 403 (audited)."""
     return UnitOut.model_validate(service.get_unit(db, principal, unit_id))

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db
+from riskcontrol.core.errors import error_responses
+from riskcontrol.core.http import NO_NUL, AppContext, Ctx, CurrentPrincipal, Db, Offset, PathId, QueryId
 from riskcontrol.people import auth, service
 from riskcontrol.people.schemas import (
     AssignmentOut,
@@ -27,7 +28,7 @@ def login_policy(ctx: AppContext) -> auth.LoginPolicy:
     return auth.LoginPolicy(session_ttl=s.session_ttl, max_failures=s.login_max_failures, lockout=s.login_lockout)
 
 
-@router.post("/auth/token", response_model=TokenOut, responses={401: {}, 429: {}})
+@router.post("/auth/token", response_model=TokenOut, responses=error_responses(429))
 def issue_token(body: TokenRequest, request: Request, db: Db, ctx: Ctx) -> TokenOut:
     """Exchange a username and password for a bearer token."""
     source = request.client.host if request.client else None
@@ -66,10 +67,10 @@ def me(db: Db, principal: CurrentPrincipal) -> MeOut:
 def list_students(
     db: Db,
     principal: CurrentPrincipal,
-    unit_id: int | None = None,
-    q: Annotated[str | None, Query(max_length=50)] = None,
+    unit_id: QueryId = None,
+    q: Annotated[str | None, Query(max_length=50, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[StudentOut]:
     """Students in the caller's scope; `q` matches a name or the start of a student number."""
     students = service.list_students(db, principal, unit_id=unit_id, query=q, limit=limit, offset=offset)
@@ -77,12 +78,12 @@ def list_students(
 
 
 @router.get("/people/students/{student_id}", response_model=StudentOut)
-def get_student(student_id: int, db: Db, principal: CurrentPrincipal) -> StudentOut:
+def get_student(student_id: PathId, db: Db, principal: CurrentPrincipal) -> StudentOut:
     return StudentOut.model_validate(service.get_student(db, principal, student_id))
 
 
 @router.get("/people/students/{student_id}/contacts", response_model=StudentContactsOut)
-def student_contacts(student_id: int, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> StudentContactsOut:
+def student_contacts(student_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> StudentContactsOut:
     """Phone numbers of a student and their guardians; each read is written to the audit log."""
     student, guardians = service.student_contacts(db, ctx.clock, principal, student_id)
     db.commit()
@@ -96,7 +97,7 @@ def list_users(
     db: Db,
     principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[UserOut]:
     """Users who hold a role somewhere in the caller's subtree."""
     return [

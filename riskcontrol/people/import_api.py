@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
-from riskcontrol.core.errors import Conflict, TooLarge, UnsupportedMediaType
+from riskcontrol.core.errors import Conflict, TooLarge, UnsupportedMediaType, error_responses
 from riskcontrol.core.http import Ctx, CurrentPrincipal, Db
 from riskcontrol.core.security import Principal, require_role
 from riskcontrol.people import importer, rules
@@ -58,7 +58,7 @@ async def csv_body(request: Request) -> bytes:
 @router.post(
     "/{kind}",
     response_model=ImportCountsOut,
-    responses={403: {}, 409: {}, 413: {}, 415: {}, 422: {"description": "Bad rows, each with its line and column"}},
+    responses=error_responses(409, 413, 415),
     openapi_extra={
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}
     },

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from riskcontrol.core.errors import Locked
-from riskcontrol.core.http import SESSION_COOKIE, AppContext, Ctx, Db, optional_principal, record_denial, request_token
+from riskcontrol.core.http import NO_NUL, SESSION_COOKIE, AppContext, Ctx, Db, optional_principal, record_denial, request_token
 from riskcontrol.core.security import Principal, csrf_token
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
@@ -73,8 +73,8 @@ def login_submit(
     request: Request,
     db: Db,
     ctx: Ctx,
-    username: Annotated[str, Form(max_length=150)] = "",
-    password: Annotated[str, Form(max_length=1024)] = "",
+    username: Annotated[str, Form(max_length=150, pattern=NO_NUL)] = "",
+    password: Annotated[str, Form(max_length=1024, pattern=NO_NUL)] = "",
 ) -> Response:
     """Check the password; on success start a web session in an HttpOnly cookie and go home."""
     lang = _lang(request, ctx)
@@ -112,7 +112,7 @@ def logout(
     db: Db,
     ctx: Ctx,
     principal: OptionalPrincipal,
-    csrf: Annotated[str, Form(max_length=256)] = "",
+    csrf: Annotated[str, Form(max_length=256, pattern=NO_NUL)] = "",
 ) -> Response:
     """End the web session; the form must carry the CSRF token bound to that session."""
     lang = _lang(request, ctx)

@@ -96,3 +96,25 @@ def test_no_token_is_401_and_a_malformed_login_names_the_field(client: TestClien
     reply = client.post("/api/v1/auth/token", json={"username": "affairs"})
     assert reply.status_code == 422
     assert reply.json()["field"] == "password"
+
+
+def test_ids_beyond_the_database_range_are_refused_naming_the_field(client: TestClient, db: Session) -> None:
+    seed(db)
+    headers = f.bearer(client, "affairs")
+    for url, field in [
+        ("/api/v1/grid/units/3000000000", "unit_id"),
+        ("/api/v1/people/students/99999999999999999999", "student_id"),
+        ("/api/v1/people/students?unit_id=3000000000", "unit_id"),
+        ("/api/v1/grid/units?parent_id=0", "parent_id"),
+        ("/api/v1/grid/units?kind=planet", "kind"),
+    ]:
+        reply = client.get(url, headers=headers)
+        assert (reply.status_code, reply.json()["field"]) == (422, field), url
+
+
+def test_a_nul_byte_in_text_is_refused_naming_the_field(client: TestClient, db: Session) -> None:
+    seed(db)
+    reply = client.post("/api/v1/auth/token", json={"username": "aff\x00airs", "password": "x"})
+    assert (reply.status_code, reply.json()["field"]) == (422, "username")
+    reply = client.get("/api/v1/people/students", params={"q": "张\x00"}, headers=f.bearer(client, "affairs"))
+    assert (reply.status_code, reply.json()["field"]) == (422, "q")
