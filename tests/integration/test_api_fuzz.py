@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis import APIOperation
 from schemathesis.checks import CheckFunction
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import allow_header_conformance, positive_data_acceptance
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,12 +45,12 @@ def fuzz_app(database_url: str, engine: Engine, tmp_path_factory: pytest.TempPat
     app.state.ctx.engine.dispose()
 
 
-def fuzz(operation: APIOperation, headers: dict[str, str], excluded: list[CheckFunction]) -> None:
+def fuzz(operation: APIOperation[Any, Any, Any, Any], headers: dict[str, str], excluded: list[CheckFunction]) -> None:
     """Send up to 30 generated requests to one operation and check every reply."""
 
     @given(case=operation.as_strategy())
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    def answers_without_server_error(case: schemathesis.Case) -> None:
+    def answers_without_server_error(case: schemathesis.Case[Any]) -> None:
         case.call_and_validate(headers=headers, excluded_checks=excluded)
 
     answers_without_server_error()
@@ -56,7 +58,7 @@ def fuzz(operation: APIOperation, headers: dict[str, str], excluded: list[CheckF
 
 def test_no_operation_answers_500(fuzz_app: FastAPI) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations() if isinstance(result, Ok)]
     assert len(operations) >= 8
     for operation in operations:
         # A fresh session per operation: fuzzing POST /auth/logout revokes the one it is given.

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from riskcontrol.core.clock import ManualClock
 from riskcontrol.core.security import hash_token
 from riskcontrol.grid import service as grid_service
+from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.people.models import AuthSession, RoleAssignment, Student, User
 from riskcontrol.people.rules import ROLE_UNIT_KINDS, SEES_CONTACTS, Role
@@ -91,7 +92,7 @@ def test_nobody_reads_or_lists_outside_their_subtree(
     nodes, student_specs, user_specs = campus
     wipe(engine)
     with sessions() as db:
-        units = []
+        units: list[OrgUnit] = []
         for k, node in enumerate(nodes):
             parent = units[node.parent] if node.parent is not None else None
             units.append(
