@@ -87,6 +87,9 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 @pytest.fixture
 def db(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """The test's own session. End its transaction (commit or rollback) before calling the app:
+    on SQLite every transaction holds the write lock, and a read after the call must start afresh
+    to see what the app committed."""
     with sessions() as session:
         yield session
 

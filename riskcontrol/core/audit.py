@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from riskcontrol.core.clock import Clock
@@ -63,6 +64,17 @@ def _content_hash(prev_hash: str, row: AuditLog) -> str:
     return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
 
 
+def _locked_head(db: Session) -> AuditHead:
+    """The chain's head row, locked until commit; created first if an emptied database lacks it."""
+    locked = select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    head = db.execute(locked).scalar_one_or_none()
+    if head is None:
+        insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+        db.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing())
+        head = db.execute(locked).scalar_one()
+    return head
+
+
 def record(
     db: Session,
     clock: Clock,
@@ -76,10 +88,7 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> AuditLog:
     """Append one row in the caller's transaction (it commits or vanishes with the change)."""
-    head = db.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
-        db.add(head)
+    head = _locked_head(db)
     # Round-trip through JSON so the hashed form is exactly what the database will return.
     clean_detail = json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str))
     row = AuditLog(

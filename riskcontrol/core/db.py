@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -48,6 +48,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Transactions are begun by us (below), not by the driver's implicit BEGIN.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -56,12 +58,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    # SQLite cannot upgrade a reading transaction to a writing one once another writer has
+    # committed (it fails at once instead of waiting), so every transaction takes the write lock
+    # up front and waits its turn under busy_timeout. Writers serialise; none fails.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

@@ -39,6 +39,7 @@ def verify(database_url: str) -> tuple[int, str]:
 def test_an_untouched_chain_verifies(db: Session, clock: ManualClock, database_url: str) -> None:
     write_rows(db, clock, 5)
     assert audit.verify_chain(db).ok
+    db.rollback()  # end the read transaction: on SQLite it holds the write lock the CLI waits for
     code, output = verify(database_url)
     assert code == 0, output
     assert "5 rows" in output
@@ -53,6 +54,7 @@ def test_altering_one_row_breaks_the_chain_at_that_row(db: Session, clock: Manua
     db.commit()
     report = audit.verify_chain(db)
     assert (report.broken_seq, report.broken_id) == (3, victim.id)
+    db.rollback()
     code, output = verify(database_url)
     assert code == 1
     assert f"seq 3 (row id {victim.id})" in output.replace("\n", " ")
@@ -75,6 +77,7 @@ def test_removing_a_row_in_the_middle_or_at_the_end_is_caught(db: Session, clock
     db.execute(delete(AuditLog).where(AuditLog.seq == 2))
     db.commit()
     assert audit.verify_chain(db).broken_seq == 2
+    db.rollback()
     assert verify(database_url)[0] == 1
 
 

@@ -170,6 +170,7 @@ def test_signing_out_needs_the_csrf_token_of_the_session(client: TestClient, db:
     assert client.get("/", follow_redirects=False).status_code == 200
     denied = db.execute(select(AuditLog).where(AuditLog.action == "access.denied")).scalars().all()
     assert [d.subject_id for d in denied] == ["POST /logout"] * 3
+    db.rollback()  # end the read before the app writes again (SQLite holds the lock for the transaction)
 
     out = client.post("/logout", data={"csrf": csrf}, follow_redirects=False)
     assert out.status_code == 303

@@ -1,0 +1,31 @@
+"""Appends from several threads at once still form one unbroken chain."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from riskcontrol.core import audit
+from riskcontrol.core.clock import ManualClock
+from riskcontrol.core.db import transaction
+
+
+def test_two_writers_appending_at_once_keep_one_chain(sessions: sessionmaker[Session], clock: ManualClock) -> None:
+    start = threading.Barrier(2)
+
+    def writer(name: str) -> None:
+        start.wait()
+        for i in range(40):
+            with transaction(sessions) as db:
+                audit.record(db, clock, actor_user_id=None, actor=name, action="test.append", detail={"i": i})
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ("desk-a", "desk-b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with sessions() as db:
+        report = audit.verify_chain(db)
+    assert report.ok, report.reason
+    assert report.rows_checked == 80
