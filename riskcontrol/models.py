@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from riskcontrol.core import audit as _audit  # noqa: F401
+from riskcontrol.core import deadlines as _deadlines  # noqa: F401
+from riskcontrol.core import outbox as _outbox  # noqa: F401
 from riskcontrol.core import worker as _worker  # noqa: F401
 from riskcontrol.core.db import Base
 from riskcontrol.grid import models as _grid  # noqa: F401

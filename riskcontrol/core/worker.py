@@ -18,7 +18,8 @@ from riskcontrol.core.db import Base, UTCDateTime, transaction
 
 log = logging.getLogger(__name__)
 
-Job = Callable[[Session, Clock], object]
+# A job gets the session factory: it commits in units that suit it (the sweeper, one batch at a time).
+Job = Callable[[sessionmaker[Session], Clock], object]
 
 
 class WorkerHeartbeat(Base):
@@ -32,7 +33,7 @@ class WorkerHeartbeat(Base):
 
 @dataclass
 class Worker:
-    """Runs each job in its own transaction, then records a heartbeat; one failing job spares the rest."""
+    """Runs each job in turn, then records a heartbeat; one failing job spares the rest."""
 
     sessions: sessionmaker[Session]
     clock: Clock
@@ -42,8 +43,7 @@ class Worker:
     def run_once(self) -> None:
         for job_name, job in self.jobs:
             try:
-                with transaction(self.sessions) as db:
-                    job(db, self.clock)
+                job(self.sessions, self.clock)
             except Exception:
                 log.exception("worker job %s failed", job_name)
         with transaction(self.sessions) as db:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from riskcontrol.cli import app as cli
+from riskcontrol.core import migrations
 from riskcontrol.core.clock import ManualClock
 from riskcontrol.core.worker import Worker
 from riskcontrol.people.models import User
@@ -38,7 +39,7 @@ def test_readyz_is_503_when_the_schema_is_behind(client: TestClient, engine: Eng
         assert "behind" in reply.json()["migrations"]
     finally:
         with engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+            conn.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": migrations.head_revision()})
 
 
 def run(database_url: str, *args: str, stdin: str | None = None) -> tuple[int, str]:

@@ -1,0 +1,176 @@
+"""Durable deadlines: one table of promises with due times, and a sweeper that fires each exactly once.
+
+Every time limit in the system (acknowledge within 5 minutes, weekly talk, rectify by a date) is a
+row here. Domains register a handler per `kind`; the sweeper claims due rows with
+`FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite serialises writers), marks them fired and runs the
+handler in the same transaction, so the reaction commits together with the firing or not at all.
+A row that fell due while the system was down fires at the next sweep and is marked late.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.db import Base, UTCDateTime, transaction
+
+log = logging.getLogger(__name__)
+
+PENDING, FIRED, CANCELLED, FAILED = "pending", "fired", "cancelled", "failed"
+
+
+class Deadline(Base):
+    """A promise that something happens by `due_at`; what happens when it passes is its kind's handler."""
+
+    __tablename__ = "deadline"
+    __table_args__ = (
+        Index("ix_deadline_status_due_at", "status", "due_at"),
+        Index("ix_deadline_subject", "subject_type", "subject_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(12), default=PENDING)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fired_by: Mapped[str | None] = mapped_column(String(120))
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+Handler = Callable[[Session, Clock, Deadline], None]
+
+
+@dataclass
+class DeadlineHandlers:
+    """Which handler runs for each kind of deadline (domains register theirs at composition)."""
+
+    handlers: dict[str, Handler] = field(default_factory=dict)
+
+    def register(self, kind: str, handler: Handler) -> None:
+        if kind in self.handlers and self.handlers[kind] is not handler:
+            raise ValueError(f"a handler for deadline kind {kind!r} is already registered")
+        self.handlers[kind] = handler
+
+
+def schedule(
+    db: Session,
+    clock: Clock,
+    *,
+    kind: str,
+    subject_type: str,
+    subject_id: str | int,
+    due_at: datetime,
+    payload: dict[str, Any] | None = None,
+) -> Deadline:
+    """Add a pending deadline in the caller's transaction."""
+    deadline = Deadline(
+        kind=kind,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        due_at=due_at,
+        status=PENDING,
+        payload=payload or {},
+        created_at=clock.now(),
+        late=False,
+        attempts=0,
+    )
+    db.add(deadline)
+    return deadline
+
+
+def cancel(db: Session, *, subject_type: str, subject_id: str | int, kind: str | None = None) -> int:
+    """Cancel the pending deadlines of a subject (optionally of one kind); returns how many."""
+    stmt = (
+        update(Deadline)
+        .where(Deadline.status == PENDING, Deadline.subject_type == subject_type, Deadline.subject_id == str(subject_id))
+        .values(status=CANCELLED)
+    )
+    if kind is not None:
+        stmt = stmt.where(Deadline.kind == kind)
+    return int(db.execute(stmt.execution_options(synchronize_session="fetch")).rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class SweepPolicy:
+    """How the sweeper works: batch size, when firing counts as late, retries of a failing handler."""
+
+    batch: int = 200
+    late_after: timedelta = timedelta(seconds=30)
+    max_attempts: int = 5
+    retry_after: timedelta = timedelta(seconds=10)
+
+
+@dataclass
+class SweepResult:
+    fired: int = 0
+    late: int = 0
+    failed: int = 0
+
+
+def sweep_batch(db: Session, clock: Clock, handlers: DeadlineHandlers, *, worker: str, policy: SweepPolicy) -> SweepResult:
+    """Claim up to one batch of due rows (skipping rows other workers hold) and fire them."""
+    now = clock.now()
+    claim = (
+        select(Deadline)
+        .where(Deadline.status == PENDING, Deadline.due_at <= now)
+        .order_by(Deadline.due_at, Deadline.id)
+        .limit(policy.batch)
+        .with_for_update(skip_locked=True)
+    )
+    result = SweepResult()
+    for deadline in db.execute(claim).scalars().all():
+        handler = handlers.handlers.get(deadline.kind)
+        try:
+            with db.begin_nested():
+                if handler is None:
+                    raise LookupError(f"no handler registered for deadline kind {deadline.kind!r}")
+                deadline.status, deadline.fired_at, deadline.fired_by = FIRED, now, worker
+                deadline.late = now - deadline.due_at > policy.late_after
+                handler(db, clock, deadline)
+        except Exception as exc:  # one failing handler must not stop the others
+            log.exception("deadline %s (%s) failed", deadline.id, deadline.kind)
+            deadline.attempts += 1
+            deadline.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if deadline.attempts >= policy.max_attempts:
+                deadline.status = FAILED
+            else:
+                deadline.due_at = now + policy.retry_after
+            result.failed += 1
+            continue
+        result.fired += 1
+        result.late += int(deadline.late)
+    return result
+
+
+def sweep(
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    handlers: DeadlineHandlers,
+    *,
+    worker: str,
+    policy: SweepPolicy | None = None,
+) -> SweepResult:
+    """Fire everything due now, one committed batch at a time, until nothing due is left unclaimed."""
+    policy = policy or SweepPolicy()
+    total = SweepResult()
+    while True:
+        with transaction(sessions) as db:
+            batch = sweep_batch(db, clock, handlers, worker=worker, policy=policy)
+        total.fired += batch.fired
+        total.late += batch.late
+        total.failed += batch.failed
+        if batch.fired + batch.failed < policy.batch:
+            return total

@@ -1,0 +1,145 @@
+"""Durable deadlines fire once, late ones are marked late, failing handlers retry, several workers share."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from riskcontrol.core import deadlines, outbox
+from riskcontrol.core.clock import Clock, ManualClock
+from riskcontrol.core.deadlines import Deadline, DeadlineHandlers, SweepPolicy, sweep
+from riskcontrol.core.outbox import OutboxMessage
+
+
+def counting_handlers(seen: list[int]) -> DeadlineHandlers:
+    handlers = DeadlineHandlers()
+
+    def fire(db: Session, clock: Clock, deadline: Deadline) -> None:
+        seen.append(deadline.id)
+        outbox.enqueue(db, clock, channel="test", payload={}, subject_type="deadline", subject_id=deadline.id)
+
+    handlers.register("test.fire", fire)
+    return handlers
+
+
+def add(sessions: sessionmaker[Session], clock: ManualClock, n: int, *, due_in: timedelta = timedelta(0)) -> None:
+    rows = [
+        {
+            "kind": "test.fire",
+            "subject_type": "test",
+            "subject_id": str(i),
+            "due_at": clock.now() + due_in,
+            "status": "pending",
+            "payload": {},
+            "created_at": clock.now(),
+            "late": False,
+            "attempts": 0,
+        }
+        for i in range(n)
+    ]
+    with sessions() as db:
+        db.execute(insert(Deadline), rows)
+        db.commit()
+
+
+def test_a_deadline_fires_when_due_and_only_once(sessions: sessionmaker[Session], clock: ManualClock) -> None:
+    seen: list[int] = []
+    add(sessions, clock, 1, due_in=timedelta(minutes=5))
+    assert sweep(sessions, clock, counting_handlers(seen), worker="w").fired == 0
+    clock.advance(timedelta(minutes=5))
+    assert sweep(sessions, clock, counting_handlers(seen), worker="w").fired == 1
+    assert sweep(sessions, clock, counting_handlers(seen), worker="w").fired == 0
+    with sessions() as db:
+        row = db.execute(select(Deadline)).scalar_one()
+        assert (row.status, row.fired_at, row.late, row.fired_by) == ("fired", clock.now(), False, "w")
+    assert len(seen) == 1
+
+
+def test_what_fell_due_while_the_system_was_down_fires_at_start_marked_late(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    add(sessions, clock, 3, due_in=timedelta(minutes=5))
+    clock.advance(timedelta(hours=2))  # the server was off
+    result = sweep(sessions, clock, counting_handlers([]), worker="restarted")
+    assert (result.fired, result.late) == (3, 3)
+
+
+def test_a_failing_handler_is_retried_then_given_up_without_stopping_others(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    handlers = counting_handlers([])
+
+    def broken(db: Session, clock: Clock, deadline: Deadline) -> None:
+        raise RuntimeError("phone gateway exploded")
+
+    handlers.register("test.broken", broken)
+    with sessions() as db:
+        deadlines.schedule(db, clock, kind="test.broken", subject_type="t", subject_id=1, due_at=clock.now())
+        deadlines.schedule(db, clock, kind="test.fire", subject_type="t", subject_id=2, due_at=clock.now())
+        db.commit()
+    policy = SweepPolicy(max_attempts=2, retry_after=timedelta(seconds=10))
+    first = sweep(sessions, clock, handlers, worker="w", policy=policy)
+    assert (first.fired, first.failed) == (1, 1)
+    clock.advance(timedelta(seconds=10))
+    sweep(sessions, clock, handlers, worker="w", policy=policy)
+    with sessions() as db:
+        broken_row = db.execute(select(Deadline).where(Deadline.kind == "test.broken")).scalar_one()
+        assert (broken_row.status, broken_row.attempts) == ("failed", 2)
+        assert broken_row.last_error == "RuntimeError: phone gateway exploded"
+        assert db.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 1
+
+
+def test_cancelled_deadlines_never_fire(sessions: sessionmaker[Session], clock: ManualClock) -> None:
+    with sessions() as db:
+        deadlines.schedule(db, clock, kind="test.fire", subject_type="escalation", subject_id=7, due_at=clock.now())
+        assert deadlines.cancel(db, subject_type="escalation", subject_id=7) == 1
+        db.commit()
+    assert sweep(sessions, clock, counting_handlers([]), worker="w").fired == 0
+
+
+def test_two_sweepers_in_threads_fire_each_deadline_exactly_once(sessions: sessionmaker[Session], clock: ManualClock) -> None:
+    add(sessions, clock, 1000)
+    seen: list[int] = []
+    handlers = counting_handlers(seen)
+    start = threading.Barrier(2)
+
+    def run(name: str) -> None:
+        start.wait()
+        sweep(sessions, clock, handlers, worker=name, policy=SweepPolicy(batch=50))
+
+    threads = [threading.Thread(target=run, args=(f"t{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == sorted(set(seen))
+    with sessions() as db:
+        assert db.execute(select(func.count()).select_from(Deadline).where(Deadline.status == "fired")).scalar_one() == 1000
+        assert db.execute(select(func.count(func.distinct(OutboxMessage.subject_id)))).scalar_one() == 1000
+        assert db.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 1000
+
+
+def test_two_worker_processes_fire_ten_thousand_deadlines_exactly_once(
+    sessions: sessionmaker[Session], clock: ManualClock, database_url: str
+) -> None:
+    # On PostgreSQL the workers skip each other's locked rows; on SQLite they take turns.
+    add(sessions, clock, 10_000, due_in=-timedelta(seconds=1))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.workers.sweep_once", database_url, f"p{i}"], stdout=subprocess.PIPE, text=True
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    fired = sum(int(line.rsplit(" ", 1)[1]) for line in outputs)
+    assert fired == 10_000
+    with sessions() as db:
+        assert db.execute(select(func.count()).select_from(Deadline).where(Deadline.status == "fired")).scalar_one() == 10_000
+        assert db.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 10_000
+        assert db.execute(select(func.count(func.distinct(OutboxMessage.subject_id)))).scalar_one() == 10_000
