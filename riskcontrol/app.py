@@ -9,15 +9,27 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol import __version__
+from riskcontrol.core import deadlines, outbox
+from riskcontrol.core.bus import make_bus
 from riskcontrol.core.clock import Clock, SystemClock
 from riskcontrol.core.db import make_engine, make_sessionmaker
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.health import router as health_router
 from riskcontrol.core.http import AppContext, install_error_handlers
 from riskcontrol.core.worker import Worker
+from riskcontrol.escalation import service as escalation_service
+from riskcontrol.escalation.api import router as escalation_router
+from riskcontrol.escalation.service import EscalationConfig
 from riskcontrol.grid.api import router as grid_router
+from riskcontrol.notify import service as notify_service
+from riskcontrol.notify.api import TWILIO_STATUS_PATH
+from riskcontrol.notify.api import router as notify_router
+from riskcontrol.notify.senders import InAppSender, SmsSender
+from riskcontrol.notify.sms import SmsChannel, channel_from_settings
+from riskcontrol.observations.api import router as observations_router
 from riskcontrol.people import auth
 from riskcontrol.people.api import router as people_router
 from riskcontrol.people.import_api import router as import_router
@@ -27,14 +39,8 @@ from riskcontrol.web.pages import router as pages_router
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 
-def build_worker(ctx: AppContext) -> Worker:
-    """The worker with every domain's jobs (the sweeper and dispatcher arrive with escalations)."""
-    return Worker(sessions=ctx.sessions, clock=ctx.clock, jobs=[])
-
-
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
-    """An application wired from `settings`; tests pass their own settings and a manual clock."""
-    settings = settings or Settings()
+def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsChannel | None = None) -> AppContext:
+    """Database, clock, bus and every domain's wiring: channels, deadline handlers, event subscribers."""
     engine = make_engine(settings.database_url)
     ctx = AppContext(
         settings=settings,
@@ -43,7 +49,37 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         clock=clock or SystemClock(),
         secret=settings.resolve_secret(),
         principal_loader=auth.load_principal,
+        bus=make_bus(settings.redis_url),
     )
+    on_failure = notify_service.outbox_failure_hook(ctx.events)
+    callback = settings.public_url(TWILIO_STATUS_PATH) if settings.sms_backend == "twilio" else None
+    ctx.channels.register(notify_service.IN_APP, InAppSender(ctx.bus), on_failure)
+    ctx.channels.register(notify_service.SMS, SmsSender(sms or channel_from_settings(settings), callback), on_failure)
+    cfg = EscalationConfig(tz=settings.tz, public_base_url=settings.public_base_url, secret=ctx.secret, events=ctx.events)
+    escalation_service.register(cfg, ctx.deadline_handlers)
+    ctx.extras["escalation"] = cfg
+    return ctx
+
+
+def build_worker(ctx: AppContext) -> Worker:
+    """The worker: the deadline sweeper, then the outbox dispatcher, each round."""
+    worker = Worker(sessions=ctx.sessions, clock=ctx.clock)
+
+    def sweep_deadlines(sessions: sessionmaker[Session], clock: Clock) -> object:
+        return deadlines.sweep(sessions, clock, ctx.deadline_handlers, worker=worker.name)
+
+    def dispatch_outbox(sessions: sessionmaker[Session], clock: Clock) -> object:
+        return outbox.dispatch(sessions, clock, ctx.channels)
+
+    worker.jobs = [("deadlines", sweep_deadlines), ("outbox", dispatch_outbox)]
+    return worker
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None, sms: SmsChannel | None = None) -> FastAPI:
+    """An application wired from `settings`; tests pass their own settings, a manual clock, a fake SMS."""
+    settings = settings or Settings()
+    ctx = build_context(settings, clock=clock, sms=sms)
+    engine = ctx.engine
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -61,6 +97,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             stop.set()
             if thread is not None:
                 thread.join(timeout=10)
+            ctx.bus.close()
             engine.dispose()
 
     app = FastAPI(
@@ -75,6 +112,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(people_router)
     app.include_router(import_router)
     app.include_router(grid_router)
+    app.include_router(notify_router)
+    app.include_router(escalation_router)
+    app.include_router(observations_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

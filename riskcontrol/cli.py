@@ -85,17 +85,13 @@ def serve(
 @app.command("worker")
 def run_worker() -> None:
     """Run the deadline sweeper and outbox dispatcher as their own process."""
-    from riskcontrol.app import build_worker
-    from riskcontrol.core.http import AppContext
-    from riskcontrol.people import auth
+    from riskcontrol.app import build_context, build_worker
 
-    settings = _settings()
-    engine = make_engine(settings.database_url)
-    ctx = AppContext(settings, engine, make_sessionmaker(engine), SystemClock(), settings.resolve_secret(), auth.load_principal)
+    ctx = build_context(_settings())
     stop = threading.Event()
     out.print("worker running; Ctrl-C stops it")
     try:
-        build_worker(ctx).run_forever(stop, settings.worker_interval)
+        build_worker(ctx).run_forever(stop, ctx.settings.worker_interval)
     except KeyboardInterrupt:
         stop.set()
 

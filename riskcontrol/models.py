@@ -7,7 +7,10 @@ from riskcontrol.core import deadlines as _deadlines  # noqa: F401
 from riskcontrol.core import outbox as _outbox  # noqa: F401
 from riskcontrol.core import worker as _worker  # noqa: F401
 from riskcontrol.core.db import Base
+from riskcontrol.escalation import models as _escalation  # noqa: F401
 from riskcontrol.grid import models as _grid  # noqa: F401
+from riskcontrol.notify import models as _notify  # noqa: F401
+from riskcontrol.observations import models as _observations  # noqa: F401
 from riskcontrol.people import models as _people  # noqa: F401
 
 metadata = Base.metadata

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+import string
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import field_validator
@@ -13,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 INSECURE_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "insecure"})
 
 
@@ -40,6 +43,12 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     run_worker_in_process: bool = True
     worker_interval: timedelta = timedelta(seconds=1)
+    sms_backend: Literal["console", "twilio"] = "console"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_api_base: str | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
 
     @field_validator("timezone")
     @classmethod
@@ -49,6 +58,14 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError(f"public_base_url must be an absolute http(s) URL, got {value!r}")
+        return value.rstrip("/")
 
     @property
     def tz(self) -> ZoneInfo:
@@ -82,3 +99,28 @@ class Settings(BaseSettings):
         self.secret_file.write_text(secret + "\n", encoding="utf-8")
         self.secret_file.chmod(0o600)
         return secret
+
+    def public_url(self, path: str) -> str:
+        """The address the outside world (e.g. Twilio's callbacks) uses for `path` on this server."""
+        return self.public_base_url + "/" + path.lstrip("/")
+
+    def twilio_problems(self) -> list[str]:
+        """What stops the Twilio SMS backend from working as configured (empty when fine or unused)."""
+        if self.sms_backend != "twilio":
+            return []
+        problems = [
+            f"RISKCONTROL_{name.upper()} must be set when RISKCONTROL_SMS_BACKEND=twilio"
+            for name in ("twilio_account_sid", "twilio_auth_token", "twilio_from_number")
+            if not (getattr(self, name) or "").strip()
+        ]
+        sid = self.twilio_account_sid
+        if sid and not (sid.startswith("AC") and len(sid) == 34 and all(c in string.hexdigits for c in sid[2:])):
+            problems.append("RISKCONTROL_TWILIO_ACCOUNT_SID must look like AC followed by 32 hex digits")
+        if self.twilio_api_base is not None:
+            base = urlsplit(self.twilio_api_base)
+            if base.scheme not in {"http", "https"} or not base.netloc:
+                problems.append("RISKCONTROL_TWILIO_API_BASE must be an absolute http(s) URL")
+        host = urlsplit(self.public_base_url).hostname or ""
+        if self.is_production and host in LOCAL_HOSTS:
+            problems.append("RISKCONTROL_PUBLIC_BASE_URL must be the public address Twilio can call back, not this machine")
+        return problems

@@ -11,10 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import HTTPConnection
 
 from riskcontrol.core import audit
+from riskcontrol.core.bus import Bus, MemoryBus
 from riskcontrol.core.clock import Clock
+from riskcontrol.core.deadlines import DeadlineHandlers
 from riskcontrol.core.errors import DomainError, Locked, NotAuthenticated
+from riskcontrol.core.events import Events
+from riskcontrol.core.outbox import Channels
 from riskcontrol.core.security import Principal
 
 SESSION_COOKIE = "rc_session"
@@ -40,6 +45,11 @@ class AppContext:
     clock: Clock
     secret: str
     principal_loader: PrincipalLoader
+    # The wiring the composition root fills in: live bus, domain events, deadline kinds, channels.
+    bus: Bus = field(default_factory=MemoryBus)
+    events: Events = field(default_factory=Events)
+    deadline_handlers: DeadlineHandlers = field(default_factory=DeadlineHandlers)
+    channels: Channels = field(default_factory=Channels)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,12 +83,14 @@ async def get_clock(ctx: Ctx) -> Clock:
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
-def request_token(request: Request) -> str | None:
-    """The bearer token from the Authorization header, else the session cookie."""
+def request_token(request: HTTPConnection) -> str | None:
+    """The bearer token from the Authorization header, else a `token` query parameter on websockets, else the cookie."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
+    if request.scope.get("type") == "websocket" and request.query_params.get("token"):
+        return request.query_params["token"]
     return request.cookies.get(SESSION_COOKIE) or None
 
 

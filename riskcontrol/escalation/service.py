@@ -1,0 +1,464 @@
+"""Escalations: tell a grid level, wait for an acknowledgement, climb when nobody answers in time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from riskcontrol.core import audit, deadlines
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
+from riskcontrol.core.errors import Conflict, Forbidden, HiddenOutOfScope, InvalidInput, NotFound
+from riskcontrol.core.events import Events
+from riskcontrol.core.security import Principal
+from riskcontrol.escalation import rules
+from riskcontrol.escalation.models import Escalation, EscalationEvent, EscalationRecipient
+from riskcontrol.grid import service as grid_service
+from riskcontrol.grid.models import OrgUnit
+from riskcontrol.grid.rules import UnitKind
+from riskcontrol.notify import service as notify
+from riskcontrol.people.models import RoleAssignment, User
+
+STEP_DUE, REPEAT = "escalation.step_due", "escalation.repeat"
+OPEN, ACKNOWLEDGED, RESOLVED, CLOSED = "open", "acknowledged", "resolved", "closed"
+# Besides those told, these roles may acknowledge anything in their scope (a superior taking it on).
+MAY_ACKNOWLEDGE = frozenset({"counselor", "college_officer", "student_affairs", "psych_center", "response_team"})
+LINK_SALT = "escalation-ack"
+
+
+@dataclass(frozen=True)
+class EscalationConfig:
+    """What escalations need from the deployment: time zone, public URL for links, signing secret."""
+
+    tz: ZoneInfo
+    public_base_url: str
+    secret: str
+    events: Events
+
+
+def _event(db: Session, clock: Clock, esc: Escalation, kind: str, **fields: Any) -> None:
+    detail = fields.pop("detail", {})
+    db.add(EscalationEvent(escalation_id=esc.id, at=clock.now(), kind=kind, detail=detail, **fields))
+
+
+def ack_token(secret: str, escalation_id: int, user_id: int) -> str:
+    """The signed token of a one-tap acknowledgement link for one person and one escalation."""
+    return URLSafeTimedSerializer(secret, salt=LINK_SALT).dumps({"e": escalation_id, "u": user_id})
+
+
+def read_ack_token(secret: str, token: str, max_age_seconds: int = 7 * 86400) -> tuple[int, int]:
+    """(escalation id, user id) from a link token; a forged or stale one is refused."""
+    try:
+        data = URLSafeTimedSerializer(secret, salt=LINK_SALT).loads(token, max_age=max_age_seconds)
+    except BadSignature as exc:
+        raise Forbidden("this acknowledgement link is not valid (forged or expired)", field="token") from exc
+    return int(data["e"]), int(data["u"])
+
+
+def recipients(db: Session, unit: OrgUnit, grid_level: UnitKind, roles: Sequence[str]) -> list[User]:
+    """Users holding one of `roles` at the ancestor of `unit` of kind `grid_level` (or the unit itself)."""
+    ids = grid_service.ancestor_ids(unit)
+    stmt = (
+        select(User)
+        .join(RoleAssignment, RoleAssignment.user_id == User.id)
+        .join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
+        .where(OrgUnit.id.in_(ids), OrgUnit.kind == grid_level.value, RoleAssignment.role.in_(list(roles)), User.active.is_(True))
+        .order_by(User.id)
+        .distinct()
+    )
+    return list(db.execute(stmt).scalars())
+
+
+def _message(
+    cfg: EscalationConfig,
+    esc: Escalation,
+    level: rules.LevelPolicy,
+    step: rules.StepPolicy,
+    user: User,
+    due_at: datetime,
+    reminder: bool,
+) -> notify.Message:
+    link = f"{cfg.public_base_url.rstrip('/')}/e/{ack_token(cfg.secret, esc.id, user.id)}"
+    due_local = due_at.astimezone(cfg.tz).strftime("%H:%M")
+    prefix_zh, prefix_en = ("【提醒】", "[Reminder] ") if reminder else ("", "")
+    return notify.Message(
+        kind="escalation.reminder" if reminder else "escalation",
+        level=esc.level,
+        title_zh=f"{prefix_zh}【{level.label.zh}】{esc.title_zh}",
+        title_en=f"{prefix_en}[{level.label.en}] {esc.title_en}",
+        body_zh=f"{esc.summary_zh}\n请在 {due_local} 前确认（{step.label.zh}）。",
+        body_en=f"{esc.summary_en}\nPlease acknowledge by {due_local} ({step.label.en}).",
+        sms_zh=f"{prefix_zh}【{level.label.zh}】{esc.title_zh}。请在{due_local}前确认：回复1，或打开 {link}",
+        data={"escalation_id": esc.id, "step": esc.current_step, "due_at": due_at.isoformat(), "link": link},
+    )
+
+
+def _tell(
+    db: Session,
+    clock: Clock,
+    cfg: EscalationConfig,
+    esc: Escalation,
+    users: Sequence[User],
+    channels: Sequence[str],
+    due_at: datetime,
+    *,
+    reminder: bool,
+) -> None:
+    level = rules.from_snapshot(esc.policy)
+    step = level.chain[esc.current_step]
+    for user in users:
+        item = notify.notify(
+            db,
+            clock,
+            cfg.events,
+            user=user,
+            channels=channels,
+            message=_message(cfg, esc, level, step, user, due_at, reminder),
+            subject_type="escalation",
+            subject_id=esc.id,
+        )
+        for channel in channels:
+            _event(
+                db,
+                clock,
+                esc,
+                "reminded" if reminder else "notified",
+                step=esc.current_step,
+                user_id=user.id,
+                notification_id=item.id,
+                channel=channel,
+            )
+
+
+def _tell_step(db: Session, clock: Clock, cfg: EscalationConfig, esc: Escalation, index: int) -> None:
+    """Tell step `index` now, and set its acknowledgement deadline (and reminders)."""
+    level = rules.from_snapshot(esc.policy)
+    step = level.chain[index]
+    now = clock.now()
+    due_at = rules.ack_deadline(step, now, cfg.tz)
+    esc.current_step, esc.step_due_at = index, due_at
+    unit = db.get(OrgUnit, esc.unit_id)
+    assert unit is not None
+    users = recipients(db, unit, step.grid_level, step.roles)
+    _event(
+        db,
+        clock,
+        esc,
+        "step",
+        step=index,
+        detail={"grid_level": step.grid_level.value, "roles": [r.value for r in step.roles], "due_at": due_at.isoformat()},
+    )
+    if not users:
+        _event(db, clock, esc, "nobody_at_level", step=index, detail={"grid_level": step.grid_level.value})
+        if index + 1 < len(level.chain):
+            _tell_step(db, clock, cfg, esc, index + 1)
+            return
+    for user in users:
+        db.add(EscalationRecipient(escalation_id=esc.id, user_id=user.id, step=index, told_at=now))
+    _tell(db, clock, cfg, esc, users, rules.channels_at(level, step.channels, now, cfg.tz), due_at, reminder=False)
+    deadlines.schedule(
+        db, clock, kind=STEP_DUE, subject_type="escalation", subject_id=esc.id, due_at=due_at, payload={"step": index}
+    )
+    if step.repeat_every is not None and now + step.repeat_every < due_at:
+        deadlines.schedule(
+            db,
+            clock,
+            kind=REPEAT,
+            subject_type="escalation",
+            subject_id=esc.id,
+            due_at=now + step.repeat_every,
+            payload={"step": index},
+        )
+
+
+def start(
+    db: Session,
+    clock: Clock,
+    cfg: EscalationConfig,
+    *,
+    policy: rules.EscalationPolicy,
+    level: str,
+    unit: OrgUnit,
+    subject_type: str,
+    subject_id: str | int,
+    title_zh: str,
+    title_en: str,
+    summary_zh: str,
+    summary_en: str,
+) -> Escalation | None:
+    """Start climbing from `unit` under the policy of `level`, frozen now; None for digest-only levels."""
+    level_policy = rules.level_policy(policy, level)
+    if not level_policy.chain:
+        return None
+    esc = Escalation(
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        level=level,
+        unit_id=unit.id,
+        title_zh=title_zh,
+        title_en=title_en,
+        summary_zh=summary_zh,
+        summary_en=summary_en,
+        status=OPEN,
+        policy=rules.snapshot(level_policy),
+        current_step=0,
+        started_at=clock.now(),
+        delivery_problem=False,
+    )
+    db.add(esc)
+    db.flush()
+    _event(db, clock, esc, "started", detail={"level": level, "subject_type": subject_type, "subject_id": str(subject_id)})
+    _tell_step(db, clock, cfg, esc, 0)
+    return esc
+
+
+def _locked(db: Session, escalation_id: int) -> Escalation:
+    esc = db.get(Escalation, escalation_id, with_for_update=True)
+    if esc is None:
+        raise NotFound(f"no escalation with id {escalation_id}", field="escalation_id")
+    return esc
+
+
+def on_step_due(cfg: EscalationConfig) -> deadlines.Handler:
+    """Deadline handler: a step let its window pass unacknowledged, so the next level up is told."""
+
+    def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
+        esc = _locked(db, int(deadline.subject_id))
+        step = int(deadline.payload["step"])
+        if esc.status != OPEN or esc.current_step != step:
+            return
+        _event(db, clock, esc, "unacknowledged", step=step, detail={"due_at": deadline.due_at.isoformat(), "late": deadline.late})
+        level = rules.from_snapshot(esc.policy)
+        # At the top there is nowhere higher to go: tell the top again rather than let it stop.
+        _tell_step(db, clock, cfg, esc, min(step + 1, len(level.chain) - 1))
+
+    return handle
+
+
+def on_repeat(cfg: EscalationConfig) -> deadlines.Handler:
+    """Deadline handler: remind the current step while it stays silent."""
+
+    def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
+        esc = _locked(db, int(deadline.subject_id))
+        index = int(deadline.payload["step"])
+        if esc.status != OPEN or esc.current_step != index or esc.step_due_at is None:
+            return
+        level = rules.from_snapshot(esc.policy)
+        step = level.chain[index]
+        told = (
+            db.execute(
+                select(User)
+                .join(EscalationRecipient, EscalationRecipient.user_id == User.id)
+                .where(EscalationRecipient.escalation_id == esc.id, EscalationRecipient.step == index)
+                .distinct()
+            )
+            .scalars()
+            .all()
+        )
+        channels = rules.channels_at(level, step.repeat_channels or step.channels, clock.now(), cfg.tz)
+        _tell(db, clock, cfg, esc, told, channels, esc.step_due_at, reminder=True)
+        if step.repeat_every is not None and clock.now() + step.repeat_every < esc.step_due_at:
+            deadlines.schedule(
+                db,
+                clock,
+                kind=REPEAT,
+                subject_type="escalation",
+                subject_id=esc.id,
+                due_at=clock.now() + step.repeat_every,
+                payload={"step": index},
+            )
+
+    return handle
+
+
+def on_delivery_failed(cfg: EscalationConfig) -> Any:
+    """Event handler: a message about an escalation did not get through; flag it, and climb at once
+    when nobody at the current step can still be reached by SMS."""
+
+    def handle(db: Session, clock: Clock, event: notify.DeliveryFailed) -> None:
+        if event.subject_type != "escalation":
+            return
+        esc = _locked(db, int(event.subject_id))
+        esc.delivery_problem = True
+        _event(
+            db,
+            clock,
+            esc,
+            "delivery_failed",
+            step=esc.current_step,
+            user_id=event.user_id,
+            notification_id=event.notification_id,
+            channel=event.channel,
+            detail={"reason": event.reason, "final": event.final},
+        )
+        if esc.status != OPEN or event.channel != notify.SMS:
+            return
+        told = set(
+            db.execute(
+                select(EscalationRecipient.user_id).where(
+                    EscalationRecipient.escalation_id == esc.id, EscalationRecipient.step == esc.current_step
+                )
+            ).scalars()
+        )
+        failed = set(
+            db.execute(
+                select(EscalationEvent.user_id).where(
+                    EscalationEvent.escalation_id == esc.id,
+                    EscalationEvent.step == esc.current_step,
+                    EscalationEvent.kind == "delivery_failed",
+                    EscalationEvent.channel == notify.SMS,
+                )
+            ).scalars()
+        )
+        level = rules.from_snapshot(esc.policy)
+        if told <= failed and esc.current_step + 1 < len(level.chain):
+            _event(db, clock, esc, "fallback", step=esc.current_step, detail={"reason": "no one at this step reachable by SMS"})
+            deadlines.cancel(db, subject_type="escalation", subject_id=esc.id)
+            _tell_step(db, clock, cfg, esc, esc.current_step + 1)
+
+    return handle
+
+
+def acknowledge(
+    db: Session, clock: Clock, *, escalation_id: int, user: User, principal: Principal | None, via: str
+) -> Escalation:
+    """Stop the climb: record who acknowledged, when and how; repeated acknowledgements change nothing."""
+    esc = _locked(db, escalation_id)
+    told = (
+        db.execute(
+            select(EscalationRecipient.id)
+            .where(EscalationRecipient.escalation_id == esc.id, EscalationRecipient.user_id == user.id)
+            .limit(1)
+        ).first()
+        is not None
+    )
+    unit = db.get(OrgUnit, esc.unit_id)
+    assert unit is not None
+    if not told:
+        responsible = principal is not None and principal.narrowed_to(*MAY_ACKNOWLEDGE).covers(unit.path)
+        if not responsible:
+            if principal is not None and not principal.covers(unit.path):
+                raise HiddenOutOfScope(f"no escalation with id {escalation_id}", field="escalation_id")
+            raise Forbidden("only those told, or a responsible officer above them, may acknowledge", field="escalation_id")
+    if esc.status != OPEN:
+        if esc.acknowledged_at is not None:
+            return esc
+        raise Conflict(f"escalation {escalation_id} is {esc.status}", field="escalation_id")
+    now = clock.now()
+    esc.status, esc.acknowledged_at, esc.acknowledged_by, esc.acknowledged_via = ACKNOWLEDGED, now, user.id, via
+    deadlines.cancel(db, subject_type="escalation", subject_id=esc.id)
+    _event(db, clock, esc, "acknowledged", step=esc.current_step, user_id=user.id, channel=via)
+    audit.record(
+        db,
+        clock,
+        actor_user_id=user.id,
+        actor=user.username,
+        action="escalation.acknowledge",
+        subject_type="escalation",
+        subject_id=esc.id,
+        detail={"via": via, "step": esc.current_step},
+    )
+    return esc
+
+
+def resolve(db: Session, clock: Clock, *, escalation_id: int, principal: Principal, outcome: str, close: bool) -> Escalation:
+    """Record the outcome (resolved), or close a resolved escalation; also stops any climb still running."""
+    esc = get(db, principal, escalation_id)
+    esc = _locked(db, esc.id)
+    if not principal.has_role(*MAY_ACKNOWLEDGE):
+        raise Forbidden("resolving needs a counselor or officer role", field="escalation_id")
+    if not outcome.strip():
+        raise InvalidInput("say what happened", field="outcome")
+    target = CLOSED if close else RESOLVED
+    if esc.status == CLOSED or (close and esc.status != RESOLVED):
+        raise Conflict(f"escalation {escalation_id} is {esc.status}; it can be closed only once resolved", field="escalation_id")
+    now = clock.now()
+    esc.status, esc.outcome = target, outcome.strip()
+    if target == RESOLVED:
+        esc.resolved_at, esc.resolved_by = now, principal.user_id
+    deadlines.cancel(db, subject_type="escalation", subject_id=esc.id)
+    _event(db, clock, esc, target, user_id=principal.user_id, detail={"outcome": esc.outcome})
+    audit.record(
+        db,
+        clock,
+        actor_user_id=principal.user_id,
+        actor=principal.username,
+        action=f"escalation.{target}",
+        subject_type="escalation",
+        subject_id=esc.id,
+    )
+    return esc
+
+
+def in_scope(principal: Principal) -> Select[Escalation]:
+    return (
+        select(Escalation)
+        .join(OrgUnit, OrgUnit.id == Escalation.unit_id)
+        .where(grid_service.scope_clause(principal, OrgUnit.path))
+        .order_by(Escalation.started_at.desc())
+    )
+
+
+def get(db: Session, principal: Principal, escalation_id: int) -> Escalation:
+    """One escalation within the caller's scope, or the person was told of it."""
+    esc = db.get(Escalation, escalation_id)
+    if esc is None:
+        raise NotFound(f"no escalation with id {escalation_id}", field="escalation_id")
+    unit = db.get(OrgUnit, esc.unit_id)
+    told = db.execute(
+        select(EscalationRecipient.id)
+        .where(EscalationRecipient.escalation_id == esc.id, EscalationRecipient.user_id == principal.user_id)
+        .limit(1)
+    ).first()
+    if told is None and (unit is None or not principal.covers(unit.path)):
+        raise HiddenOutOfScope(f"no escalation with id {escalation_id}", field="escalation_id")
+    return esc
+
+
+def waiting_for(db: Session, user_id: int) -> list[Escalation]:
+    """Open escalations this user was told of, soonest deadline first."""
+    told = select(EscalationRecipient.escalation_id).where(EscalationRecipient.user_id == user_id)
+    stmt = select(Escalation).where(Escalation.id.in_(told), Escalation.status == OPEN).order_by(Escalation.step_due_at)
+    return list(db.execute(stmt).scalars())
+
+
+def latest_open_for(db: Session, user_id: int) -> Escalation | None:
+    """The newest open escalation this user was told of (what an SMS reply of '1' acknowledges)."""
+    told = select(EscalationRecipient.escalation_id).where(EscalationRecipient.user_id == user_id)
+    stmt = select(Escalation).where(Escalation.id.in_(told), Escalation.status == OPEN).order_by(Escalation.started_at.desc())
+    return db.execute(stmt.limit(1)).scalar_one_or_none()
+
+
+def on_sms_reply(db: Session, clock: Clock, event: notify.SmsReplied) -> None:
+    """Event handler: '1' by SMS acknowledges the newest open escalation the sender was told of."""
+    if event.body.strip() not in {"1", "１"}:
+        return
+    esc = latest_open_for(db, event.user_id)
+    user = db.get(User, event.user_id)
+    if esc is not None and user is not None:
+        acknowledge(db, clock, escalation_id=esc.id, user=user, principal=None, via="sms")
+
+
+def timeline(db: Session, escalation_id: int) -> list[EscalationEvent]:
+    return list(
+        db.execute(
+            select(EscalationEvent)
+            .where(EscalationEvent.escalation_id == escalation_id)
+            .order_by(EscalationEvent.at, EscalationEvent.id)
+        ).scalars()
+    )
+
+
+def register(cfg: EscalationConfig, handlers: DeadlineHandlers) -> None:
+    """Wire escalations into the deadline sweeper and the domain events."""
+    handlers.register(STEP_DUE, on_step_due(cfg))
+    handlers.register(REPEAT, on_repeat(cfg))
+    cfg.events.subscribe(notify.DeliveryFailed, on_delivery_failed(cfg))
+    cfg.events.subscribe(notify.SmsReplied, on_sms_reply)

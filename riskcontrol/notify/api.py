@@ -1,0 +1,145 @@
+"""HTTP and websocket API of notifications: the live inbox, read receipts, and Twilio's callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from riskcontrol.core.db import transaction
+from riskcontrol.core.errors import Forbidden, NotFound
+from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, PathId, request_token
+from riskcontrol.core.security import Principal
+from riskcontrol.notify import service
+from riskcontrol.notify.senders import inbox_channel
+from riskcontrol.notify.sms import normalize_cn_mobile, parse_status_callback, twilio_signature_ok
+
+router = APIRouter(tags=["notify"])
+
+TWILIO_STATUS_PATH = "/api/v1/notify/twilio/status"
+TWILIO_INBOUND_PATH = "/api/v1/notify/twilio/inbound"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+@router.get("/api/v1/notify/inbox")
+def list_inbox(db: Db, principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[dict[str, Any]]:
+    """The caller's newest inbox items."""
+    return [service.serialize(n) for n in service.inbox(db, user_id=principal.user_id, limit=limit)]
+
+
+@router.post("/api/v1/notify/inbox/{notification_id}/read", status_code=204)
+def read_item(notification_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> Response:
+    """Mark one of the caller's items read (and so delivered)."""
+    if not service.mark_read(db, ctx.clock, user_id=principal.user_id, notification_id=notification_id):
+        raise NotFound(f"no item {notification_id} in your inbox", field="notification_id")
+    db.commit()
+    return Response(status_code=204)
+
+
+async def _signed_form(request: Request, ctx: AppContext, path: str) -> FormData:
+    """Twilio's form, refused unless signed with our auth token over the public URL Twilio called."""
+    form = await request.form()
+    settings = ctx.settings
+    url = settings.public_base_url.rstrip("/") + path
+    params = {k: str(v) for k, v in form.multi_items()}
+    token = settings.twilio_auth_token or ""
+    if not token or not twilio_signature_ok(token, url, params, request.headers.get("x-twilio-signature")):
+        raise Forbidden("bad or missing X-Twilio-Signature", field="X-Twilio-Signature")
+    return form
+
+
+@router.post(TWILIO_STATUS_PATH, include_in_schema=False)
+async def twilio_status(request: Request, ctx: Ctx) -> Response:
+    """Delivery reports; an undelivered or failed SMS makes the escalation move on at once."""
+    form = await _signed_form(request, ctx, TWILIO_STATUS_PATH)
+    receipt = parse_status_callback({k: str(v) for k, v in form.multi_items()})
+
+    def apply() -> None:
+        with transaction(ctx.sessions) as db:
+            service.record_receipt(db, ctx.clock, ctx.events, receipt)
+
+    await run_in_threadpool(apply)
+    return Response(status_code=204)
+
+
+@router.post(TWILIO_INBOUND_PATH, include_in_schema=False)
+async def twilio_inbound(request: Request, ctx: Ctx) -> Response:
+    """An SMS reply: '1' acknowledges what the sender was last asked to acknowledge."""
+    form = await _signed_form(request, ctx, TWILIO_INBOUND_PATH)
+    sender, body = str(form.get("From", "")), str(form.get("Body", ""))
+
+    def apply() -> None:
+        try:
+            phone = normalize_cn_mobile(sender)
+        except ValueError:
+            return
+        with transaction(ctx.sessions) as db:
+            user = service.user_by_mobile(db, phone)
+            if user is not None:
+                ctx.events.emit(db, ctx.clock, service.SmsReplied(user.id, body.strip()))
+
+    await run_in_threadpool(apply)
+    return Response(content=EMPTY_TWIML, media_type="application/xml")
+
+
+def _load(ctx: AppContext, token: str) -> Principal | None:
+    with ctx.sessions() as db:
+        principal = ctx.principal_loader(db, ctx.clock, token)
+        db.commit()
+    return principal
+
+
+def _snapshot(ctx: AppContext, user_id: int) -> list[dict[str, Any]]:
+    with ctx.sessions() as db:
+        items = [service.serialize(n) for n in service.inbox(db, user_id=user_id)]
+        db.rollback()
+    return items
+
+
+def _receipt(ctx: AppContext, user_id: int, data: Any) -> None:
+    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+        return
+    with transaction(ctx.sessions) as db:
+        if data.get("type") == "received":
+            service.mark_delivered(db, ctx.clock, user_id=user_id, notification_id=data["id"])
+        elif data.get("type") == "read":
+            service.mark_read(db, ctx.clock, user_id=user_id, notification_id=data["id"])
+
+
+@router.websocket("/ws/inbox")
+async def inbox_socket(websocket: WebSocket) -> None:
+    """The caller's inbox, live: a snapshot first, then each new item; the screen sends receipts back."""
+    ctx: AppContext = websocket.app.state.ctx
+    token = request_token(websocket)
+    principal = await run_in_threadpool(_load, ctx, token) if token else None
+    if principal is None:
+        await websocket.close(code=4401, reason="sign in first")
+        return
+    await websocket.accept()
+    # Subscribe before taking the snapshot, so nothing committed in between is missed.
+    async with ctx.bus.subscribe(inbox_channel(principal.user_id)) as messages:
+        items = await run_in_threadpool(_snapshot, ctx, principal.user_id)
+        await websocket.send_json({"type": "snapshot", "items": items})
+
+        async def forward() -> None:
+            async for message in messages:
+                await websocket.send_json(message)
+
+        async def receive() -> None:
+            while True:
+                data = await websocket.receive_json()
+                await run_in_threadpool(_receipt, ctx, principal.user_id, data)
+
+        tasks = [asyncio.create_task(forward()), asyncio.create_task(receive())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    await task

@@ -1,0 +1,277 @@
+"""Telling people: inbox items plus outbox messages per channel, delivery receipts, and failures as events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from riskcontrol.core import outbox
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.events import Events
+from riskcontrol.core.outbox import OutboxAttempt, OutboxMessage
+from riskcontrol.notify.models import Notification
+from riskcontrol.notify.sms import StatusReceipt, furthest, is_failure, normalize_cn_mobile
+from riskcontrol.people.models import User
+
+IN_APP, SMS = "in_app", "sms"
+CHANNELS = (IN_APP, SMS)
+
+
+@dataclass(frozen=True)
+class Message:
+    """What to say, in both languages; `sms_zh` is the short text for a phone."""
+
+    kind: str
+    title_zh: str
+    title_en: str
+    body_zh: str
+    body_en: str
+    sms_zh: str
+    level: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryFailed:
+    """A message could not reach its person on one channel (event; `final` once retries are over)."""
+
+    notification_id: int
+    user_id: int
+    channel: str
+    subject_type: str
+    subject_id: str
+    final: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class SmsReplied:
+    """Someone answered an SMS (event); '1' acknowledges."""
+
+    user_id: int
+    body: str
+
+
+def serialize(n: Notification) -> dict[str, Any]:
+    """The inbox item as screens receive it."""
+    return {
+        "id": n.id,
+        "kind": n.kind,
+        "level": n.level,
+        "subject_type": n.subject_type,
+        "subject_id": n.subject_id,
+        "title_zh": n.title_zh,
+        "title_en": n.title_en,
+        "body_zh": n.body_zh,
+        "body_en": n.body_en,
+        "data": n.data,
+        "channels": n.channels.split(","),
+        "created_at": n.created_at.isoformat(),
+        "delivered_at": n.delivered_at.isoformat() if n.delivered_at else None,
+        "read_at": n.read_at.isoformat() if n.read_at else None,
+    }
+
+
+def notify(
+    db: Session,
+    clock: Clock,
+    events: Events,
+    *,
+    user: User,
+    channels: Sequence[str],
+    message: Message,
+    subject_type: str,
+    subject_id: str | int,
+) -> Notification:
+    """Put an item in the user's inbox and queue it on each channel, in the caller's transaction."""
+    item = Notification(
+        user_id=user.id,
+        kind=message.kind,
+        level=message.level,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        title_zh=message.title_zh,
+        title_en=message.title_en,
+        body_zh=message.body_zh,
+        body_en=message.body_en,
+        data=message.data,
+        channels=",".join(channels),
+        created_at=clock.now(),
+    )
+    db.add(item)
+    db.flush()
+    for channel in channels:
+        if channel == IN_APP:
+            outbox.enqueue(
+                db,
+                clock,
+                channel=IN_APP,
+                recipient_user_id=user.id,
+                payload={"notification": serialize(item)},
+                subject_type="notification",
+                subject_id=item.id,
+            )
+        elif channel == SMS:
+            try:
+                phone = normalize_cn_mobile(user.phone or "")
+            except ValueError as exc:
+                # No way to text this person: whoever depends on it must move on now, not after retries.
+                events.emit(db, clock, DeliveryFailed(item.id, user.id, SMS, subject_type, str(subject_id), True, str(exc)))
+                continue
+            outbox.enqueue(
+                db,
+                clock,
+                channel=SMS,
+                recipient_user_id=user.id,
+                address=phone,
+                payload={"body": message.sms_zh, "notification_id": item.id},
+                subject_type="notification",
+                subject_id=item.id,
+            )
+        else:
+            raise ValueError(f"unknown channel {channel!r}")
+    return item
+
+
+def _failure_event(db: Session, message: OutboxMessage, final: bool, reason: str) -> DeliveryFailed | None:
+    item = (
+        db.get(Notification, int(message.subject_id)) if message.subject_type == "notification" and message.subject_id else None
+    )
+    if item is None:
+        return None
+    return DeliveryFailed(item.id, item.user_id, message.channel, item.subject_type, item.subject_id, final, reason)
+
+
+def outbox_failure_hook(events: Events) -> outbox.FailureHook:
+    """The outbox's failure hook for our channels: turn a failed send into a DeliveryFailed event."""
+
+    def on_failure(db: Session, clock: Clock, message: OutboxMessage, final: bool) -> None:
+        event = _failure_event(db, message, final, message.last_error or "send failed")
+        if event is not None:
+            events.emit(db, clock, event)
+
+    return on_failure
+
+
+def record_receipt(db: Session, clock: Clock, events: Events, receipt: StatusReceipt) -> OutboxMessage | None:
+    """Apply a provider's delivery report; an undelivered or failed SMS is a final failure at once."""
+    message = db.execute(
+        select(OutboxMessage).where(OutboxMessage.provider_id == receipt.provider_id).with_for_update()
+    ).scalar_one_or_none()
+    if message is None:
+        return None
+    before = message.provider_status or "queued"
+    message.provider_status = furthest(before, receipt.status)
+    db.add(
+        OutboxAttempt(
+            message_id=message.id,
+            number=message.attempts,
+            at=clock.now(),
+            outcome="receipt",
+            provider_id=receipt.provider_id,
+            provider_status=receipt.status,
+            error=receipt.error_code,
+        )
+    )
+    if is_failure(message.provider_status) and message.status != outbox.FAILED:
+        message.status = outbox.FAILED
+        message.last_error = f"provider reported {message.provider_status}" + (
+            f" ({receipt.error_code})" if receipt.error_code else ""
+        )
+        event = _failure_event(db, message, True, message.last_error)
+        if event is not None:
+            events.emit(db, clock, event)
+    elif message.provider_status == "delivered" and message.subject_type == "notification" and message.subject_id:
+        item = db.get(Notification, int(message.subject_id))
+        if item is not None and item.delivered_at is None:
+            item.delivered_at = clock.now()
+    return message
+
+
+def mark_delivered(db: Session, clock: Clock, *, user_id: int, notification_id: int) -> bool:
+    """A screen confirms it showed the item (the in-app delivery receipt)."""
+    item = db.get(Notification, notification_id)
+    if item is None or item.user_id != user_id:
+        return False
+    if item.delivered_at is None:
+        item.delivered_at = clock.now()
+    return True
+
+
+def mark_read(db: Session, clock: Clock, *, user_id: int, notification_id: int) -> bool:
+    item = db.get(Notification, notification_id)
+    if item is None or item.user_id != user_id:
+        return False
+    now = clock.now()
+    item.delivered_at = item.delivered_at or now
+    item.read_at = item.read_at or now
+    return True
+
+
+def inbox(db: Session, *, user_id: int, since: datetime | None = None, limit: int = 50) -> list[Notification]:
+    """The user's newest inbox items."""
+    stmt = select(Notification).where(Notification.user_id == user_id)
+    if since is not None:
+        stmt = stmt.where(Notification.created_at >= since)
+    return list(db.execute(stmt.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)).scalars())
+
+
+def user_by_mobile(db: Session, phone_e164: str) -> User | None:
+    """The user whose mobile number is `phone_e164` (stored numbers are normalised before comparing)."""
+    national = phone_e164.removeprefix("+86")
+    for user in db.execute(select(User).where(User.phone.in_([national, phone_e164]))).scalars():
+        return user
+    return None
+
+
+def deliveries(db: Session, *, subject_type: str, subject_id: str | int) -> list[dict[str, Any]]:
+    """Every notification about a subject with, per channel, its status and provider id (for timelines)."""
+    items = (
+        db.execute(
+            select(Notification)
+            .where(Notification.subject_type == subject_type, Notification.subject_id == str(subject_id))
+            .order_by(Notification.created_at, Notification.id)
+        )
+        .scalars()
+        .all()
+    )
+    messages = (
+        db.execute(
+            select(OutboxMessage).where(
+                OutboxMessage.subject_type == "notification", OutboxMessage.subject_id.in_([str(i.id) for i in items])
+            )
+        )
+        .scalars()
+        .all()
+        if items
+        else []
+    )
+    by_item: dict[str, list[OutboxMessage]] = {}
+    for m in messages:
+        by_item.setdefault(m.subject_id or "", []).append(m)
+    return [
+        {
+            "notification_id": i.id,
+            "user_id": i.user_id,
+            "created_at": i.created_at.isoformat(),
+            "delivered_at": i.delivered_at.isoformat() if i.delivered_at else None,
+            "read_at": i.read_at.isoformat() if i.read_at else None,
+            "channels": [
+                {
+                    "channel": m.channel,
+                    "status": m.status,
+                    "provider_status": m.provider_status,
+                    "provider_id": m.provider_id,
+                    "attempts": m.attempts,
+                    "error": m.last_error,
+                }
+                for m in by_item.get(str(i.id), [])
+            ],
+        }
+        for i in items
+    ]

@@ -1,0 +1,214 @@
+"""Filing observations: check scope, triage, store once per client id, and start the escalation."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import filetype
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from riskcontrol.core import audit
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.errors import Forbidden, InvalidInput
+from riskcontrol.core.security import Principal
+from riskcontrol.escalation import rules as escalation_rules
+from riskcontrol.escalation import service as escalation
+from riskcontrol.escalation.models import Escalation
+from riskcontrol.grid import service as grid_service
+from riskcontrol.grid.models import OrgUnit
+from riskcontrol.observations import rules
+from riskcontrol.observations.models import Observation
+from riskcontrol.observations.schemas import ObservationIn
+from riskcontrol.people import service as people_service
+from riskcontrol.people.models import Student
+
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+# Phones' clocks drift; a few minutes ahead is a phone, not a report from the future.
+CLOCK_SKEW = timedelta(minutes=10)
+PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/heic": "heic"}
+# Observers at the grid's edge file; the roles above them may also file what they see themselves.
+MAY_FILE = frozenset(
+    {
+        "dorm_head",
+        "class_monitor",
+        "psych_member",
+        "counselor",
+        "college_officer",
+        "student_affairs",
+        "psych_center",
+        "response_team",
+        "safety_officer",
+    }
+)
+MAY_OVERRIDE = frozenset({"counselor", "college_officer", "student_affairs", "psych_center"})
+
+
+@dataclass(frozen=True)
+class FilingRules:
+    """The data a filing is judged by: checklist, rubric, escalation policy, and where photos go."""
+
+    checklist: rules.Checklist
+    rubric: rules.TriageRubric
+    policy: escalation_rules.EscalationPolicy
+    escalation: escalation.EscalationConfig
+    upload_dir: Path
+
+
+def _photo(data: ObservationIn) -> tuple[bytes, str] | None:
+    if data.photo is None:
+        return None
+    try:
+        raw = base64.b64decode(data.photo.data_base64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput("the photo is not valid base64", field="photo.data_base64") from exc
+    if len(raw) > MAX_PHOTO_BYTES:
+        raise InvalidInput("the photo is larger than 5 MB", field="photo.data_base64")
+    kind = filetype.guess(raw)
+    if kind is None or kind.mime not in PHOTO_TYPES:
+        found = kind.mime if kind else "unknown data"
+        raise InvalidInput(f"the photo must be a JPEG, PNG, WebP or HEIC image, not {found}", field="photo.data_base64")
+    return raw, kind.mime
+
+
+def _where(db: Session, by: Principal, data: ObservationIn) -> tuple[OrgUnit, Student | None]:
+    """The unit (in scope) and the student (in scope, and living or studying under that unit)."""
+    unit = grid_service.get_unit(db, by, data.unit_id)
+    if data.student_id is None:
+        return unit, None
+    student = people_service.get_student(db, by, data.student_id)
+    homes = [db.get(OrgUnit, uid) for uid in (student.class_id, student.dorm_id) if uid is not None]
+    if not any(home is not None and home.path.startswith(unit.path) for home in homes):
+        raise InvalidInput(f"student {student.id} is not under unit {unit.id}", field="student_id")
+    return unit, student
+
+
+def _escalate(db: Session, clock: Clock, filing: FilingRules, observation: Observation, *, by_name: str) -> Escalation | None:
+    """Start the escalation the observation's level calls for, climbing from the student's class."""
+    unit = db.get(OrgUnit, observation.unit_id)
+    student = db.get(Student, observation.student_id) if observation.student_id is not None else None
+    climb_from = db.get(OrgUnit, student.class_id) if student is not None else unit
+    assert unit is not None
+    assert climb_from is not None
+    who = f"{student.name}（{student.student_no}）" if student else unit.name_zh
+    who_en = f"{student.name} ({student.student_no})" if student else unit.name_en
+    items = {item.code: item for item in filing.checklist.items}
+    ticked_zh = "、".join(items[c].zh for c in observation.checklist if c in items) or "无勾选项"
+    ticked_en = ", ".join(items[c].en for c in observation.checklist if c in items) or "nothing ticked"
+    note = observation.note or ""
+    return escalation.start(
+        db,
+        clock,
+        filing.escalation,
+        policy=filing.policy,
+        level=observation.level,
+        unit=climb_from,
+        subject_type="observation",
+        subject_id=observation.id,
+        title_zh=f"{who} 异常情况报告",
+        title_en=f"Observation about {who_en}",
+        summary_zh=f"{by_name} 报告：{ticked_zh}。{note}".strip(),
+        summary_en=f"Reported by {by_name}: {ticked_en}. {note}".strip(),
+    )
+
+
+def override_level_of(
+    db: Session,
+    clock: Clock,
+    filing: FilingRules,
+    *,
+    by: Principal,
+    observation: Observation,
+    level: rules.LevelCode,
+    reason: str,
+) -> None:
+    """A counselor sets the level with a written reason (kept, audited); raising it starts a new climb."""
+    unit = db.get(OrgUnit, observation.unit_id)
+    if unit is None or not by.narrowed_to(*MAY_OVERRIDE).covers(unit.path):
+        raise Forbidden("only a counselor or officer over this unit sets the level of an observation", field="level")
+    old = rules.LevelCode(observation.level)
+    if rules.override_needs_reason(old, level) and not reason.strip():
+        raise InvalidInput("say why the level changes", field="reason")
+    observation.level, observation.override_reason, observation.overridden_by = level.value, reason.strip(), by.user_id
+    if rules.rank(level) > rules.rank(old):
+        esc = _escalate(db, clock, filing, observation, by_name=by.display_name)
+        observation.escalation_id = esc.id if esc else observation.escalation_id
+    audit.record(
+        db,
+        clock,
+        actor_user_id=by.user_id,
+        actor=by.username,
+        action="observation.level.override",
+        subject_type="observation",
+        subject_id=observation.id,
+        detail={"from": old.value, "to": level.value, "reason": observation.override_reason},
+    )
+
+
+def find_by_client_id(db: Session, user_id: int, client_id: str) -> Observation | None:
+    return db.execute(
+        select(Observation).where(Observation.filed_by == user_id, Observation.client_id == client_id)
+    ).scalar_one_or_none()
+
+
+def file_observation(
+    db: Session, clock: Clock, filing: FilingRules, *, by: Principal, data: ObservationIn
+) -> tuple[Observation, bool]:
+    """Record an observation, triage it and start its escalation in one transaction; (row, created)."""
+    if (seen := find_by_client_id(db, by.user_id, data.client_id)) is not None:
+        return seen, False  # a phone retried: stored exactly once
+    if not by.has_role(*MAY_FILE):
+        raise Forbidden("your role does not file observations", field="unit_id")
+    if data.observed_at > clock.now() + CLOCK_SKEW:
+        raise InvalidInput("observed_at is in the future", field="observed_at")
+    unit, student = _where(db, by, data)
+    try:
+        result = rules.triage(filing.checklist, filing.rubric, data.checklist)
+    except rules.UnknownChecklistCode as exc:
+        raise InvalidInput(f"unknown checklist code {exc.code!r}", field="checklist") from exc
+    photo = _photo(data)
+    observation = Observation(
+        client_id=data.client_id,
+        filed_by=by.user_id,
+        unit_id=unit.id,
+        student_id=student.id if student else None,
+        checklist=sorted(set(data.checklist)),
+        note=data.note,
+        location=data.location.model_dump() if data.location else None,
+        observed_at=data.observed_at,
+        filed_at=clock.now(),
+        suggested_level=result.level.value,
+        score=result.score,
+        reasons=[{"code": r.code, "level": r.level.value, "zh": r.zh, "en": r.en} for r in result.reasons],
+        level=result.level.value,
+    )
+    db.add(observation)
+    db.flush()
+    if photo is not None:
+        raw, mime = photo
+        filing.upload_dir.mkdir(parents=True, exist_ok=True)
+        path = filing.upload_dir / f"observation-{observation.id}.{PHOTO_TYPES[mime]}"
+        path.write_bytes(raw)
+        observation.photo_path, observation.photo_type = str(path), mime
+    esc = _escalate(db, clock, filing, observation, by_name=by.display_name)
+    observation.escalation_id = esc.id if esc else None
+    audit.record(
+        db,
+        clock,
+        actor_user_id=by.user_id,
+        actor=by.username,
+        action="observation.file",
+        subject_type="observation",
+        subject_id=observation.id,
+        detail={
+            "level": observation.level,
+            "unit_id": unit.id,
+            "student_id": observation.student_id,
+            "escalation_id": observation.escalation_id,
+        },
+    )
+    return observation, True
