@@ -55,7 +55,13 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
     callback = settings.public_url(TWILIO_STATUS_PATH) if settings.sms_backend == "twilio" else None
     ctx.channels.register(notify_service.IN_APP, InAppSender(ctx.bus), on_failure)
     ctx.channels.register(notify_service.SMS, SmsSender(sms or channel_from_settings(settings), callback), on_failure)
-    cfg = EscalationConfig(tz=settings.tz, public_base_url=settings.public_base_url, secret=ctx.secret, events=ctx.events)
+    cfg = EscalationConfig(
+        tz=settings.tz,
+        public_base_url=settings.public_base_url,
+        secret=ctx.secret,
+        events=ctx.events,
+        sms_daily_cap=settings.sms_daily_cap or None,
+    )
     escalation_service.register(cfg, ctx.deadline_handlers)
     ctx.extras["escalation"] = cfg
     return ctx

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     run_worker_in_process: bool = True
     worker_interval: timedelta = timedelta(seconds=1)
+    # Texts per person per 24 hours for anything below red (red is never capped); 0 turns capping off.
+    sms_daily_cap: int = 20
     sms_backend: Literal["console", "twilio"] = "console"
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None

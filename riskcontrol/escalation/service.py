@@ -41,6 +41,7 @@ class EscalationConfig:
     public_base_url: str
     secret: str
     events: Events
+    sms_daily_cap: int | None = None
 
 
 def _event(db: Session, clock: Clock, esc: Escalation, kind: str, **fields: Any) -> None:
@@ -123,13 +124,15 @@ def _tell(
             message=_message(cfg, esc, level, step, user, due_at, reminder),
             subject_type="escalation",
             subject_id=esc.id,
+            sms_cap=cfg.sms_daily_cap,
         )
         for channel in channels:
+            capped = channel == notify.SMS and bool(item.data.get("sms_capped"))
             _event(
                 db,
                 clock,
                 esc,
-                "reminded" if reminder else "notified",
+                "sms_capped" if capped else "reminded" if reminder else "notified",
                 step=esc.current_step,
                 user_id=user.id,
                 notification_id=item.id,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from riskcontrol.core import outbox
@@ -77,6 +77,17 @@ def serialize(n: Notification) -> dict[str, Any]:
     }
 
 
+def sms_sent_today(db: Session, clock: Clock, user_id: int) -> int:
+    """How many SMS this user was sent in the last 24 hours."""
+    since = clock.now() - timedelta(hours=24)
+    stmt = (
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.channel == SMS, OutboxMessage.recipient_user_id == user_id, OutboxMessage.created_at >= since)
+    )
+    return int(db.execute(stmt).scalar_one())
+
+
 def notify(
     db: Session,
     clock: Clock,
@@ -87,8 +98,12 @@ def notify(
     message: Message,
     subject_type: str,
     subject_id: str | int,
+    sms_cap: int | None = None,
 ) -> Notification:
-    """Put an item in the user's inbox and queue it on each channel, in the caller's transaction."""
+    """Put an item in the user's inbox and queue it on each channel, in the caller's transaction.
+
+    `sms_cap` limits texts per person per 24 hours (the in-app item still goes); red is never capped.
+    """
     item = Notification(
         user_id=user.id,
         kind=message.kind,
@@ -117,6 +132,9 @@ def notify(
                 subject_id=item.id,
             )
         elif channel == SMS:
+            if sms_cap is not None and message.level != "red" and sms_sent_today(db, clock, user.id) >= sms_cap:
+                item.data = {**item.data, "sms_capped": True}
+                continue
             try:
                 phone = normalize_cn_mobile(user.phone or "")
             except ValueError as exc:

@@ -1,0 +1,111 @@
+"""Integration fixtures: a night on the demo campus with a manual clock and a fake Twilio server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from riskcontrol.app import build_worker, create_app
+from riskcontrol.core.clock import ManualClock
+from riskcontrol.core.worker import Worker
+from riskcontrol.demo import DEMO_PASSWORD, seed_demo
+from riskcontrol.grid.models import OrgUnit
+from riskcontrol.people.models import Student, User
+from riskcontrol.settings import Settings
+from tests.fakes.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+
+TEN_PM = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+STATUS_URL = "http://testserver/api/v1/notify/twilio/status"
+
+
+@dataclass
+class Night:
+    client: TestClient
+    app: FastAPI
+    worker: Worker
+    clock: ManualClock
+    twilio: FakeTwilio
+    sessions: sessionmaker[Session]
+
+    def at(self, hh_mm: str) -> None:
+        """Move the clock to hh:mm Shanghai time tonight and let the worker do one round."""
+        hours, minutes = (int(x) for x in hh_mm.split(":"))
+        self.clock.set(TEN_PM + timedelta(hours=hours - 22, minutes=minutes))
+        self.worker.run_once()
+
+    def token(self, username: str) -> dict[str, str]:
+        reply = self.client.post("/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD})
+        return {"Authorization": f"Bearer {reply.json()['access_token']}"}
+
+    def user(self, username: str) -> User:
+        with self.sessions() as db:
+            found = db.execute(select(User).where(User.username == username)).scalar_one()
+            db.expunge(found)
+            return found
+
+
+@pytest.fixture
+def night(sessions: sessionmaker[Session], database_url: str, tmp_path: Path) -> Iterator[Night]:
+    with sessions() as db:
+        seed_demo(db, ManualClock(TEN_PM))
+        db.commit()
+    clock = ManualClock(TEN_PM)
+    with FakeTwilio() as twilio:
+        settings = Settings(
+            environment="test",
+            database_url=database_url,
+            var_dir=tmp_path / "var",
+            secret_key="scenario-" + "k" * 40,
+            run_worker_in_process=False,
+            sms_backend="twilio",
+            twilio_account_sid=ACCOUNT_SID,
+            twilio_auth_token=AUTH_TOKEN,
+            twilio_from_number="+8610690000",
+            twilio_api_base=twilio.base_url,
+            public_base_url="http://testserver",
+        )
+        app = create_app(settings, clock=clock)
+        with TestClient(app) as client:
+            yield Night(client, app, build_worker(app.state.ctx), clock, twilio, sessions)
+
+
+def file_observation(night: Night, checklist: tuple[str, ...], *, client_id: str = "phone-7f3a-0001") -> dict[str, Any]:
+    """The dorm head of E1-101 files about her first roommate; returns the API's answer."""
+    with night.sessions() as db:
+        room = db.execute(select(OrgUnit).where(OrgUnit.code == "E1-101")).scalar_one()
+        roommate = db.execute(select(Student).where(Student.dorm_id == room.id).order_by(Student.student_no)).scalars().first()
+        assert roommate is not None
+        room_id, student_id = room.id, roommate.id
+    reply = night.client.post(
+        "/api/v1/observations",
+        headers=night.token("dorm_e1_101"),
+        json={
+            "client_id": client_id,
+            "unit_id": room_id,
+            "student_id": student_id,
+            "checklist": list(checklist),
+            "note": "她说今晚想结束一切，桌上有药瓶",
+            "observed_at": night.clock.now().isoformat(),
+        },
+    )
+    assert reply.status_code == 201, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def file_red_observation(night: Night) -> dict[str, Any]:
+    """A red observation (a suicide plan) from the dorm head of E1-101."""
+    body = file_observation(night, ("suicide_plan",))
+    assert body["level"] == "red"
+    return body
