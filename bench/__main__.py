@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from bench import scope
+from bench import scope, warning
 
 
 def main() -> None:
     scope.main()
+    warning.main()
 
 
 if __name__ == "__main__":
