@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol import __version__
-from riskcontrol.core import deadlines, outbox
+from riskcontrol.core import audit, deadlines, outbox
 from riskcontrol.core.bus import make_bus
 from riskcontrol.core.clock import Clock, SystemClock
 from riskcontrol.core.db import make_engine, make_sessionmaker
@@ -77,7 +77,7 @@ def build_worker(ctx: AppContext) -> Worker:
     def dispatch_outbox(sessions: sessionmaker[Session], clock: Clock) -> object:
         return outbox.dispatch(sessions, clock, ctx.channels)
 
-    worker.jobs = [("deadlines", sweep_deadlines), ("outbox", dispatch_outbox)]
+    worker.jobs = [("deadlines", sweep_deadlines), ("outbox", dispatch_outbox), ("audit", audit.seal_all)]
     return worker
 
 

@@ -174,11 +174,13 @@ def user_password(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Walk the audit chain; exit 1 and name the first broken row if any was altered or removed."""
+    """Seal what was appended, walk the chain; exit 1 naming the first row altered or removed."""
     from riskcontrol.core import audit
 
-    with _database(_settings()) as factory, factory() as db:
-        report = audit.verify_chain(db)
+    with _database(_settings()) as factory:
+        audit.seal_all(factory)
+        with factory() as db:
+            report = audit.verify_chain(db)
     if report.ok:
         out.print(f"audit chain intact: {report.rows_checked} rows")
         return

@@ -1,4 +1,9 @@
-"""Append-only, hash-chained audit log: every row seals its content and the previous row's hash."""
+"""Append-only, hash-chained audit log: every row seals its content and the previous row's hash.
+
+Writers only append (no lock, so audited writes run concurrently); the worker's sealer then takes
+the head lock, chains the new rows in the order they were written and advances the head. A row is
+tamper-evident from its sealing on, normally within a second of its commit.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ class AuditLog(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
     actor: Mapped[str] = mapped_column(String(150))
@@ -33,8 +38,8 @@ class AuditLog(Base):
     subject_id: Mapped[str | None] = mapped_column(String(80))
     outcome: Mapped[str] = mapped_column(String(20))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditHead(Base):
@@ -49,6 +54,7 @@ class AuditHead(Base):
 
 
 def _content_hash(prev_hash: str, row: AuditLog) -> str:
+    assert row.seq is not None
     content = {
         "seq": row.seq,
         "at": row.at.isoformat(timespec="microseconds"),
@@ -87,12 +93,10 @@ def record(
     outcome: str = "ok",
     detail: dict[str, Any] | None = None,
 ) -> AuditLog:
-    """Append one row in the caller's transaction (it commits or vanishes with the change)."""
-    head = _locked_head(db)
+    """Append one row in the caller's transaction (it commits or vanishes with the change); sealed later."""
     # Round-trip through JSON so the hashed form is exactly what the database will return.
     clean_detail = json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str))
     row = AuditLog(
-        seq=head.seq + 1,
         at=clock.now(),
         actor_user_id=actor_user_id,
         actor=actor,
@@ -101,14 +105,32 @@ def record(
         subject_id=None if subject_id is None else str(subject_id),
         outcome=outcome,
         detail=clean_detail,
-        prev_hash=head.hash,
-        hash="",
     )
-    row.hash = _content_hash(head.hash, row)
     db.add(row)
-    db.flush()
-    head.seq, head.hash, head.last_id = row.seq, row.hash, row.id
     return row
+
+
+def seal(db: Session, *, batch: int = 1000) -> int:
+    """Chain up to `batch` unsealed rows onto the head, oldest first; returns how many were sealed."""
+    head = _locked_head(db)
+    stmt = select(AuditLog).where(AuditLog.seq.is_(None)).order_by(AuditLog.id).limit(batch)
+    rows = db.execute(stmt.execution_options(populate_existing=True)).scalars().all()
+    for row in rows:
+        row.seq, row.prev_hash = head.seq + 1, head.hash
+        row.hash = _content_hash(head.hash, row)
+        head.seq, head.hash, head.last_id = row.seq, row.hash, row.id
+    return len(rows)
+
+
+def seal_all(sessions: sessionmaker[Session], _clock: Clock | None = None) -> int:
+    """Seal everything appended so far, one committed batch at a time (the worker's job)."""
+    total = 0
+    while True:
+        with transaction(sessions) as db:
+            sealed = seal(db)
+        total += sealed
+        if sealed < 1000:
+            return total
 
 
 def record_apart(factory: sessionmaker[Session], clock: Clock, **fields: Any) -> None:
@@ -136,11 +158,14 @@ def verify_chain(db: Session, *, batch: int = 5000) -> ChainReport:
     expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
     after = 0
     while True:
-        stmt = select(AuditLog).where(AuditLog.seq >= after).order_by(AuditLog.seq).limit(batch)
+        stmt = select(AuditLog).where(AuditLog.seq.is_not(None), AuditLog.seq >= after).order_by(AuditLog.seq).limit(batch)
         rows = db.execute(stmt.execution_options(populate_existing=True)).scalars().all()
         if not rows:
             break
         for row in rows:
+            assert row.seq is not None
+            assert row.hash is not None
+            assert row.prev_hash is not None
             if row.seq != expected_seq:
                 return ChainReport(
                     checked,
@@ -153,8 +178,9 @@ def verify_chain(db: Session, *, batch: int = 5000) -> ChainReport:
             if _content_hash(row.prev_hash, row) != row.hash:
                 return ChainReport(checked, row.seq, row.id, "content does not match its hash (row altered)")
             expected_prev, expected_seq, checked = row.hash, row.seq + 1, checked + 1
-        after = rows[-1].seq + 1
-        db.expunge_all()
+        after = expected_seq
+        for row in rows:  # keep memory flat on long chains without touching the caller's other objects
+            db.expunge(row)
     head = db.get(AuditHead, 1)
     head_seq = head.seq if head is not None else 0
     head_hash = head.hash if head is not None else GENESIS_HASH

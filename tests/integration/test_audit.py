@@ -29,6 +29,8 @@ def write_rows(db: Session, clock: ManualClock, n: int) -> None:
         )
         clock.advance(timedelta(seconds=1))
     db.commit()
+    audit.seal(db)
+    db.commit()
 
 
 def verify(database_url: str) -> tuple[int, str]:
@@ -64,6 +66,7 @@ def test_rewriting_a_row_and_its_hash_is_caught_by_the_next_link(db: Session, cl
     write_rows(db, clock, 4)
     victim = db.execute(select(AuditLog).where(AuditLog.seq == 2)).scalar_one()
     victim.actor = "forger"
+    assert victim.prev_hash is not None
     victim.hash = audit._content_hash(victim.prev_hash, victim)
     db.commit()
     assert audit.verify_chain(db).broken_seq == 3
@@ -79,6 +82,21 @@ def test_removing_a_row_in_the_middle_or_at_the_end_is_caught(db: Session, clock
     assert audit.verify_chain(db).broken_seq == 2
     db.rollback()
     assert verify(database_url)[0] == 1
+
+
+def test_rows_are_chained_only_once_sealed_and_in_the_order_written(db: Session, clock: ManualClock) -> None:
+    write_rows(db, clock, 2)
+    late = audit.record(db, clock, actor_user_id=None, actor="late", action="test.append")
+    db.commit()
+    assert seq_of(late) is None
+    assert audit.verify_chain(db).rows_checked == 2  # sealed rows verify; the new one waits its turn
+    assert audit.seal(db) == 1
+    db.commit()
+    assert (seq_of(late), audit.verify_chain(db).rows_checked) == (3, 3)
+
+
+def seq_of(row: AuditLog) -> int | None:
+    return row.seq
 
 
 def test_chain_spans_verification_batches(db: Session, clock: ManualClock) -> None:
