@@ -26,7 +26,7 @@ from riskcontrol.grid.rules import UnitKind
 from riskcontrol.notify import service as notify
 from riskcontrol.people.models import RoleAssignment, User
 
-STEP_DUE, REPEAT = "escalation.step_due", "escalation.repeat"
+BEGIN, STEP_DUE, REPEAT = "escalation.begin", "escalation.step_due", "escalation.repeat"
 OPEN, ACKNOWLEDGED, RESOLVED, CLOSED = "open", "acknowledged", "resolved", "closed"
 # Besides those told, these roles may acknowledge anything in their scope (a superior taking it on).
 MAY_ACKNOWLEDGE = frozenset({"counselor", "college_officer", "student_affairs", "psych_center", "response_team"})
@@ -218,8 +218,21 @@ def start(
     db.add(esc)
     db.flush()
     _event(db, clock, esc, "started", detail={"level": level, "subject_type": subject_type, "subject_id": str(subject_id)})
-    _tell_step(db, clock, cfg, esc, 0)
+    # The first step is told by the worker's next sweep (normally within a second, and before the
+    # same round's dispatch sends anything), so filing from a phone stays a handful of inserts.
+    deadlines.schedule(db, clock, kind=BEGIN, subject_type="escalation", subject_id=esc.id, due_at=clock.now())
     return esc
+
+
+def on_begin(cfg: EscalationConfig) -> deadlines.Handler:
+    """Deadline handler: tell the first step of an escalation that was just started."""
+
+    def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
+        esc = _locked(db, int(deadline.subject_id))
+        if esc.status == OPEN and esc.step_due_at is None:
+            _tell_step(db, clock, cfg, esc, 0)
+
+    return handle
 
 
 def _locked(db: Session, escalation_id: int) -> Escalation:
@@ -461,6 +474,7 @@ def timeline(db: Session, escalation_id: int) -> list[EscalationEvent]:
 
 def register(cfg: EscalationConfig, handlers: DeadlineHandlers) -> None:
     """Wire escalations into the deadline sweeper and the domain events."""
+    handlers.register(BEGIN, on_begin(cfg))
     handlers.register(STEP_DUE, on_step_due(cfg))
     handlers.register(REPEAT, on_repeat(cfg))
     cfg.events.subscribe(notify.DeliveryFailed, on_delivery_failed(cfg))

@@ -52,6 +52,7 @@ def test_below_red_the_daily_sms_cap_holds_but_red_always_texts(night: Night) ->
     orange = file_observation(night, ("self_harm",))
     assert orange["level"] == "orange"
     red = file_observation(night, ("suicide_plan",), client_id="phone-7f3a-0002")
+    night.worker.run_once()
     detail_orange = night.client.get(f"/api/v1/escalations/{orange['escalation_id']}", headers=night.token("affairs")).json()
     detail_red = night.client.get(f"/api/v1/escalations/{red['escalation_id']}", headers=night.token("affairs")).json()
     assert {e["kind"] for e in detail_orange["timeline"] if e["channel"] == SMS} == {"sms_capped"}
