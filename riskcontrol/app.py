@@ -35,6 +35,7 @@ from riskcontrol.people.api import router as people_router
 from riskcontrol.people.import_api import router as import_router
 from riskcontrol.settings import Settings
 from riskcontrol.web.pages import router as pages_router
+from riskcontrol.web.warning_pages import router as warning_pages_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
@@ -122,5 +123,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(escalation_router)
     app.include_router(observations_router)
     app.include_router(pages_router)
+    app.include_router(warning_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -59,6 +59,14 @@ def _set_session_cookie(response: Response, ctx: AppContext, token: str | None) 
     response.set_cookie(SESSION_COOKIE, token, max_age=max_age, path="/", secure=secure, httponly=True, samesite="lax")
 
 
+def sign_in_first(request: Request, ctx: AppContext, lang: str) -> Response:
+    """A redirect to the sign-in form for a page that needs a session; a stale session cookie is cleared."""
+    response = redirect(request, "/login", lang=lang)
+    if SESSION_COOKIE in request.cookies:
+        _set_session_cookie(response, ctx, None)
+    return response
+
+
 @router.get("/login")
 def login_page(request: Request, ctx: Ctx, principal: OptionalPrincipal) -> Response:
     """The sign-in form; someone already signed in goes straight home."""
@@ -162,10 +170,7 @@ def home(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal) -> Re
     lang = _lang(request, ctx)
     token = request_token(request)
     if principal is None or token is None:
-        response = redirect(request, "/login", lang=lang)
-        if SESSION_COOKIE in request.cookies:
-            _set_session_cookie(response, ctx, None)
-        return response
+        return sign_in_first(request, ctx, lang)
     total, by_kind, roots = scope_summary(db, principal, lang)
     return render(
         request,

@@ -6,16 +6,19 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from fastapi import FastAPI
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, sync_playwright
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.app import create_app
 from riskcontrol.settings import Settings
+from tests.factories import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -31,20 +34,20 @@ CHROMIUM_ARGS = [
 
 @dataclass(frozen=True)
 class LiveServer:
-    """A running application and the address it answers on."""
+    """A running application and the address it answers on; `app.state.ctx` drives its worker from a test."""
 
     url: str
+    app: FastAPI
 
 
-@pytest.fixture
-def live_server(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[LiveServer]:
-    """The application on the (migrated, empty) test database, served by uvicorn in a background thread."""
+@contextmanager
+def serve(app: FastAPI, *, ws: str) -> Iterator[LiveServer]:
+    """`app` served by uvicorn on a free local port in a background thread, until the block ends."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    # Websockets are not needed here, and the HTTP-only server starts without optional imports.
-    config = uvicorn.Config(create_app(settings), log_level="warning", ws="none", lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", ws=ws, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="uvicorn-e2e")
     thread.start()
@@ -54,11 +57,28 @@ def live_server(settings: Settings, sessions: sessionmaker[Session]) -> Iterator
             raise RuntimeError("the uvicorn test server did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}")
+        yield LiveServer(url=f"http://127.0.0.1:{port}", app=app)
     finally:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+@pytest.fixture
+def live_server(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[LiveServer]:
+    """The application on the (migrated, empty) test database, served by uvicorn in a background thread."""
+    # Websockets are not needed here, and the HTTP-only server starts without optional imports.
+    with serve(create_app(settings), ws="none") as live:
+        yield live
+
+
+@pytest.fixture
+def live_server_ws(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[LiveServer]:
+    """The same with websockets (the live inbox); no worker thread runs, so a test drives rounds itself."""
+    assert not settings.run_worker_in_process
+    # The sans-I/O protocol of `websockets`: the legacy one warns, and warnings are errors here.
+    with serve(create_app(settings), ws="websockets-sansio") as live:
+        yield live
 
 
 # Module scope, not session: while the sync driver is open its event loop counts as running in
@@ -77,3 +97,25 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     chromium = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
     yield chromium
     chromium.close()
+
+
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[BrowserContext]:
+    """A phone-sized Chinese-language browser context (390×844, touch), closed after the test."""
+    context = browser.new_context(
+        viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai", device_scale_factor=2, is_mobile=True, has_touch=True
+    )
+    yield context
+    context.close()
+
+
+def sign_in(page: Page, server: LiveServer, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the form, as a person would, and land on the home page."""
+    page.goto(server.url + "/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/")
