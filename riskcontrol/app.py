@@ -20,6 +20,7 @@ from riskcontrol.core.errors import error_responses
 from riskcontrol.core.health import router as health_router
 from riskcontrol.core.http import AppContext, install_error_handlers
 from riskcontrol.core.worker import Worker
+from riskcontrol.escalation import concern_watch
 from riskcontrol.escalation import service as escalation_service
 from riskcontrol.escalation.api import router as escalation_router
 from riskcontrol.escalation.service import EscalationConfig
@@ -29,9 +30,12 @@ from riskcontrol.notify.api import TWILIO_STATUS_PATH
 from riskcontrol.notify.api import router as notify_router
 from riskcontrol.notify.senders import InAppSender, SmsSender
 from riskcontrol.notify.sms import SmsChannel, channel_from_settings
+from riskcontrol.observations import opinion_service
 from riskcontrol.observations.api import router as observations_router
+from riskcontrol.observations.opinion_api import router as opinion_router
 from riskcontrol.people import auth
 from riskcontrol.people.api import router as people_router
+from riskcontrol.people.concern_api import router as concern_router
 from riskcontrol.people.import_api import router as import_router
 from riskcontrol.settings import Settings
 from riskcontrol.web.pages import router as pages_router
@@ -64,7 +68,9 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
         sms_daily_cap=settings.sms_daily_cap or None,
     )
     escalation_service.register(cfg, ctx.deadline_handlers)
+    concern_watch.register(ctx.deadline_handlers, ctx.events, tz=settings.tz, sop_dir=settings.sop_dir)
     ctx.extras["escalation"] = cfg
+    opinion_service.register(ctx.deadline_handlers, ctx.events, opinion_service.OpinionConfig.from_settings(settings))
     return ctx
 
 
@@ -117,11 +123,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(people_router)
+    app.include_router(concern_router)
     app.include_router(import_router)
     app.include_router(grid_router)
     app.include_router(notify_router)
     app.include_router(escalation_router)
     app.include_router(observations_router)
+    app.include_router(opinion_router)
     app.include_router(pages_router)
     app.include_router(warning_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -11,6 +11,8 @@ from riskcontrol.escalation import models as _escalation  # noqa: F401
 from riskcontrol.grid import models as _grid  # noqa: F401
 from riskcontrol.notify import models as _notify  # noqa: F401
 from riskcontrol.observations import models as _observations  # noqa: F401
+from riskcontrol.observations import opinion_models as _opinion  # noqa: F401
+from riskcontrol.people import concern_models as _concern  # noqa: F401
 from riskcontrol.people import models as _people  # noqa: F401
 
 metadata = Base.metadata

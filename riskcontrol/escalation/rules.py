@@ -11,10 +11,11 @@ from itertools import pairwise
 from typing import Annotated, Any, Literal, NoReturn, get_args
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from riskcontrol.core.durations import Duration, format_duration
+from riskcontrol.core.shapes import Frozen, Label
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.people.rules import Role, role_unit_problem
 
@@ -57,16 +58,7 @@ def _refuse(loc: tuple[str | int, ...], reason: str, value: object) -> NoReturn:
     raise ValidationError.from_exception_data("EscalationPolicy", [InitErrorDetails(type=error, loc=loc, input=value)])
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Label(_Frozen):
-    zh: str = Field(min_length=1)
-    en: str = Field(min_length=1)
-
-
-class _Audience(_Frozen):
+class _Audience(Frozen):
     """Who is told at one grid level, and over which channels."""
 
     grid_level: UnitKind
@@ -87,7 +79,7 @@ class _Audience(_Frozen):
         return self
 
 
-class AckBy(_Frozen):
+class AckBy(Frozen):
     """A calendar deadline: the working day after the day the step is told, at a local time."""
 
     next_working_day_at: ClockTime
@@ -112,7 +104,7 @@ class StepPolicy(_Audience):
         return self
 
 
-class NightRule(_Frozen):
+class NightRule(Frozen):
     """Channels added to a notice told at night, when an in-app message would lie unseen."""
 
     label: Label
@@ -140,7 +132,7 @@ class DigestRule(_Audience):
     at: ClockTime
 
 
-class LevelPolicy(_Frozen):
+class LevelPolicy(Frozen):
     label: Label
     chain: tuple[StepPolicy, ...] = ()
     night: NightRule | None = None
@@ -157,7 +149,7 @@ class LevelPolicy(_Frozen):
         return self
 
 
-class EscalationPolicy(_Frozen):
+class EscalationPolicy(Frozen):
     channels: dict[Channel, Label]
     levels: dict[Level, LevelPolicy]
 

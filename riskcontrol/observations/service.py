@@ -16,6 +16,7 @@ from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import Forbidden, InvalidInput
 from riskcontrol.core.security import Principal
+from riskcontrol.escalation import concern_watch
 from riskcontrol.escalation import rules as escalation_rules
 from riskcontrol.escalation import service as escalation
 from riskcontrol.escalation.models import Escalation
@@ -24,6 +25,7 @@ from riskcontrol.grid.models import OrgUnit
 from riskcontrol.observations import rules
 from riskcontrol.observations.models import Observation
 from riskcontrol.observations.schemas import ObservationIn
+from riskcontrol.people import concern_service
 from riskcontrol.people import service as people_service
 from riskcontrol.people.models import Student
 
@@ -166,8 +168,10 @@ def file_observation(
     if data.observed_at > clock.now() + CLOCK_SKEW:
         raise InvalidInput("observed_at is in the future", field="observed_at")
     unit, student = _where(db, by, data)
+    held_at = concern_service.active_level(db, student.id) if student is not None else None
+    register_level = rules.LevelCode(held_at) if held_at is not None else None
     try:
-        result = rules.triage(filing.checklist, filing.rubric, data.checklist)
+        result = rules.triage(filing.checklist, filing.rubric, data.checklist, key_concern_level=register_level)
     except rules.UnknownChecklistCode as exc:
         raise InvalidInput(f"unknown checklist code {exc.code!r}", field="checklist") from exc
     photo = _photo(data)
@@ -196,6 +200,11 @@ def file_observation(
         observation.photo_path, observation.photo_type = str(path), mime
     esc = _escalate(db, clock, filing, observation, by_name=by.display_name)
     observation.escalation_id = esc.id if esc else None
+    if student is not None and rules.rank(result.level) >= rules.rank(rules.LevelCode.YELLOW):
+        # The register reacts (a counsellor's own yellow-or-above filing adds the student; see concern_watch).
+        reasons = f"观察记录 #{observation.id}：" + "；".join(r.zh for r in result.reasons)
+        event = concern_watch.StudentObservedAtRisk(student.id, result.level.value, observation.id, reasons, by)
+        filing.escalation.events.emit(db, clock, event)
     audit.record(
         db,
         clock,
