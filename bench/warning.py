@@ -29,7 +29,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, insert, select, text
 
 from bench.scope import prepare
-from bench.serve import serving
+from bench.serve import serving, serving_processes
 from riskcontrol.app import create_app
 from riskcontrol.core.db import make_engine
 from riskcontrol.core.deadlines import Deadline
@@ -42,6 +42,8 @@ PG_URL = os.environ.get("RISKCONTROL_BENCH_PG_URL", "postgresql+psycopg://postgr
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "1500"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
 DEADLINES = int(os.environ.get("BENCH_DEADLINES", "10000"))
+# Uvicorn worker processes for both servers alike (1: one process, as the embedded default).
+WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
 
 
 def bare_app(engine: Engine) -> FastAPI:
@@ -58,6 +60,11 @@ def bare_app(engine: Engine) -> FastAPI:
         return {"id": int(row)}
 
     return app
+
+
+def bare_factory() -> FastAPI:
+    """The baseline app for `uvicorn --factory` (reads the database URL from the environment)."""
+    return bare_app(make_engine(os.environ["RISKCONTROL_DATABASE_URL"]))
 
 
 def drive(base: str, make: Callable[[int], tuple[str, dict[str, Any], dict[str, str]]], total: int) -> float:
@@ -116,12 +123,21 @@ def ingest(var_dir: Path) -> list[tuple[str, float]]:
     )
     heads = dorm_heads(engine)
     results = []
-    with serving(bare_app(engine)) as bare:
+    env = {
+        "RISKCONTROL_ENVIRONMENT": "test",
+        "RISKCONTROL_DATABASE_URL": PG_URL,
+        "RISKCONTROL_VAR_DIR": str(var_dir),
+        "RISKCONTROL_SECRET_KEY": "bench-" + "k" * 40,
+        "RISKCONTROL_RUN_WORKER_IN_PROCESS": "false",
+    }
+    bare_server = serving_processes("bench.warning:bare_factory", WORKERS, env) if WORKERS > 1 else serving(bare_app(engine))
+    app_server = serving_processes("riskcontrol.app:create_app", WORKERS, env) if WORKERS > 1 else serving(create_app(settings))
+    with bare_server as bare:
         rate = drive(
             bare, lambda n: ("/bare", {"client_id": f"bare-{n}", "checklist": ["long_isolation"], "note": "x"}, {}), REQUESTS
         )
         results.append(("bare endpoint: insert one row (baseline)", rate))
-    with serving(create_app(settings)) as base:
+    with app_server as base:
         with httpx.Client(base_url=base) as http:
             tokens = {
                 u: http.post("/api/v1/auth/token", json={"username": u, "password": DEMO_PASSWORD}).json()["access_token"]
@@ -188,7 +204,7 @@ def main() -> None:
         except Exception as exc:  # report an unreachable server instead of failing
             print(f"ingest benchmark skipped: {type(exc).__name__}: {exc}")
             return
-    print(f"\nFiling on PostgreSQL: {REQUESTS} POSTs per case, {CLIENTS} concurrent clients, uvicorn on loopback")
+    print(f"\nFiling on PostgreSQL: {REQUESTS} POSTs per case, {CLIENTS} concurrent clients, {WORKERS} uvicorn process(es) each")
     baseline = rates[0][1]
     for name, rate in rates:
         print(f"  {name:<62} {rate:>8.0f} req/s  ({rate / baseline:>4.0%} of baseline)")

@@ -152,9 +152,12 @@ def override_level_of(
 
 
 def find_by_client_id(db: Session, user_id: int, client_id: str) -> Observation | None:
-    return db.execute(
-        select(Observation).where(Observation.filed_by == user_id, Observation.client_id == client_id)
+    """The observation this user already filed under `client_id`, if any."""
+    # Look up the id alone: nearly every filing is new, and loading no entity keeps that path cheap.
+    found = db.execute(
+        select(Observation.id).where(Observation.filed_by == user_id, Observation.client_id == client_id)
     ).scalar_one_or_none()
+    return db.get(Observation, found) if found is not None else None
 
 
 def file_observation(
