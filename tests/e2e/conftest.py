@@ -86,7 +86,8 @@ def live_server_ws(settings: Settings, sessions: sessionmaker[Session]) -> Itera
 @pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+        # A browser test that cannot run must not pass quietly: `make test` installs Chromium.
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}; run `make test` (it installs Debian's chromium)")
     with sync_playwright() as driver:
         yield driver
 
