@@ -16,7 +16,7 @@ from riskcontrol.core import audit, deadlines
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, HiddenOutOfScope, InvalidInput, NotFound
-from riskcontrol.core.events import Events
+from riskcontrol.core.events import EventHandler, Events
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import rules
 from riskcontrol.escalation.models import Escalation, EscalationEvent, EscalationRecipient
@@ -294,7 +294,7 @@ def on_repeat(cfg: EscalationConfig) -> deadlines.Handler:
     return handle
 
 
-def on_delivery_failed(cfg: EscalationConfig) -> Any:
+def on_delivery_failed(cfg: EscalationConfig) -> EventHandler:
     """Event handler: a message about an escalation did not get through; flag it, and climb at once
     when nobody at the current step can still be reached by SMS."""
 
