@@ -12,6 +12,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from riskcontrol.core.errors import HiddenOutOfScope, NotFound
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -79,6 +81,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+def missing_or_private(db: Session, model: type[Base], ident: int, *, what: str, field: str) -> NotFound:
+    """The 404 for a row the caller cannot see: the same answer either way, audited as a denial only
+    when the row exists (its existence is private, the attempt is not)."""
+    message = f"no {what} with id {ident}"
+    if db.get(model, ident) is None:
+        return NotFound(message, field=field)
+    return HiddenOutOfScope(message, field=field)
 
 
 @contextmanager

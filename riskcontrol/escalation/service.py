@@ -140,6 +140,20 @@ def _tell(
             )
 
 
+def _schedule_reminder(db: Session, clock: Clock, esc: Escalation, step: rules.StepPolicy, index: int, due_at: datetime) -> None:
+    """Remind step `index` again after `repeat_every`, if that still falls before its deadline."""
+    if step.repeat_every is not None and clock.now() + step.repeat_every < due_at:
+        deadlines.schedule(
+            db,
+            clock,
+            kind=REPEAT,
+            subject_type="escalation",
+            subject_id=esc.id,
+            due_at=clock.now() + step.repeat_every,
+            payload={"step": index},
+        )
+
+
 def _tell_step(db: Session, clock: Clock, cfg: EscalationConfig, esc: Escalation, index: int) -> None:
     """Tell step `index` now, and set its acknowledgement deadline (and reminders)."""
     level = rules.from_snapshot(esc.policy)
@@ -169,16 +183,7 @@ def _tell_step(db: Session, clock: Clock, cfg: EscalationConfig, esc: Escalation
     deadlines.schedule(
         db, clock, kind=STEP_DUE, subject_type="escalation", subject_id=esc.id, due_at=due_at, payload={"step": index}
     )
-    if step.repeat_every is not None and now + step.repeat_every < due_at:
-        deadlines.schedule(
-            db,
-            clock,
-            kind=REPEAT,
-            subject_type="escalation",
-            subject_id=esc.id,
-            due_at=now + step.repeat_every,
-            payload={"step": index},
-        )
+    _schedule_reminder(db, clock, esc, step, index, due_at)
 
 
 def start(
@@ -280,16 +285,7 @@ def on_repeat(cfg: EscalationConfig) -> deadlines.Handler:
         )
         channels = rules.channels_at(level, step.repeat_channels or step.channels, clock.now(), cfg.tz)
         _tell(db, clock, cfg, esc, told, channels, esc.step_due_at, reminder=True)
-        if step.repeat_every is not None and clock.now() + step.repeat_every < esc.step_due_at:
-            deadlines.schedule(
-                db,
-                clock,
-                kind=REPEAT,
-                subject_type="escalation",
-                subject_id=esc.id,
-                due_at=clock.now() + step.repeat_every,
-                payload={"step": index},
-            )
+        _schedule_reminder(db, clock, esc, step, index, esc.step_due_at)
 
     return handle
 

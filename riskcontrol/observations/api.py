@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core.errors import HiddenOutOfScope, NotFound, error_responses
+from riskcontrol.core.db import missing_or_private
+from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, Offset, PathId
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import service as escalation
@@ -99,9 +100,7 @@ def get_visible(db: Session, principal: Principal, observation_id: int) -> Obser
     observation = db.execute(visible(principal).where(Observation.id == observation_id)).scalar_one_or_none()
     if observation is not None:
         return observation
-    if db.get(Observation, observation_id) is None:
-        raise NotFound(f"no observation with id {observation_id}", field="observation_id")
-    raise HiddenOutOfScope(f"no observation with id {observation_id}", field="observation_id")
+    raise missing_or_private(db, Observation, observation_id, what="observation", field="observation_id")
 
 
 @router.get("/{observation_id}", response_model=ObservationOut, responses=error_responses(404))

@@ -12,7 +12,8 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from riskcontrol.core.clock import Clock
-from riskcontrol.core.errors import HiddenOutOfScope, InvalidInput, NotFound, error_responses
+from riskcontrol.core.db import missing_or_private
+from riskcontrol.core.errors import InvalidInput, error_responses
 from riskcontrol.core.http import Ctx, CurrentPrincipal, Db, Offset, PathId
 from riskcontrol.core.security import Principal
 from riskcontrol.grid import service as grid_service
@@ -96,9 +97,7 @@ def get_visible(db: Session, principal: Principal, report_id: int) -> OpinionRep
     report = db.execute(visible(principal).where(OpinionReport.id == report_id)).scalar_one_or_none()
     if report is not None:
         return report
-    if db.get(OpinionReport, report_id) is None:
-        raise NotFound(f"no opinion report with id {report_id}", field="report_id")
-    raise HiddenOutOfScope(f"no opinion report with id {report_id}", field="report_id")
+    raise missing_or_private(db, OpinionReport, report_id, what="opinion report", field="report_id")
 
 
 def week_bounds(week: str, tz: ZoneInfo) -> tuple[datetime, datetime]:

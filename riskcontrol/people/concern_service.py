@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, aliased
 from riskcontrol.core import audit, deadlines
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.datafiles import load_model
-from riskcontrol.core.errors import Conflict, Forbidden, HiddenOutOfScope, InvalidInput, NotFound
+from riskcontrol.core.db import missing_or_private
+from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.security import Principal
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
@@ -87,9 +88,7 @@ def get_entry(db: Session, principal: Principal, entry_id: int, *, lock: bool = 
     row = db.execute(stmt.with_for_update(of=KeyConcern) if lock else stmt).first()
     if row is not None:
         return row[0], row[1], row[2]
-    if db.get(KeyConcern, entry_id) is None:
-        raise NotFound(f"no key-concern entry with id {entry_id}", field="key_concern_id")
-    raise HiddenOutOfScope(f"no key-concern entry with id {entry_id}", field="key_concern_id")
+    raise missing_or_private(db, KeyConcern, entry_id, what="key-concern entry", field="key_concern_id")
 
 
 def active_level(db: Session, student_id: int) -> str | None:

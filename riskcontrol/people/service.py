@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session, aliased
 
 from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock
-from riskcontrol.core.errors import Forbidden, HiddenOutOfScope, InvalidInput, NotFound
+from riskcontrol.core.db import missing_or_private
+from riskcontrol.core.errors import Forbidden, InvalidInput, NotFound
 from riskcontrol.core.security import Principal, hash_password, require_role
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
@@ -55,9 +56,7 @@ def get_student(db: Session, principal: Principal, student_id: int) -> Student:
     student = db.execute(students_in_scope(principal).where(Student.id == student_id)).scalar_one_or_none()
     if student is not None:
         return student
-    if db.get(Student, student_id) is None:
-        raise NotFound(f"no student with id {student_id}", field="student_id")
-    raise HiddenOutOfScope(f"no student with id {student_id}", field="student_id")
+    raise missing_or_private(db, Student, student_id, what="student", field="student_id")
 
 
 def student_contacts(db: Session, clock: Clock, principal: Principal, student_id: int) -> tuple[Student, list[Guardian]]:
