@@ -1,8 +1,11 @@
 """Warning-stage benchmarks on PostgreSQL.
 
-1. Observations filed per second through the API (triage, escalation, notification, deadline and
-   outbox rows, audit) against a bare FastAPI endpoint that inserts one row per request on the same
-   database; both served by uvicorn on loopback and driven by the same concurrent clients.
+1. Observations filed per second through the API against a bare FastAPI endpoint that inserts one
+   row per request on the same database; both served by uvicorn on loopback, in one process and in
+   one process per core, driven by the same concurrent clients. A filing is triaged and stores the
+   observation, its escalation, the escalation's opening event, the deadline that has the worker
+   tell the first step, and the audit entry. The worker's share (notifications and outbox rows for
+   the first step, then sending them) is measured afterwards on the same rows.
    Target: at least half the bare endpoint's rate.
 2. Lag between `due_at` and firing for 10,000 deadlines falling due over 10 seconds, swept by two
    worker processes with the production loop. Target: p99 under 2 seconds.
@@ -29,8 +32,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, insert, select, text
 
 from bench.scope import prepare
-from bench.serve import serving, serving_processes
-from riskcontrol.app import create_app
+from bench.serve import serving_processes
+from riskcontrol.app import build_context
+from riskcontrol.core import deadlines, outbox
 from riskcontrol.core.db import make_engine
 from riskcontrol.core.deadlines import Deadline
 from riskcontrol.demo import DEMO_PASSWORD
@@ -42,8 +46,12 @@ PG_URL = os.environ.get("RISKCONTROL_BENCH_PG_URL", "postgresql+psycopg://postgr
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "1500"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
 DEADLINES = int(os.environ.get("BENCH_DEADLINES", "10000"))
-# Uvicorn worker processes for both servers alike (1: one process, as the embedded default).
-WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
+# Uvicorn worker processes for both servers alike, one configuration after the other: one process,
+# and one per core (how the app is deployed). Each server runs apart from the load generator, so
+# the clients' own work does not share a Python interpreter with the server it measures.
+WORKER_COUNTS = [int(n) for n in os.environ.get("BENCH_WORKERS", f"1,{os.cpu_count() or 2}").split(",")]
+# Requests sent to each server before timing (token cache, prepared statements, pools).
+WARMUP = int(os.environ.get("BENCH_WARMUP", "200"))
 
 
 def bare_app(engine: Engine) -> FastAPI:
@@ -108,7 +116,7 @@ def dorm_heads(engine: Engine) -> list[tuple[str, int]]:
     return [(r[0], r[1]) for r in rows]
 
 
-def ingest(var_dir: Path) -> list[tuple[str, float]]:
+def ingest(var_dir: Path, workers: int) -> list[tuple[str, float]]:
     prepare(PG_URL)
     engine = make_engine(PG_URL)
     with engine.begin() as conn:
@@ -118,9 +126,6 @@ def ingest(var_dir: Path) -> list[tuple[str, float]]:
                 "CREATE TABLE bench_row (id serial PRIMARY KEY, client_id text, body json, created_at timestamptz DEFAULT now())"
             )
         )
-    settings = Settings(
-        environment="test", database_url=PG_URL, var_dir=var_dir, secret_key="bench-" + "k" * 40, run_worker_in_process=False
-    )
     heads = dorm_heads(engine)
     results = []
     env = {
@@ -130,14 +135,14 @@ def ingest(var_dir: Path) -> list[tuple[str, float]]:
         "RISKCONTROL_SECRET_KEY": "bench-" + "k" * 40,
         "RISKCONTROL_RUN_WORKER_IN_PROCESS": "false",
     }
-    bare_server = serving_processes("bench.warning:bare_factory", WORKERS, env) if WORKERS > 1 else serving(bare_app(engine))
-    app_server = serving_processes("riskcontrol.app:create_app", WORKERS, env) if WORKERS > 1 else serving(create_app(settings))
-    with bare_server as bare:
-        rate = drive(
-            bare, lambda n: ("/bare", {"client_id": f"bare-{n}", "checklist": ["long_isolation"], "note": "x"}, {}), REQUESTS
-        )
-        results.append(("bare endpoint: insert one row (baseline)", rate))
-    with app_server as base:
+    with serving_processes("bench.warning:bare_factory", workers, env) as bare:
+
+        def make_bare(n: int) -> tuple[str, dict[str, Any], dict[str, str]]:
+            return "/bare", {"client_id": f"bare-{uuid.uuid4().hex}", "checklist": ["long_isolation"], "note": "x"}, {}
+
+        drive(bare, make_bare, WARMUP)
+        results.append(("bare endpoint: insert one row (baseline)", drive(bare, make_bare, REQUESTS)))
+    with serving_processes("riskcontrol.app:create_app", workers, env) as base:
         with httpx.Client(base_url=base) as http:
             tokens = {
                 u: http.post("/api/v1/auth/token", json={"username": u, "password": DEMO_PASSWORD}).json()["access_token"]
@@ -154,11 +159,31 @@ def ingest(var_dir: Path) -> list[tuple[str, float]]:
                 body = {"client_id": f"bench-{uuid.uuid4().hex}", "unit_id": unit, "checklist": checklist, "observed_at": now}
                 return "/api/v1/observations", body, {"Authorization": f"Bearer {tokens[user]}"}
 
+            drive(base, make, WARMUP)
             results.append((f"observations API: {label}", drive(base, make, REQUESTS)))
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS bench_row"))
     engine.dispose()
     return results
+
+
+def worker_catch_up(var_dir: Path) -> tuple[int, float, int, float]:
+    """After the filing runs: one worker process tells the first step of every escalation filed
+    (notifications and outbox rows), then dispatches the outbox (SMS to the console channel).
+    Returns (escalations told, seconds, outbox messages sent, seconds)."""
+    settings = Settings(
+        environment="test", database_url=PG_URL, var_dir=var_dir, secret_key="bench-" + "k" * 40, run_worker_in_process=False
+    )
+    ctx = build_context(settings)
+    start = time.perf_counter()
+    told = deadlines.sweep(ctx.sessions, ctx.clock, ctx.deadline_handlers, worker="bench").fired
+    telling = time.perf_counter() - start
+    start = time.perf_counter()
+    sent = 0
+    while tried := outbox.dispatch(ctx.sessions, ctx.clock, ctx.channels):
+        sent += tried
+    ctx.engine.dispose()
+    return told, telling, sent, time.perf_counter() - start
 
 
 def deadline_lag() -> tuple[float, float, float, int]:
@@ -198,16 +223,23 @@ def deadline_lag() -> tuple[float, float, float, int]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            rates = ingest(Path(tmp))
-        except Exception as exc:  # report an unreachable server instead of failing
-            print(f"ingest benchmark skipped: {type(exc).__name__}: {exc}")
-            return
-    print(f"\nFiling on PostgreSQL: {REQUESTS} POSTs per case, {CLIENTS} concurrent clients, {WORKERS} uvicorn process(es) each")
-    baseline = rates[0][1]
-    for name, rate in rates:
-        print(f"  {name:<62} {rate:>8.0f} req/s  ({rate / baseline:>4.0%} of baseline)")
+    for workers in dict.fromkeys(WORKER_COUNTS):
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                rates = ingest(Path(tmp), workers)
+            except Exception as exc:  # report an unreachable server instead of failing
+                print(f"ingest benchmark skipped: {type(exc).__name__}: {exc}")
+                return
+        print(
+            f"\nFiling on PostgreSQL: {REQUESTS} POSTs per case, {CLIENTS} concurrent clients, {workers} uvicorn process(es) each"
+        )
+        baseline = rates[0][1]
+        for name, rate in rates:
+            print(f"  {name:<62} {rate:>8.0f} req/s  ({rate / baseline:>4.0%} of baseline)")
+        with tempfile.TemporaryDirectory() as tmp:
+            told, telling, sent, sending = worker_catch_up(Path(tmp))
+        print(f"  worker afterwards: first step told for {told} escalations in {telling:.1f} s ({told / telling:.0f}/s);")
+        print(f"  {sent} outbox messages dispatched in {sending:.1f} s ({sent / max(sending, 1e-9):.0f}/s)")
     p50, p99, worst, fired = deadline_lag()
     print(f"\nDeadline lag on PostgreSQL: {fired} of {DEADLINES} fired by 2 worker processes (1 s loop)")
     print(f"  p50 {p50:.3f} s   p99 {p99:.3f} s   max {worst:.3f} s   (target p99 < 2 s)")

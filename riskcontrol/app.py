@@ -19,6 +19,7 @@ from riskcontrol.core.db import make_engine, make_sessionmaker
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.health import router as health_router
 from riskcontrol.core.http import AppContext, install_error_handlers
+from riskcontrol.core.principals import PrincipalCache
 from riskcontrol.core.worker import Worker
 from riskcontrol.escalation import concern_watch
 from riskcontrol.escalation import service as escalation_service
@@ -53,7 +54,11 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
         sessions=make_sessionmaker(engine),
         clock=clock or SystemClock(),
         secret=settings.resolve_secret(),
-        principal_loader=auth.load_principal,
+        principals=PrincipalCache(
+            auth.load_principal,
+            ttl_seconds=settings.principal_cache_seconds,
+            watched_tables=auth.PRINCIPAL_TABLES,
+        ),
         bus=make_bus(settings.redis_url),
     )
     on_failure = notify_service.outbox_failure_hook(ctx.events)

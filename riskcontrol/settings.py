@@ -10,7 +10,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     default_language: Literal["zh-CN", "en"] = "zh-CN"
     session_ttl: timedelta = timedelta(hours=12)
+    # How long a server process may serve a caller's roles from memory; a sign-out, role change or
+    # deactivation made in another process takes effect within this many seconds (0: always read).
+    principal_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     login_max_failures: int = 5
     login_lockout: timedelta = timedelta(minutes=15)
     cookie_secure: bool | None = None

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -81,31 +81,38 @@ def _locked_head(db: Session) -> AuditHead:
     return head
 
 
-def record(
-    db: Session,
-    clock: Clock,
-    *,
-    actor_user_id: int | None,
-    actor: str,
-    action: str,
-    subject_type: str | None = None,
-    subject_id: str | int | None = None,
-    outcome: str = "ok",
-    detail: dict[str, Any] | None = None,
-) -> AuditLog:
-    """Append one row in the caller's transaction (it commits or vanishes with the change); sealed later."""
+class AuditFields(TypedDict):
+    """What an audit row says: who did or tried what, to which subject, with what outcome."""
+
+    actor_user_id: int | None
+    actor: str
+    action: str
+    subject_type: NotRequired[str | None]
+    subject_id: NotRequired[str | int | None]
+    outcome: NotRequired[str]
+    detail: NotRequired[dict[str, Any] | None]
+
+
+def entry(clock: Clock, **fields: Unpack[AuditFields]) -> AuditLog:
+    """One audit row, not yet added to any session."""
     # Round-trip through JSON so the hashed form is exactly what the database will return.
-    clean_detail = json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str))
-    row = AuditLog(
+    clean_detail = json.loads(json.dumps(fields.get("detail") or {}, ensure_ascii=False, default=str))
+    subject_id = fields.get("subject_id")
+    return AuditLog(
         at=clock.now(),
-        actor_user_id=actor_user_id,
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
+        actor_user_id=fields["actor_user_id"],
+        actor=fields["actor"],
+        action=fields["action"],
+        subject_type=fields.get("subject_type"),
         subject_id=None if subject_id is None else str(subject_id),
-        outcome=outcome,
+        outcome=fields.get("outcome", "ok"),
         detail=clean_detail,
     )
+
+
+def record(db: Session, clock: Clock, **fields: Unpack[AuditFields]) -> AuditLog:
+    """Append one row in the caller's transaction (it commits or vanishes with the change); sealed later."""
+    row = entry(clock, **fields)
     db.add(row)
     return row
 
@@ -133,7 +140,7 @@ def seal_all(sessions: sessionmaker[Session], _clock: Clock | None = None) -> in
             return total
 
 
-def record_apart(factory: sessionmaker[Session], clock: Clock, **fields: Any) -> None:
+def record_apart(factory: sessionmaker[Session], clock: Clock, **fields: Unpack[AuditFields]) -> None:
     """Append in a transaction of its own: for refusals whose request is about to fail."""
     with transaction(factory) as db:
         record(db, clock, **fields)

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    FromClause,
+    Insert,
+    MetaData,
+    Table,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    true,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -102,3 +119,32 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def row_values(row: Base, prefix: str) -> dict[str, Any]:
+    """The column values set on an unsaved ORM row (None left out), keyed `<prefix>_<column>` as
+    parameters of a statement made by `insert_from_params`."""
+    state = inspect(row)
+    return {
+        f"{prefix}_{prop.key}": state.dict[prop.key] for prop in state.mapper.column_attrs if state.dict.get(prop.key) is not None
+    }
+
+
+def insert_from_params(
+    model: type[Base], prefix: str, columns: Iterable[str], computed: Mapping[str, ColumnElement[Any]], *sources: FromClause
+) -> Insert:
+    """`INSERT … SELECT` into the table of `model`: `columns` from typed parameters `<prefix>_<column>`, and the
+    columns in `computed` from SQL over `sources` (e.g. an id another part of the statement made).
+
+    Lets related rows go in together in one statement as data-modifying CTEs (PostgreSQL); the
+    statement depends only on which columns are set, so it can be built once and reused."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    given = [key for key in columns if key not in computed]
+    selected = [cast(bindparam(f"{prefix}_{key}", type_=table.c[key].type), table.c[key].type) for key in given]
+    query = select(*selected, *computed.values())
+    if sources:
+        query = query.select_from(sources[0])
+        for source in sources[1:]:
+            query = query.join(source, true())
+    return insert(table).from_select([*given, *computed], query)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
@@ -65,28 +65,34 @@ class DeadlineHandlers:
         self.handlers[kind] = handler
 
 
-def schedule(
-    db: Session,
-    clock: Clock,
-    *,
-    kind: str,
-    subject_type: str,
-    subject_id: str | int,
-    due_at: datetime,
-    payload: dict[str, Any] | None = None,
-) -> Deadline:
-    """Add a pending deadline in the caller's transaction."""
-    deadline = Deadline(
-        kind=kind,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        due_at=due_at,
+class DeadlineFields(TypedDict):
+    """What a new deadline says: what falls due, about which subject, when, with what data."""
+
+    kind: str
+    subject_type: str
+    subject_id: str | int
+    due_at: datetime
+    payload: NotRequired[dict[str, Any] | None]
+
+
+def pending(clock: Clock, **fields: Unpack[DeadlineFields]) -> Deadline:
+    """A pending deadline, not yet added to any session."""
+    return Deadline(
+        kind=fields["kind"],
+        subject_type=fields["subject_type"],
+        subject_id=str(fields["subject_id"]),
+        due_at=fields["due_at"],
         status=PENDING,
-        payload=payload or {},
+        payload=fields.get("payload") or {},
         created_at=clock.now(),
         late=False,
         attempts=0,
     )
+
+
+def schedule(db: Session, clock: Clock, **fields: Unpack[DeadlineFields]) -> Deadline:
+    """Add a pending deadline in the caller's transaction."""
+    deadline = pending(clock, **fields)
     db.add(deadline)
     return deadline
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from riskcontrol.core import audit
@@ -20,6 +21,7 @@ from riskcontrol.core.deadlines import DeadlineHandlers
 from riskcontrol.core.errors import DomainError, Locked, NotAuthenticated
 from riskcontrol.core.events import Events
 from riskcontrol.core.outbox import Channels
+from riskcontrol.core.principals import PrincipalCache
 from riskcontrol.core.security import Principal
 
 SESSION_COOKIE = "rc_session"
@@ -32,8 +34,6 @@ Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 # PostgreSQL text cannot hold NUL; every free-text input carries this pattern so it is refused up front.
 NO_NUL = r"^[^\x00]*$"
 
-PrincipalLoader = Callable[[Session, Clock, str], Principal | None]
-
 
 @dataclass
 class AppContext:
@@ -44,7 +44,8 @@ class AppContext:
     sessions: sessionmaker[Session]
     clock: Clock
     secret: str
-    principal_loader: PrincipalLoader
+    # Loads callers by token; remembers them briefly (see core.principals).
+    principals: PrincipalCache
     # The wiring the composition root fills in: live bus, domain events, deadline kinds, channels.
     bus: Bus = field(default_factory=MemoryBus)
     events: Events = field(default_factory=Events)
@@ -94,14 +95,14 @@ def request_token(request: HTTPConnection) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
-def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
+async def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
     """The caller if they hold a live session; remembered on the request for error auditing."""
     token = request_token(request)
     if token is None:
         return None
-    with ctx.sessions() as db:
-        principal = ctx.principal_loader(db, ctx.clock, token)
-        db.commit()
+    principal = ctx.principals.cached(ctx.clock, token)
+    if principal is None:
+        principal = await run_in_threadpool(ctx.principals.load, ctx.sessions, ctx.clock, token)
     request.state.principal = principal
     return principal
 

@@ -7,6 +7,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -70,6 +71,8 @@ class Principal:
     session_id: int | None = None
     # Each (role, unit path) the user holds: a role's powers reach only the subtree it is held at.
     grants: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # When the session behind this caller ends (None for callers not built from a session).
+    session_expires_at: datetime | None = None
 
     def has_role(self, *roles: str) -> bool:
         return not self.roles.isdisjoint(roles)

@@ -17,6 +17,7 @@ def _load(path: Path, modified_ns: int | None) -> EscalationPolicy:
     return load_model(path, EscalationPolicy)
 
 
+@lru_cache(maxsize=32)
 def policy_path(sop_dir: Path) -> Path:
     """Where the escalation policy of an SOP directory lives."""
     return (sop_dir / POLICY_FILE).resolve()

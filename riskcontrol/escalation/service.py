@@ -186,10 +186,8 @@ def _tell_step(db: Session, clock: Clock, cfg: EscalationConfig, esc: Escalation
     _schedule_reminder(db, clock, esc, step, index, due_at)
 
 
-def start(
-    db: Session,
+def prepare(
     clock: Clock,
-    cfg: EscalationConfig,
     *,
     policy: rules.EscalationPolicy,
     level: str,
@@ -201,11 +199,11 @@ def start(
     summary_zh: str,
     summary_en: str,
 ) -> Escalation | None:
-    """Start climbing from `unit` under the policy of `level`, frozen now; None for digest-only levels."""
+    """An escalation under the policy of `level`, frozen now, not yet stored; None for digest-only levels."""
     level_policy = rules.level_policy(policy, level)
     if not level_policy.chain:
         return None
-    esc = Escalation(
+    return Escalation(
         subject_type=subject_type,
         subject_id=str(subject_id),
         level=level,
@@ -220,12 +218,24 @@ def start(
         started_at=clock.now(),
         delivery_problem=False,
     )
+
+
+def opening_rows(clock: Clock, esc: Escalation) -> tuple[EscalationEvent, Deadline]:
+    """The rows that open an escalation: its "started" event and the deadline that has the worker tell
+    the first step (normally within a second, and before the same round's dispatch sends anything).
+    Both carry `esc.id`, which is unknown (None, "") until the escalation is stored."""
+    detail = {"level": esc.level, "subject_type": esc.subject_type, "subject_id": esc.subject_id}
+    started = EscalationEvent(escalation_id=esc.id, at=clock.now(), kind="started", detail=detail)
+    known = "" if esc.id is None else str(esc.id)
+    begin = deadlines.pending(clock, kind=BEGIN, subject_type="escalation", subject_id=known, due_at=clock.now())
+    return started, begin
+
+
+def store(db: Session, clock: Clock, esc: Escalation) -> Escalation:
+    """Save a prepared escalation with its opening rows in the caller's transaction."""
     db.add(esc)
     db.flush()
-    _event(db, clock, esc, "started", detail={"level": level, "subject_type": subject_type, "subject_id": str(subject_id)})
-    # The first step is told by the worker's next sweep (normally within a second, and before the
-    # same round's dispatch sends anything), so filing from a phone stays a handful of inserts.
-    deadlines.schedule(db, clock, kind=BEGIN, subject_type="escalation", subject_id=esc.id, due_at=clock.now())
+    db.add_all(opening_rows(clock, esc))
     return esc
 
 

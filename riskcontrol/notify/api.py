@@ -87,10 +87,7 @@ async def twilio_inbound(request: Request, ctx: Ctx) -> Response:
 
 
 def _load(ctx: AppContext, token: str) -> Principal | None:
-    with ctx.sessions() as db:
-        principal = ctx.principal_loader(db, ctx.clock, token)
-        db.commit()
-    return principal
+    return ctx.principals.cached(ctx.clock, token) or ctx.principals.load(ctx.sessions, ctx.clock, token)
 
 
 def _snapshot(ctx: AppContext, user_id: int) -> list[dict[str, Any]]:
@@ -100,14 +97,16 @@ def _snapshot(ctx: AppContext, user_id: int) -> list[dict[str, Any]]:
     return items
 
 
-def _receipt(ctx: AppContext, user_id: int, data: Any) -> None:
-    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
-        return
+def _receipt(ctx: AppContext, user_id: int, data: Any) -> dict[str, Any] | None:
+    """Store a screen's receipt; the reply confirms it (None for a message that is not a receipt)."""
+    if not isinstance(data, dict) or not isinstance(data.get("id"), int) or data.get("type") not in ("received", "read"):
+        return None
     with transaction(ctx.sessions) as db:
-        if data.get("type") == "received":
+        if data["type"] == "received":
             service.mark_delivered(db, ctx.clock, user_id=user_id, notification_id=data["id"])
-        elif data.get("type") == "read":
+        else:
             service.mark_read(db, ctx.clock, user_id=user_id, notification_id=data["id"])
+    return {"type": "receipt", "of": data["type"], "id": data["id"]}
 
 
 @router.websocket("/ws/inbox")
@@ -132,7 +131,9 @@ async def inbox_socket(websocket: WebSocket) -> None:
         async def receive() -> None:
             while True:
                 data = await websocket.receive_json()
-                await run_in_threadpool(_receipt, ctx, principal.user_id, data)
+                stored = await run_in_threadpool(_receipt, ctx, principal.user_id, data)
+                if stored is not None:
+                    await websocket.send_json(stored)
 
         tasks = [asyncio.create_task(forward()), asyncio.create_task(receive())]
         try:

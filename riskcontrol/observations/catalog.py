@@ -32,13 +32,18 @@ def _rubric(path: Path, stamp: int, checklist_path: Path, checklist_stamp: int) 
         return load_model(path, TriageRubric)
 
 
+@lru_cache(maxsize=32)
+def _resolved(sop_dir: Path, name: str) -> Path:
+    return (sop_dir / name).resolve()
+
+
 def load_checklist(sop_dir: Path) -> Checklist:
     """The abnormal-behaviour checklist in `sop_dir`; DataFileError names file, line and field."""
-    path = (sop_dir / CHECKLIST_FILE).resolve()
+    path = _resolved(sop_dir, CHECKLIST_FILE)
     return _checklist(path, _stamp(path))
 
 
 def load_rubric(sop_dir: Path) -> TriageRubric:
     """The triage rubric in `sop_dir`, its combinations checked against the checklist beside it."""
-    path, checklist_path = (sop_dir / RUBRIC_FILE).resolve(), (sop_dir / CHECKLIST_FILE).resolve()
+    path, checklist_path = _resolved(sop_dir, RUBRIC_FILE), _resolved(sop_dir, CHECKLIST_FILE)
     return _rubric(path, _stamp(path), checklist_path, _stamp(checklist_path))

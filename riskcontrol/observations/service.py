@@ -6,20 +6,26 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import filetype
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, String, cast, func, null, select, true
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from riskcontrol.core import audit
+from riskcontrol.core.audit import AuditLog
 from riskcontrol.core.clock import Clock
+from riskcontrol.core.db import Base, insert_from_params, row_values
+from riskcontrol.core.deadlines import Deadline
 from riskcontrol.core.errors import Forbidden, InvalidInput
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import concern_watch
 from riskcontrol.escalation import rules as escalation_rules
 from riskcontrol.escalation import service as escalation
-from riskcontrol.escalation.models import Escalation
+from riskcontrol.escalation.models import Escalation, EscalationEvent
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.observations import rules
@@ -89,8 +95,10 @@ def _where(db: Session, by: Principal, data: ObservationIn) -> tuple[OrgUnit, St
     return unit, student
 
 
-def _escalate(db: Session, clock: Clock, filing: FilingRules, observation: Observation, *, by_name: str) -> Escalation | None:
-    """Start the escalation the observation's level calls for, climbing from the student's class."""
+def _escalation_for(
+    db: Session, clock: Clock, filing: FilingRules, observation: Observation, *, by_name: str
+) -> Escalation | None:
+    """The escalation the observation's level calls for (not yet stored), climbing from the student's class."""
     unit = db.get(OrgUnit, observation.unit_id)
     student = db.get(Student, observation.student_id) if observation.student_id is not None else None
     climb_from = db.get(OrgUnit, student.class_id) if student is not None else unit
@@ -102,20 +110,24 @@ def _escalate(db: Session, clock: Clock, filing: FilingRules, observation: Obser
     ticked_zh = "、".join(items[c].zh for c in observation.checklist if c in items) or "无勾选项"
     ticked_en = ", ".join(items[c].en for c in observation.checklist if c in items) or "nothing ticked"
     note = observation.note or ""
-    return escalation.start(
-        db,
+    return escalation.prepare(
         clock,
-        filing.escalation,
         policy=filing.policy,
         level=observation.level,
         unit=climb_from,
         subject_type="observation",
-        subject_id=observation.id,
+        subject_id=observation.id if observation.id is not None else "",
         title_zh=f"{who} 异常情况报告",
         title_en=f"Observation about {who_en}",
         summary_zh=f"{by_name} 报告：{ticked_zh}。{note}".strip(),
         summary_en=f"Reported by {by_name}: {ticked_en}. {note}".strip(),
     )
+
+
+def _escalate(db: Session, clock: Clock, filing: FilingRules, observation: Observation, *, by_name: str) -> Escalation | None:
+    """Start the escalation the observation's level calls for."""
+    esc = _escalation_for(db, clock, filing, observation, by_name=by_name)
+    return escalation.store(db, clock, esc) if esc is not None else None
 
 
 def override_level_of(
@@ -151,21 +163,85 @@ def override_level_of(
     )
 
 
+def _store(db: Session, clock: Clock, observation: Observation, esc: Escalation | None, filed: AuditLog) -> None:
+    """Save the observation, its escalation with the escalation's opening rows, and the audit entry.
+
+    On PostgreSQL they go in as one statement (one round trip instead of six), so filing stays
+    cheap under load; elsewhere the session saves them row by row. Either way the observation and
+    the escalation come back persistent in `db`, with their ids."""
+    if db.get_bind().dialect.name != "postgresql":
+        db.add(observation)
+        db.flush()
+        if esc is not None:
+            esc.subject_id = str(observation.id)
+            observation.escalation_id = escalation.store(db, clock, esc).id
+        filed.subject_id = str(observation.id)
+        db.add(filed)
+        return
+    rows: dict[str, Base] = {"audit": filed, "observation": observation}
+    if esc is not None:
+        started, begin = escalation.opening_rows(clock, esc)
+        rows |= {"escalation": esc, "started": started, "begin": begin}
+    params: dict[str, Any] = {}
+    shape = []
+    for prefix, row in rows.items():
+        values = row_values(row, prefix)
+        params |= values
+        shape.append((prefix, tuple(key.removeprefix(prefix + "_") for key in values)))
+    observation_id, escalation_id = db.execute(_filing_statement(tuple(shape)), params).one()
+    observation.id, observation.escalation_id = observation_id, escalation_id
+    make_transient_to_detached(observation)
+    db.add(observation)
+    if esc is not None and escalation_id is not None:
+        esc.id, esc.subject_id = escalation_id, str(observation_id)
+        make_transient_to_detached(esc)
+        db.add(esc)
+
+
+@lru_cache(maxsize=64)
+def _filing_statement(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> Select[int, int | None]:
+    """One statement (PostgreSQL) inserting the rows of a filing, named by prefix with the columns
+    each has set; answers (observation id, escalation id)."""
+    columns = dict(shape)
+    ids = select(func.nextval(func.pg_get_serial_sequence(Observation.__tablename__, "id")).label("id")).cte("new_observation")
+    observation_id = cast(ids.c.id, String)
+    parts = [insert_from_params(AuditLog, "audit", columns["audit"], {"subject_id": observation_id}, ids)]
+    if "escalation" not in columns:
+        parts.append(insert_from_params(Observation, "observation", columns["observation"], {"id": ids.c.id}, ids))
+        stmt: Select[int, int | None] = select(ids.c.id, null())
+    else:
+        esc_row = (
+            insert_from_params(Escalation, "escalation", columns["escalation"], {"subject_id": observation_id}, ids)
+            .returning(Escalation.id)
+            .cte("new_escalation")
+        )
+        escalation_id = esc_row.c.id
+        computed_obs = {"id": ids.c.id, "escalation_id": escalation_id}
+        parts += [
+            insert_from_params(Observation, "observation", columns["observation"], computed_obs, ids, esc_row),
+            insert_from_params(EscalationEvent, "started", columns["started"], {"escalation_id": escalation_id}, esc_row),
+            insert_from_params(Deadline, "begin", columns["begin"], {"subject_id": cast(escalation_id, String)}, esc_row),
+        ]
+        stmt = select(ids.c.id, escalation_id).select_from(ids).join(esc_row, true())
+    return stmt.add_cte(*(part.cte(f"part_{n}") for n, part in enumerate(parts)))
+
+
 def find_by_client_id(db: Session, user_id: int, client_id: str) -> Observation | None:
     """The observation this user already filed under `client_id`, if any."""
-    # Look up the id alone: nearly every filing is new, and loading no entity keeps that path cheap.
-    found = db.execute(
-        select(Observation.id).where(Observation.filed_by == user_id, Observation.client_id == client_id)
+    return db.execute(
+        select(Observation).where(Observation.filed_by == user_id, Observation.client_id == client_id)
     ).scalar_one_or_none()
-    return db.get(Observation, found) if found is not None else None
 
 
 def file_observation(
     db: Session, clock: Clock, filing: FilingRules, *, by: Principal, data: ObservationIn
 ) -> tuple[Observation, bool]:
-    """Record an observation, triage it and start its escalation in one transaction; (row, created)."""
-    if (seen := find_by_client_id(db, by.user_id, data.client_id)) is not None:
-        return seen, False  # a phone retried: stored exactly once
+    """Record an observation, triage it and start its escalation in one transaction; (row, created).
+
+    A phone that retries sends the same `client_id`: the unique key on (filer, client id) refuses
+    the second row and the first filing is answered instead. Nearly every filing is new, so there is
+    no look-up before the insert.
+    """
     if not by.has_role(*MAY_FILE):
         raise Forbidden("your role does not file observations", field="unit_id")
     if data.observed_at > clock.now() + CLOCK_SKEW:
@@ -193,34 +269,31 @@ def file_observation(
         reasons=[{"code": r.code, "level": r.level.value, "zh": r.zh, "en": r.en} for r in result.reasons],
         level=result.level.value,
     )
-    db.add(observation)
-    db.flush()
+    esc = _escalation_for(db, clock, filing, observation, by_name=by.display_name)
+    filed = audit.entry(
+        clock,
+        actor_user_id=by.user_id,
+        actor=by.username,
+        action="observation.file",
+        subject_type="observation",
+        detail={"level": observation.level, "unit_id": unit.id, "student_id": observation.student_id},
+    )
+    try:
+        _store(db, clock, observation, esc, filed)
+    except IntegrityError:
+        db.rollback()
+        if (seen := find_by_client_id(db, by.user_id, data.client_id)) is None:
+            raise
+        return seen, False  # a phone retried: stored exactly once
     if photo is not None:
         raw, mime = photo
         filing.upload_dir.mkdir(parents=True, exist_ok=True)
         path = filing.upload_dir / f"observation-{observation.id}.{PHOTO_TYPES[mime]}"
         path.write_bytes(raw)
         observation.photo_path, observation.photo_type = str(path), mime
-    esc = _escalate(db, clock, filing, observation, by_name=by.display_name)
-    observation.escalation_id = esc.id if esc else None
     if student is not None and rules.rank(result.level) >= rules.rank(rules.LevelCode.YELLOW):
         # The register reacts (a counsellor's own yellow-or-above filing adds the student; see concern_watch).
         reasons = f"观察记录 #{observation.id}：" + "；".join(r.zh for r in result.reasons)
         event = concern_watch.StudentObservedAtRisk(student.id, result.level.value, observation.id, reasons, by)
         filing.escalation.events.emit(db, clock, event)
-    audit.record(
-        db,
-        clock,
-        actor_user_id=by.user_id,
-        actor=by.username,
-        action="observation.file",
-        subject_type="observation",
-        subject_id=observation.id,
-        detail={
-            "level": observation.level,
-            "unit_id": unit.id,
-            "student_id": observation.student_id,
-            "escalation_id": observation.escalation_id,
-        },
-    )
     return observation, True

@@ -87,6 +87,10 @@ def logout(db: Session, clock: Clock, principal: Principal) -> None:
         audit.record(db, clock, actor_user_id=principal.user_id, actor=principal.username, action="logout")
 
 
+# The tables a caller is built from: a committed write to any of them empties the principal cache.
+PRINCIPAL_TABLES = frozenset({AuthSession.__tablename__, User.__tablename__, RoleAssignment.__tablename__, OrgUnit.__tablename__})
+
+
 def load_principal(db: Session, clock: Clock, token: str) -> Principal | None:
     """The caller behind a live token with roles and scope, or None when the token is not valid.
 
@@ -124,4 +128,5 @@ def load_principal(db: Session, clock: Clock, token: str) -> Principal | None:
         scope_paths=minimal_paths(path for _, path in grants),
         session_id=session_id,
         grants=grants,
+        session_expires_at=expires_at,
     )

@@ -35,6 +35,7 @@ def test_nobody_answers_so_the_climb_reaches_the_school_and_stops_when_the_colle
         assert pushed["notification"]["level"] == "red"
         assert pushed["notification"]["data"]["escalation_id"] == filed["escalation_id"]
         inbox.send_json({"type": "received", "id": pushed["notification"]["id"]})
+        assert inbox.receive_json() == {"type": "receipt", "of": "received", "id": pushed["notification"]["id"]}
     texted = [m["To"] for m in night.twilio.messages]
     assert f"+86{counselor.phone}" in texted  # the class level is told by SMS at once as well
 

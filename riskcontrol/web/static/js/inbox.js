@@ -227,6 +227,7 @@ function signedOut() {
 
 function onMessage(event) {
   const message = JSON.parse(event.data);
+  if (message.type === "receipt") return; // the server stored a receipt this screen sent
   if (message.type === "snapshot") {
     for (const item of message.items) {
       remember(item);
