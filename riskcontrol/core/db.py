@@ -121,12 +121,11 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             raise
 
 
-def row_values(row: Base, prefix: str) -> dict[str, Any]:
-    """The column values set on an unsaved ORM row (None left out), keyed `<prefix>_<column>` as
-    parameters of a statement made by `insert_from_params`."""
+def row_values(row: Base) -> dict[str, Any]:
+    """The column values set on an unsaved ORM row, by column name (None left out)."""
     state = inspect(row)
     return {
-        f"{prefix}_{prop.key}": state.dict[prop.key] for prop in state.mapper.column_attrs if state.dict.get(prop.key) is not None
+        prop.columns[0].name: state.dict[prop.key] for prop in state.mapper.column_attrs if state.dict.get(prop.key) is not None
     }
 
 

@@ -13,7 +13,6 @@ from starlette.datastructures import FormData
 from riskcontrol.core.db import transaction
 from riskcontrol.core.errors import Forbidden, NotFound
 from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, PathId, request_token
-from riskcontrol.core.security import Principal
 from riskcontrol.notify import service
 from riskcontrol.notify.senders import inbox_channel
 from riskcontrol.notify.sms import normalize_cn_mobile, parse_status_callback, twilio_signature_ok
@@ -86,10 +85,6 @@ async def twilio_inbound(request: Request, ctx: Ctx) -> Response:
     return Response(content=EMPTY_TWIML, media_type="application/xml")
 
 
-def _load(ctx: AppContext, token: str) -> Principal | None:
-    return ctx.principals.cached(ctx.clock, token) or ctx.principals.load(ctx.sessions, ctx.clock, token)
-
-
 def _snapshot(ctx: AppContext, user_id: int) -> list[dict[str, Any]]:
     with ctx.sessions() as db:
         items = [service.serialize(n) for n in service.inbox(db, user_id=user_id)]
@@ -114,7 +109,7 @@ async def inbox_socket(websocket: WebSocket) -> None:
     """The caller's inbox, live: a snapshot first, then each new item; the screen sends receipts back."""
     ctx: AppContext = websocket.app.state.ctx
     token = request_token(websocket)
-    principal = await run_in_threadpool(_load, ctx, token) if token else None
+    principal = await run_in_threadpool(ctx.principals.get, ctx.sessions, ctx.clock, token) if token else None
     if principal is None:
         await websocket.close(code=4401, reason="sign in first")
         return

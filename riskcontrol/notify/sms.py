@@ -163,16 +163,10 @@ class TwilioSmsChannel:
         callback: str | object = values.unset if status_callback is None else status_callback
         try:
             message = self._client.messages.create(to=recipient, from_=self.from_number, body=body, status_callback=callback)
-        except TwilioRestException as exc:
+        except (TwilioRestException, TwilioServiceException) as exc:
+            why = exc.msg if isinstance(exc, TwilioRestException) else f"{exc.title}: {exc.detail or ''}"
             raise SmsError(
-                f"Twilio refused the message (HTTP {exc.status}, code {exc.code}): {exc.msg}",
-                retryable=is_retryable_status(exc.status),
-                http_status=exc.status,
-                code=exc.code,
-            ) from exc
-        except TwilioServiceException as exc:
-            raise SmsError(
-                f"Twilio refused the message (HTTP {exc.status}, code {exc.code}): {exc.title}: {exc.detail or ''}",
+                f"Twilio refused the message (HTTP {exc.status}, code {exc.code}): {why}",
                 retryable=is_retryable_status(exc.status),
                 http_status=exc.status,
                 code=exc.code,

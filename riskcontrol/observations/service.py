@@ -185,9 +185,9 @@ def _store(db: Session, clock: Clock, observation: Observation, esc: Escalation 
     params: dict[str, Any] = {}
     shape = []
     for prefix, row in rows.items():
-        values = row_values(row, prefix)
-        params |= values
-        shape.append((prefix, tuple(key.removeprefix(prefix + "_") for key in values)))
+        values = row_values(row)
+        params |= {f"{prefix}_{column}": value for column, value in values.items()}
+        shape.append((prefix, tuple(values)))
     observation_id, escalation_id = db.execute(_filing_statement(tuple(shape)), params).one()
     observation.id, observation.escalation_id = observation_id, escalation_id
     make_transient_to_detached(observation)

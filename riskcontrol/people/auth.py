@@ -87,8 +87,14 @@ def logout(db: Session, clock: Clock, principal: Principal) -> None:
         audit.record(db, clock, actor_user_id=principal.user_id, actor=principal.username, action="logout")
 
 
-# The tables a caller is built from: a committed write to any of them empties the principal cache.
-PRINCIPAL_TABLES = frozenset({AuthSession.__tablename__, User.__tablename__, RoleAssignment.__tablename__, OrgUnit.__tablename__})
+# The tables a caller is built from, each with the attribute naming the user a row belongs to: a
+# committed write forgets that user's cached callers; a unit change (paths move) forgets everyone's.
+PRINCIPAL_TABLES: dict[str, str | None] = {
+    AuthSession.__tablename__: "user_id",
+    User.__tablename__: "id",
+    RoleAssignment.__tablename__: "user_id",
+    OrgUnit.__tablename__: None,
+}
 
 
 def load_principal(db: Session, clock: Clock, token: str) -> Principal | None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from riskcontrol.core.clock import Clock, ManualClock
 from riskcontrol.core.principals import PrincipalCache
 from riskcontrol.core.security import Principal
+from riskcontrol.grid.models import OrgUnit
 from riskcontrol.people import auth
 from riskcontrol.people.models import RoleAssignment, User
 from tests import factories as f
@@ -94,6 +95,34 @@ def test_a_committed_change_to_roles_users_or_sessions_in_this_process_is_seen_a
     reloaded = principals.load(sessions, clock, token)
     assert reloaded is not None
     assert reloaded.roles == frozenset({"dorm_head"})
+
+
+def test_a_write_forgets_only_the_users_it_touched_and_a_unit_change_forgets_everyone(
+    client: TestClient, db: Session, sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    token, user = setup(db, client)
+    with sessions() as other:
+        units = {u.code: u for u in other.execute(select(OrgUnit)).scalars()}
+        f.user(other, "officer", ("college_officer", units["C2"]))
+        other.commit()
+    officer_token = f.token(client, "officer")
+    principals = cache()
+    assert principals.load(sessions, clock, token) is not None
+    assert principals.load(sessions, clock, officer_token) is not None
+    f.token(client, "officer")  # the officer signs in again elsewhere: her user row and sessions change
+    assert principals.cached(clock, token) is not None  # the counsellor's caller stays
+    assert principals.cached(clock, officer_token) is None
+    with sessions() as other:
+        other.add(RoleAssignment(user_id=user.id, role="counselor", unit_id=units["C1K2"].id))
+        other.commit()
+    assert principals.cached(clock, token) is None
+    assert principals.load(sessions, clock, token) is not None
+    assert principals.load(sessions, clock, officer_token) is not None
+    with sessions() as other:
+        other.execute(select(OrgUnit).where(OrgUnit.code == "C2")).scalar_one().name_zh = "改名学院"
+        other.commit()
+    assert principals.cached(clock, token) is None  # units move paths: everyone is read again
+    assert principals.cached(clock, officer_token) is None
 
 
 def test_a_load_that_raced_a_commit_is_not_remembered(
