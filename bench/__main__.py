@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bench import scope, warning
+from bench import board, scope, warning
 
 
 def main() -> None:
     scope.main()
     warning.main()
+    board.main()
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def ingest(var_dir: Path, workers: int) -> list[tuple[str, float]]:
 
         drive(bare, make_bare, WARMUP)
         results.append(("bare endpoint: insert one row (baseline)", drive(bare, make_bare, REQUESTS)))
-    with serving_processes("riskcontrol.app:create_app", workers, env) as base:
+    with serving_processes("riskcontrol.app:create_served_app", workers, env) as base:
         with httpx.Client(base_url=base) as http:
             tokens = {
                 u: http.post("/api/v1/auth/token", json={"username": u, "password": DEMO_PASSWORD}).json()["access_token"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,15 @@ from riskcontrol.escalation import service as escalation_service
 from riskcontrol.escalation.api import router as escalation_router
 from riskcontrol.escalation.service import EscalationConfig
 from riskcontrol.grid.api import router as grid_router
+from riskcontrol.incidents import prevention, roster
+from riskcontrol.incidents import service as incident_service
+from riskcontrol.incidents.api import board_fanout
+from riskcontrol.incidents.api import router as incidents_router
+from riskcontrol.incidents.api import sockets as incident_sockets
+from riskcontrol.incidents.prevention_api import router as prevention_router
+from riskcontrol.incidents.prevention_rules import Calendar
+from riskcontrol.incidents.roster_api import router as roster_router
+from riskcontrol.incidents.service import IncidentConfig
 from riskcontrol.notify import service as notify_service
 from riskcontrol.notify.api import TWILIO_STATUS_PATH
 from riskcontrol.notify.api import router as notify_router
@@ -39,7 +49,10 @@ from riskcontrol.people.api import router as people_router
 from riskcontrol.people.concern_api import router as concern_router
 from riskcontrol.people.import_api import router as import_router
 from riskcontrol.settings import Settings
+from riskcontrol.web.board_pages import router as board_pages_router
+from riskcontrol.web.incident_pages import router as incident_pages_router
 from riskcontrol.web.pages import router as pages_router
+from riskcontrol.web.prevention_pages import router as prevention_pages_router
 from riskcontrol.web.warning_pages import router as warning_pages_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
@@ -76,6 +89,22 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
     concern_watch.register(ctx.deadline_handlers, ctx.events, tz=settings.tz, sop_dir=settings.sop_dir)
     ctx.extras["escalation"] = cfg
     opinion_service.register(ctx.deadline_handlers, ctx.events, opinion_service.OpinionConfig.from_settings(settings))
+    incidents = IncidentConfig(
+        sop_dir=settings.sop_dir,
+        playbook_dir=settings.playbook_dir,
+        tz=settings.tz,
+        events=ctx.events,
+        bus=ctx.bus,
+        sms_daily_cap=settings.sms_daily_cap or None,
+    )
+    incident_service.register(incidents, ctx.deadline_handlers)
+    ctx.extras["incidents"] = incidents
+    duty = roster.RosterConfig(tz=settings.tz, events=ctx.events, sms_daily_cap=settings.sms_daily_cap or None)
+    roster.register(duty, ctx.deadline_handlers)
+    ctx.extras["roster"] = duty
+    measures = prevention.PreventionConfig(calendar=Calendar(settings.tz), library=incidents.library, events=ctx.events)
+    prevention.register(measures, ctx.deadline_handlers)
+    ctx.extras["prevention"] = measures
     return ctx
 
 
@@ -89,7 +118,17 @@ def build_worker(ctx: AppContext) -> Worker:
     def dispatch_outbox(sessions: sessionmaker[Session], clock: Clock) -> object:
         return outbox.dispatch(sessions, clock, ctx.channels)
 
-    worker.jobs = [("deadlines", sweep_deadlines), ("outbox", dispatch_outbox), ("audit", audit.seal_all)]
+    # The roster's daily gap check is created here, by the first round, when none is pending.
+    keep_gap_check = roster.gap_check_job(ctx.extras["roster"]).keeper()
+    # Likewise the daily opening of prevention rounds.
+    keep_opening = prevention.opening_job(ctx.extras["prevention"]).keeper()
+    worker.jobs = [
+        ("roster", keep_gap_check),
+        ("prevention", keep_opening),
+        ("deadlines", sweep_deadlines),
+        ("outbox", dispatch_outbox),
+        ("audit", audit.seal_all),
+    ]
     return worker
 
 
@@ -113,6 +152,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             yield
         finally:
             stop.set()
+            await board_fanout(ctx).close()
             if thread is not None:
                 thread.join(timeout=10)
             ctx.bus.close()
@@ -135,7 +175,31 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(escalation_router)
     app.include_router(observations_router)
     app.include_router(opinion_router)
+    app.include_router(incidents_router)
+    app.include_router(incident_sockets)
+    app.include_router(roster_router)
+    app.include_router(prevention_router)
     app.include_router(pages_router)
     app.include_router(warning_pages_router)
+    app.include_router(incident_pages_router)
+    app.include_router(board_pages_router)
+    app.include_router(prevention_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def settle_for_serving() -> None:
+    """Before a long-running server starts: collect once, then leave everything built so far (the
+    app, its caches, the loaded rules) out of later collections. With hundreds of live screens a
+    full collection otherwise walks every object each time and stalls the event loop for 100 ms
+    or more; the benchmark in bench/board.py shows it in the tail."""
+    gc.collect()
+    gc.freeze()
+
+
+def create_served_app() -> FastAPI:
+    """`uvicorn --factory riskcontrol.app:create_served_app`: the app from the environment's settings,
+    settled for serving."""
+    app = create_app()
+    settle_for_serving()
     return app

@@ -24,11 +24,13 @@ import_app = typer.Typer(help="All-or-nothing CSV imports (UTF-8 or GBK/GB18030)
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 sop_app = typer.Typer(help="The crisis SOP (sop/crisis.yaml).", no_args_is_help=True)
+playbooks_app = typer.Typer(help="Emergency plans (playbooks/*.yaml), one per incident type.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sop_app, name="sop")
+app.add_typer(playbooks_app, name="playbooks")
 
 out = Console()
 err = Console(stderr=True)
@@ -73,7 +75,7 @@ def serve(
     """Serve the web application (and, unless told not to, the worker loop)."""
     import uvicorn
 
-    from riskcontrol.app import create_app
+    from riskcontrol.app import create_app, settle_for_serving
 
     settings = _settings().model_copy(update={"run_worker_in_process": worker})
     try:
@@ -81,6 +83,7 @@ def serve(
     except SettingsError as exc:
         err.print(f"[red]refusing to start:[/red] {exc}")
         raise typer.Exit(2) from exc
+    settle_for_serving()
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
@@ -213,3 +216,58 @@ def sop_diagram(
         err.print(str(exc), markup=False)
         raise typer.Exit(1) from exc
     typer.echo(mermaid(sop, lang=lang), nl=False)
+
+
+PlaybookDirOption = Annotated[Path | None, typer.Option(help="Playbook directory (default: RISKCONTROL_PLAYBOOK_DIR).")]
+SopDirOption = Annotated[Path | None, typer.Option(help="SOP directory (default: RISKCONTROL_SOP_DIR).")]
+
+
+@playbooks_app.command("check")
+def playbooks_check(playbook_dir: PlaybookDirOption = None, sop_dir: SopDirOption = None) -> None:
+    """Validate every playbook against the crisis SOP: one `file:line: field: reason` line per error, exit 1 if any."""
+    from riskcontrol.incidents.playbooks import check_playbooks, load_playbooks
+    from riskcontrol.incidents.sop import load_crisis_sop
+
+    settings = _settings()
+    playbook_dir, sop_dir = playbook_dir or settings.playbook_dir, sop_dir or settings.sop_dir
+    errors = check_playbooks(playbook_dir, sop_dir)
+    if errors:
+        for error in errors:
+            err.print(str(error), soft_wrap=True, markup=False, highlight=False)
+        err.print(f"[red]{len(errors)} error(s) in the playbooks[/red]")
+        raise typer.Exit(1)
+    library = load_playbooks(playbook_dir, load_crisis_sop(sop_dir))
+    out.print(f"{len(library.types())} playbooks OK: {', '.join(library.types())}", soft_wrap=True, highlight=False)
+    for kind in library.types():
+        playbook = library.playbooks[kind]
+        tasks = sum(len(step.tasks) for step in playbook.steps)
+        out.print(f"  {kind:<18} v{playbook.version}  {playbook.label.zh}  {tasks} tasks", soft_wrap=True, highlight=False)
+
+
+@playbooks_app.command("show")
+def playbooks_show(
+    type_: Annotated[str, typer.Argument(metavar="TYPE", help="The incident type, e.g. missing_student.")],
+    lang: Annotated[str, typer.Option(help="Labels in zh or en.")] = "zh",
+    playbook_dir: PlaybookDirOption = None,
+    sop_dir: SopDirOption = None,
+) -> None:
+    """Print a playbook as a readable outline: levels, roles, prevention, warning, steps with due times."""
+    from riskcontrol.core.datafiles import DataFileError
+    from riskcontrol.incidents.playbooks import load_playbooks, outline
+    from riskcontrol.incidents.sop import load_crisis_sop
+
+    if lang not in ("zh", "en"):
+        err.print("--lang must be zh or en")
+        raise typer.Exit(2)
+    settings = _settings()
+    try:
+        sop = load_crisis_sop(sop_dir or settings.sop_dir)
+        library = load_playbooks(playbook_dir or settings.playbook_dir, sop)
+    except DataFileError as exc:
+        err.print(str(exc), soft_wrap=True, markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+    playbook = library.get(type_)
+    if playbook is None:
+        err.print(f"no playbook of type {type_!r}; known: {', '.join(library.types())}", soft_wrap=True, markup=False)
+        raise typer.Exit(1)
+    typer.echo("\n".join(outline(playbook, sop, lang=lang)))

@@ -6,22 +6,30 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from rich import box
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from riskcontrol.core import audit
-from riskcontrol.core.clock import Clock
+from riskcontrol.core.clock import Clock, next_local
 from riskcontrol.core.i18n import translate
 from riskcontrol.core.security import hash_password
 from riskcontrol.grid import rules as grid_rules
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind
+from riskcontrol.incidents import prevention, roster_rules
+from riskcontrol.incidents.models import DutyShift, MeasureRound
+from riskcontrol.incidents.prevention_rules import Calendar
+from riskcontrol.incidents.roster import CHECK_AT
+from riskcontrol.incidents.service import IncidentConfig
 from riskcontrol.people.models import Guardian, RoleAssignment, Student, User
 from riskcontrol.people.rules import Role
+from riskcontrol.settings import PROJECT_ROOT
 
 DEMO_PASSWORD = "demo1234"  # noqa: S105 - published on purpose: the demo is for trying the system out
 DEMO_SCHOOL_CODE = "HDU"
@@ -29,6 +37,12 @@ SCHOOL_ZH, SCHOOL_EN = "华东示范大学", "East China Demonstration Universit
 SEED = 20230901
 ROOM_SIZE = 6
 DORM_HEAD_CLASSES = 6  # dorm heads get accounts in the rooms of the first college's first classes
+DEMO_TZ = ZoneInfo("Asia/Shanghai")
+# The rapid-response roster: 12-hour shifts from 08:00 (day team) and 20:00 (night team), as (lead, deputy).
+ROSTER_TEAMS = {8: ("response2", "response4"), 20: ("response1", "response3")}
+# The deputy's day shift on the 6th day (the seeding day is the 1st) is left empty on purpose,
+# so that the daily gap warning has something to show.
+ROSTER_GAP_DAY = 6
 
 # code, Chinese name, English name, Chinese class prefix, share of male students, (grade, classes)
 _FOUR_YEARS = ((2023, 4), (2024, 3), (2025, 3))
@@ -139,12 +153,14 @@ def count_campus(db: Session) -> dict[str, int]:
     return counts
 
 
-def seed_demo(db: Session, clock: Clock) -> DemoSummary:
-    """Create the demo campus unless its school exists; the caller commits."""
+def seed_demo(db: Session, clock: Clock, tz: tzinfo = DEMO_TZ) -> DemoSummary:
+    """Create the demo campus and its week of duty roster unless its school exists; the caller commits."""
     if grid_service.find_by_code(db, DEMO_SCHOOL_CODE) is not None:
         return DemoSummary(created=False, counts=count_campus(db))
     started = time.perf_counter()
     school = _Seeder(db).run()
+    _seed_roster(db, clock, tz)
+    _seed_prevention(db, clock, tz)
     counts = count_campus(db)
     audit.record(
         db,
@@ -157,6 +173,53 @@ def seed_demo(db: Session, clock: Clock) -> DemoSummary:
         detail=counts,
     )
     return DemoSummary(created=True, counts=counts, seconds=time.perf_counter() - started)
+
+
+def _seed_roster(db: Session, clock: Clock, tz: tzinfo) -> None:
+    """A lead and a deputy on every 12-hour shift from the one under way until the week the first morning's
+    gap check looks at is covered, but for one deputy's shift on the 6th day."""
+    now = clock.now()
+    names = [name for team in ROSTER_TEAMS.values() for name in team]
+    users = {u.username: u for u in db.execute(select(User).where(User.username.in_(names))).scalars()}
+    first_day = now.astimezone(tz).date()
+    until = next_local(now, tz, CHECK_AT) + timedelta(days=7)
+    slot = datetime(first_day.year, first_day.month, first_day.day, 20, tzinfo=tz) - timedelta(days=1)
+    while slot < until:
+        ends = slot + timedelta(hours=12)
+        lead, deputy = ROSTER_TEAMS[slot.hour]
+        gap = slot.hour == 8 and (slot.date() - first_day).days + 1 == ROSTER_GAP_DAY
+        for position, username in ((roster_rules.Position.LEAD, lead), (roster_rules.Position.DEPUTY, deputy)):
+            if ends > now and not (gap and position == roster_rules.Position.DEPUTY):
+                db.add(
+                    DutyShift(
+                        user_id=users[username].id,
+                        position=position.value,
+                        starts_at=slot,
+                        ends_at=ends,
+                        handover_note="",
+                        created_at=now,
+                        created_by=None,
+                    )
+                )
+        slot = ends
+    db.flush()
+
+
+def _seed_prevention(db: Session, clock: Clock, tz: tzinfo) -> None:
+    """This period's prevention rounds as if opened on time, each unit keeping to them more or less well,
+    so that the coverage page shows done, due and overdue (some signed off late)."""
+    library = IncidentConfig(sop_dir=PROJECT_ROOT / "sop", playbook_dir=PROJECT_ROOT / "playbooks", tz=tz).library()
+    prevention.open_rounds(db, clock, library, Calendar(tz), on_schedule=True)
+    rng, now, diligence = random.Random(SEED), clock.now(), dict[int, float]()
+    rounds = select(MeasureRound.id, MeasureRound.unit_id, MeasureRound.opens_at, MeasureRound.due_at)
+    done = []
+    for round_id, unit_id, opens_at, due_at in db.execute(rounds.order_by(MeasureRound.id)):
+        until = min(now, due_at + (due_at - opens_at) / 8)  # a few are signed off after their due time
+        done_at = opens_at + (until - opens_at) * rng.random()
+        if rng.random() < diligence.setdefault(unit_id, rng.choice((0.95, 0.9, 0.8, 0.6, 0.3))):
+            done.append({"id": round_id, "status": prevention.DONE, "done_at": done_at, "late": done_at > due_at})
+    if done:
+        db.execute(update(MeasureRound), done)
 
 
 def _add_units(db: Session, units: Sequence[OrgUnit], parents: Sequence[OrgUnit | None]) -> None:

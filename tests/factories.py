@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cache
 
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from riskcontrol.core.clock import ManualClock
 from riskcontrol.core.security import hash_password
+from riskcontrol.core.worker import Worker
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind
@@ -87,3 +90,28 @@ def token(client: TestClient, username: str, password: str = PASSWORD) -> str:
 
 def bearer(client: TestClient, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(client, username)}"}
+
+
+@dataclass
+class Scene:
+    """A campus under a manual clock, its API client and worker; signs people in as needed."""
+
+    client: TestClient
+    clock: ManualClock
+    sessions: sessionmaker[Session]
+    worker: Worker
+    campus: Campus
+    users: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, tuple[datetime, dict[str, str]]] = field(default_factory=dict)
+
+    def at(self, moment: datetime) -> None:
+        """Move the clock to `moment` and let the worker do one round."""
+        self.clock.set(moment)
+        self.worker.run_once()
+
+    def as_(self, username: str) -> dict[str, str]:
+        """A bearer header for `username`, signing in again once the manual clock has outrun the session."""
+        signed_in = self.tokens.get(username)
+        if signed_in is None or self.clock.now() - signed_in[0] > timedelta(hours=1):
+            self.tokens[username] = signed_in = (self.clock.now(), bearer(self.client, username))
+        return signed_in[1]

@@ -13,10 +13,13 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
 import redis.asyncio as aredis
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +111,9 @@ class RedisBus:
         try:
             yield messages()
         finally:
-            await pubsub.unsubscribe(channel)
+            # When Redis went away the goodbye fails too; the connections are closed either way.
+            with contextlib.suppress(redis.RedisError, OSError):
+                await pubsub.unsubscribe(channel)
             await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             await client.aclose()
 
@@ -119,3 +124,98 @@ class RedisBus:
 def make_bus(redis_url: str | None) -> Bus:
     """Redis pub/sub when a URL is configured, else the in-process bus."""
     return RedisBus(redis_url) if redis_url else MemoryBus()
+
+
+_AFTER_COMMIT = "riskcontrol.bus.after_commit"
+
+
+def publish_after_commit(db: Session, bus: Bus, channel: str, message: Message) -> None:
+    """Publish `message` once `db`'s transaction has committed; a rollback drops it."""
+    db.info.setdefault(_AFTER_COMMIT, []).append((bus, channel, message))
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_committed(session: Session) -> None:
+    for bus, channel, message in session.info.pop(_AFTER_COMMIT, ()):
+        bus.publish(channel, message)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_rolled_back(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+
+
+# Told to every local screen when the shared subscription was lost and is back: fetch a snapshot.
+RESYNC: Message = {"type": "resync"}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A message and its JSON text, serialised once for every screen it goes to."""
+
+    message: Message
+    text: str
+
+
+class Fanout:
+    """One subscription per process to a busy channel, shared by every local screen.
+
+    Five hundred board screens cost one Redis connection, and a message is serialised once. If the
+    subscription breaks (Redis restarted), it is re-made every `retry_seconds`, and every screen is
+    told to re-sync from the database, since what was published meanwhile is lost.
+    """
+
+    def __init__(self, bus: Bus, channel: str, *, maxsize: int = 1000, retry_seconds: float = 1.0) -> None:
+        self.bus, self.channel = bus, channel
+        self._maxsize, self._retry = maxsize, retry_seconds
+        self._queues: set[asyncio.Queue[Envelope]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def _offer(self, envelope: Envelope) -> None:
+        for queue in list(self._queues):
+            # A slow screen loses messages rather than holding up the others; it re-syncs on the gap.
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(envelope)
+
+    async def _pump(self) -> None:
+        lost = False
+        while True:
+            try:
+                async with self.bus.subscribe(self.channel) as messages:
+                    self.connected.set()
+                    if lost:
+                        self._offer(Envelope(RESYNC, json.dumps(RESYNC)))
+                    async for message in messages:
+                        self._offer(Envelope(message, json.dumps(message, ensure_ascii=False, default=str)))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # any failure of the subscription means: retry, then re-sync
+                log.warning("subscription to %s lost; retrying", self.channel, exc_info=True)
+            self.connected.clear()
+            lost = True
+            await asyncio.sleep(self._retry)
+
+    @asynccontextmanager
+    async def listen(self) -> AsyncIterator[asyncio.Queue[Envelope]]:
+        """A queue of this channel's messages for one screen, while the block runs."""
+        queue: asyncio.Queue[Envelope] = asyncio.Queue(maxsize=self._maxsize)
+        self._queues.add(queue)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._pump(), name=f"fanout:{self.channel}")
+        if not self.connected.is_set():
+            # The first screen waits (a moment) for the subscription, so the snapshot it takes next
+            # cannot miss a change published before the subscription was live.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.connected.wait(), self._retry)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

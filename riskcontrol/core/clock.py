@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Protocol
 
 
@@ -57,3 +57,13 @@ class ScaledClock:
 
     def now(self) -> datetime:
         return self._start + (self._base.now() - self._origin) * self._factor
+
+
+def next_local(after: datetime, tz: tzinfo, at: time) -> datetime:
+    """The first local `at` (09:00 in Shanghai, say) strictly after `after`, in UTC."""
+
+    def moment(day: date) -> datetime:
+        return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+    candidate = moment(after.astimezone(tz).date())
+    return candidate if candidate > after else moment(after.astimezone(tz).date() + timedelta(days=1))

@@ -10,15 +10,15 @@ A row that fell due while the system was down fires at the next sweep and is mar
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, NotRequired, TypedDict, Unpack
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, select, update
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from riskcontrol.core.clock import Clock
+from riskcontrol.core.clock import Clock, next_local
 from riskcontrol.core.db import Base, UTCDateTime, transaction
 
 log = logging.getLogger(__name__)
@@ -97,11 +97,18 @@ def schedule(db: Session, clock: Clock, **fields: Unpack[DeadlineFields]) -> Dea
     return deadline
 
 
-def cancel(db: Session, *, subject_type: str, subject_id: str | int, kind: str | None = None) -> int:
-    """Cancel the pending deadlines of a subject (optionally of one kind); returns how many."""
+def cancel(db: Session, *, subject_type: str, subject_id: str | int | Sequence[str | int], kind: str | None = None) -> int:
+    """Cancel the pending deadlines of a subject, or of several (optionally of one kind); returns how many."""
+    ids = (
+        [str(i) for i in subject_id]
+        if isinstance(subject_id, Sequence) and not isinstance(subject_id, str)
+        else [str(subject_id)]
+    )
+    if not ids:
+        return 0
     stmt = (
         update(Deadline)
-        .where(Deadline.status == PENDING, Deadline.subject_type == subject_type, Deadline.subject_id == str(subject_id))
+        .where(Deadline.status == PENDING, Deadline.subject_type == subject_type, Deadline.subject_id.in_(ids))
         .values(status=CANCELLED)
     )
     if kind is not None:
@@ -180,3 +187,54 @@ def sweep(
         total.failed += batch.failed
         if batch.fired + batch.failed < policy.batch:
             return total
+
+
+def serialise(db: Session, name: str) -> None:
+    """Take a transaction-long lock named `name` (PostgreSQL; SQLite serialises writers anyway), so
+    workers starting together do a thing one at a time and the second finds it done."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(select(func.pg_advisory_xact_lock(func.hashtext(name))))
+
+
+@dataclass(frozen=True)
+class DailyJob:
+    """A job run once a day at a local time (the roster's gap check, opening prevention rounds):
+    always exactly one pending row of `kind`, its subject the local day it runs for."""
+
+    kind: str
+    subject_type: str
+    tz: tzinfo
+    at: time
+
+    def pending(self, db: Session) -> Deadline | None:
+        stmt = select(Deadline).where(Deadline.kind == self.kind, Deadline.status == PENDING)
+        return db.execute(stmt.order_by(Deadline.due_at).limit(1)).scalar_one_or_none()
+
+    def schedule_after(self, db: Session, clock: Clock, after: datetime) -> Deadline:
+        due_at = next_local(after, self.tz, self.at)
+        day = due_at.astimezone(self.tz).date().isoformat()
+        return schedule(db, clock, kind=self.kind, subject_type=self.subject_type, subject_id=day, due_at=due_at)
+
+    def ensure(self, db: Session, clock: Clock) -> Deadline:
+        """The one pending run, scheduled for the next run time when there is none."""
+        serialise(db, self.kind + ".job")
+        return self.pending(db) or self.schedule_after(db, clock, clock.now())
+
+    def rescheduled(self, db: Session, clock: Clock, fired: Deadline) -> None:
+        """From the run's handler: schedule the next day's run unless one is pending."""
+        if self.pending(db) is None:
+            self.schedule_after(db, clock, max(clock.now(), fired.due_at))
+
+    def keeper(self) -> Callable[[sessionmaker[Session], Clock], object]:
+        """A worker job that keeps the one pending row; it looks again only once the known row falls due."""
+        known: list[datetime] = []
+
+        def keep(sessions: sessionmaker[Session], clock: Clock) -> object:
+            if known and clock.now() < known[0]:
+                return None
+            with transaction(sessions) as db:
+                due_at = self.ensure(db, clock).due_at
+            known[:] = [due_at]
+            return due_at
+
+        return keep

@@ -48,7 +48,7 @@ class DomainError(Exception):
         if code is not None:
             self.code = code
 
-    def as_dict(self) -> dict[str, str | None]:
+    def as_dict(self) -> dict[str, Any]:
         return {"error": self.code, "message": self.message, "field": self.field}
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -13,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from riskcontrol.core import audit
 from riskcontrol.core.bus import Bus, MemoryBus
@@ -167,3 +170,27 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+async def socket_principal(websocket: WebSocket) -> Principal | None:
+    """The caller of a websocket (token in the query, header or session cookie); the socket is
+    closed with 4401 when there is none."""
+    ctx: AppContext = websocket.app.state.ctx
+    token = request_token(websocket)
+    principal = await run_in_threadpool(ctx.principals.get, ctx.sessions, ctx.clock, token) if token else None
+    if principal is None:
+        await websocket.close(code=4401, reason="sign in first")
+    return principal
+
+
+async def until_first_ends(*loops: Callable[[], Awaitable[None]]) -> None:
+    """Run a socket's loops (say, one sending, one receiving) until the first ends, then stop the rest."""
+    tasks = [asyncio.ensure_future(loop()) for loop in loops]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, Response, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from riskcontrol.core.db import transaction
 from riskcontrol.core.errors import Forbidden, NotFound
-from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, PathId, request_token
+from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, PathId, socket_principal, until_first_ends
 from riskcontrol.notify import service
 from riskcontrol.notify.senders import inbox_channel
 from riskcontrol.notify.sms import normalize_cn_mobile, parse_status_callback, twilio_signature_ok
@@ -108,10 +106,8 @@ def _receipt(ctx: AppContext, user_id: int, data: Any) -> dict[str, Any] | None:
 async def inbox_socket(websocket: WebSocket) -> None:
     """The caller's inbox, live: a snapshot first, then each new item; the screen sends receipts back."""
     ctx: AppContext = websocket.app.state.ctx
-    token = request_token(websocket)
-    principal = await run_in_threadpool(ctx.principals.get, ctx.sessions, ctx.clock, token) if token else None
+    principal = await socket_principal(websocket)
     if principal is None:
-        await websocket.close(code=4401, reason="sign in first")
         return
     await websocket.accept()
     # Subscribe before taking the snapshot, so nothing committed in between is missed.
@@ -130,12 +126,4 @@ async def inbox_socket(websocket: WebSocket) -> None:
                 if stored is not None:
                     await websocket.send_json(stored)
 
-        tasks = [asyncio.create_task(forward()), asyncio.create_task(receive())]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                    await task
+        await until_first_ends(forward, receive)

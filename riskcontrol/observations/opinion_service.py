@@ -51,6 +51,18 @@ class OpinionConfig:
         return cls(tz=settings.tz, sop_dir=settings.sop_dir)
 
 
+@dataclass(frozen=True)
+class MajorOpinionConfirmed:
+    """The school has a major opinion item's first report (event): a person confirmed it, so the
+    incidents domain opens an online-opinion incident."""
+
+    report_id: int
+    unit_id: int
+    grade: str
+    title: str
+    by: Principal
+
+
 @lru_cache(maxsize=8)
 def _load(path: Path, stamp: int) -> rules.OpinionPolicy:
     return load_model(path, rules.OpinionPolicy)
@@ -262,6 +274,8 @@ def acknowledge(db: Session, clock: Clock, events: Events, cfg: OpinionConfig, *
     report.status, report.reported_at, report.reported_by = REPORTED, now, by.user_id
     deadlines.cancel(db, subject_type=SUBJECT, subject_id=report.id, kind=FIRST_REPORT_DUE)
     _audit(db, clock, by, "acknowledge", report, breached=report.breached, late_seconds=report.late_seconds)
+    if report.major:
+        events.emit(db, clock, MajorOpinionConfirmed(report.id, report.unit_id, report.grade, report.title, by))
 
 
 def close(

@@ -29,6 +29,10 @@ router = APIRouter(include_in_schema=False)
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 _ROLE_ORDER = {role.value: index for index, role in enumerate(Role)}
 _KIND_ORDER = {kind.value: index for index, kind in enumerate(UnitKind)}
+# Whom the home page offers the incident board (anyone signed in may open it, read-only).
+_BOARD_ROLES = (Role.RESPONSE_TEAM, Role.STUDENT_AFFAIRS, Role.LEADER, Role.ADMIN)
+# Whom it offers the prevention page: those who oversee prevention, and those who own its rounds.
+_PREVENTION_ROLES = frozenset(Role) - {Role.RESPONSE_TEAM}
 
 
 @dataclass(frozen=True)
@@ -182,5 +186,7 @@ def home(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal) -> Re
         scope_total=total,
         scope_by_kind=by_kind,
         scope_roots=roots,
+        show_board=principal.has_role(*_BOARD_ROLES),
+        show_prevention=principal.has_role(*_PREVENTION_ROLES),
         csrf=csrf_token(ctx.secret, token),
     )

@@ -8,7 +8,7 @@ who answer for the student, and every read is audited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,10 +21,9 @@ from riskcontrol.app import build_worker
 from riskcontrol.core.audit import AuditLog
 from riskcontrol.core.clock import ManualClock
 from riskcontrol.core.deadlines import PENDING, Deadline
-from riskcontrol.core.worker import Worker
 from riskcontrol.notify.models import Notification
 from riskcontrol.people.concern_models import KeyConcern, TalkRecord
-from tests.factories import Campus, bearer, build_campus, user
+from tests.factories import Scene, build_campus, user
 
 MONDAY_10 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 FRIDAY_15 = MONDAY_10 + timedelta(days=4, hours=5)
@@ -41,26 +40,8 @@ STAFF = {
 
 
 @dataclass
-class Register:
-    client: TestClient
-    clock: ManualClock
-    sessions: sessionmaker[Session]
-    worker: Worker
-    campus: Campus
-    users: dict[str, int] = field(default_factory=dict)
-    tokens: dict[str, tuple[datetime, dict[str, str]]] = field(default_factory=dict)
-
-    def at(self, moment: datetime) -> None:
-        """Move the clock to `moment` and let the worker do one round."""
-        self.clock.set(moment)
-        self.worker.run_once()
-
-    def as_(self, username: str) -> dict[str, str]:
-        """A bearer header for `username`, signing in again once the manual clock has outrun the session."""
-        signed_in = self.tokens.get(username)
-        if signed_in is None or self.clock.now() - signed_in[0] > timedelta(hours=1):
-            self.tokens[username] = signed_in = (self.clock.now(), bearer(self.client, username))
-        return signed_in[1]
+class Register(Scene):
+    """The key-concern register's scene."""
 
     def student(self, room: str = "C1K1R1") -> int:
         return self.campus.students[room].id

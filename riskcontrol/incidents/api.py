@@ -1,0 +1,285 @@
+"""HTTP API of incidents: open, read, move through the SOP, tasks, notes, roles, people; the board."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, WebSocket
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
+
+from riskcontrol.core.bus import Fanout
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.errors import error_responses
+from riskcontrol.core.http import (
+    MAX_ID,
+    AppContext,
+    ClockDep,
+    Ctx,
+    CurrentPrincipal,
+    Db,
+    PathId,
+    socket_principal,
+    until_first_ends,
+)
+from riskcontrol.core.security import Principal
+from riskcontrol.incidents import service
+from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentTask
+from riskcontrol.incidents.playbook_rules import Level
+from riskcontrol.incidents.schemas import (
+    EventOut,
+    IncidentDetailOut,
+    IncidentIn,
+    IncidentOut,
+    IncidentStateOut,
+    NoteIn,
+    PersonIn,
+    RoleIn,
+    RoleOut,
+    TaskDoneIn,
+    TaskOut,
+    TransitionIn,
+    TriggerOut,
+)
+from riskcontrol.incidents.service import IncidentConfig
+
+router = APIRouter(prefix="/api/v1", tags=["incidents"])
+# Live screens connect at the root, like /ws/inbox.
+sockets = APIRouter()
+
+Trigger = Annotated[str, Path(max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+RoleName = Annotated[str, Path(max_length=24, pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+def _cfg(ctx: AppContext) -> IncidentConfig:
+    cfg: IncidentConfig = ctx.extras["incidents"]
+    return cfg
+
+
+def shown(incident: Incident) -> IncidentOut:
+    return IncidentOut(**_fields(incident))
+
+
+def _fields(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "type": incident.type,
+        "playbook_version": incident.playbook_version,
+        "sop_version": incident.sop_version,
+        "level": incident.level,
+        "level_numeral": Level(incident.level).numeral,
+        "state": incident.state,
+        "is_open": incident.is_open,
+        "title": incident.title,
+        "location": incident.location,
+        "summary": incident.summary,
+        "unit_id": incident.unit_id,
+        "source": incident.source,
+        "source_id": incident.source_id,
+        "started_at": incident.started_at,
+        "closed_at": incident.closed_at,
+        "merged_into_id": incident.merged_into_id,
+        "drill": incident.drill,
+        "drill_scale": incident.drill_scale,
+        "seq": incident.last_seq,
+        "next_due_at": incident.next_due_at,
+    }
+
+
+def task_out(task: IncidentTask, clock: Clock) -> TaskOut:
+    return TaskOut(
+        id=task.id,
+        code=task.code,
+        state=task.state,
+        stream=task.stream,
+        label_zh=task.label_zh,
+        label_en=task.label_en,
+        owner_role=task.owner_role,
+        checklist=task.checklist,
+        needs_evidence=task.needs_evidence,
+        due_at=task.due_at,
+        status=task.status,
+        late=(task.done_at or clock.now()) > task.due_at if task.status != service.CANCELLED else False,
+        overdue_step=task.overdue_step,
+        done_at=task.done_at,
+        done_by=task.done_by,
+        evidence=task.evidence,
+    )
+
+
+def event_out(e: IncidentEvent) -> EventOut:
+    return EventOut(seq=e.seq, at=e.at, kind=e.kind, actor_id=e.actor_id, data=e.data)
+
+
+def state_of(db: Session, clock: Clock, principal: Principal, incident: Incident) -> IncidentStateOut:
+    machine = service.machine_of(incident)
+    triggers = []
+    for name in machine.legal(incident.state):
+        spec = machine.sop.trigger(name)
+        assert spec is not None
+        triggers.append(TriggerOut(trigger=name, label=spec.label.model_dump(), dest=spec.dest, needs_reason=spec.needs_reason))
+    return IncidentStateOut(
+        **_fields(incident),
+        legal_triggers=triggers,
+        roles=service.holders(db, incident.id),
+        tasks=[task_out(t, clock) for t in service.tasks(db, incident.id)],
+        may_command=service.may_command(db, principal, incident),
+    )
+
+
+def detail(db: Session, clock: Clock, principal: Principal, incident: Incident) -> IncidentDetailOut:
+    """The whole picture; reading the people involved is audited (commit after)."""
+    state = state_of(db, clock, principal, incident)
+    history = service.role_history(db, incident.id)
+    timeline = service.timeline(db, incident.id)
+    referred = [r.user_id for r in history] + [t.done_by for t in state.tasks] + [e.actor_id for e in timeline]
+    return IncidentDetailOut(
+        **state.model_dump(),
+        role_history=[
+            RoleOut(role=r.role, user_id=r.user_id, assigned_at=r.assigned_at, assigned_by=r.assigned_by, ended_at=r.ended_at)
+            for r in history
+        ],
+        people=service.people(db, clock, principal, incident),
+        timeline=[event_out(e) for e in timeline],
+        users=service.names(db, referred),
+    )
+
+
+@router.post("/incidents", status_code=201, responses=error_responses(403, 404, 422))
+def open_incident(body: IncidentIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> IncidentDetailOut:
+    """Open an incident (a hotline call, or from an escalation, opinion report or hazard)."""
+    incident = service.open_incident(db, ctx.clock, _cfg(ctx), principal, body)
+    db.commit()  # committed (and told to the board) before the reply is built
+    out = detail(db, ctx.clock, principal, incident)
+    db.commit()  # the audited read of the people involved
+    return out
+
+
+@router.get("/incidents")
+def list_incidents(
+    db: Db, principal: CurrentPrincipal, open_only: Annotated[bool, Query(alias="open")] = True
+) -> list[IncidentOut]:
+    """Incidents in your grid scope (open ones unless `open=false`)."""
+    return [shown(i) for i in service.list_incidents(db, principal, open_only=open_only)]
+
+
+@router.get("/incidents/{incident_id}", responses=error_responses(404))
+def get_incident(incident_id: PathId, db: Db, clock: ClockDep, principal: CurrentPrincipal) -> IncidentDetailOut:
+    incident = service.get(db, principal, incident_id)
+    out = detail(db, clock, principal, incident)
+    db.commit()  # the audited read of the people involved
+    return out
+
+
+@router.get("/incidents/{incident_id}/timeline", responses=error_responses(404))
+def get_timeline(
+    incident_id: PathId,
+    db: Db,
+    principal: CurrentPrincipal,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> list[EventOut]:
+    """The timeline after sequence number `after` (a screen that saw a gap catches up here)."""
+    incident = service.get(db, principal, incident_id)
+    return [
+        EventOut(seq=e.seq, at=e.at, kind=e.kind, actor_id=e.actor_id, data=e.data)
+        for e in service.timeline(db, incident.id, after_seq=after)
+    ]
+
+
+@router.post("/incidents/{incident_id}/transitions/{trigger}", responses=error_responses(403, 404, 409, 422))
+def fire(
+    incident_id: PathId, trigger: Trigger, db: Db, ctx: Ctx, principal: CurrentPrincipal, body: TransitionIn | None = None
+) -> IncidentStateOut:
+    """Fire an SOP trigger; 409 with the legal triggers when it cannot fire from the current state."""
+    incident = service.transition(db, ctx.clock, _cfg(ctx), principal, incident_id, trigger, body or TransitionIn())
+    db.commit()  # committed (and told to the board) before the reply is built
+    return state_of(db, ctx.clock, principal, incident)
+
+
+@router.get("/incidents/{incident_id}/tasks", responses=error_responses(404))
+def list_tasks(incident_id: PathId, db: Db, clock: ClockDep, principal: CurrentPrincipal) -> list[TaskOut]:
+    incident = service.get(db, principal, incident_id)
+    return [task_out(t, clock) for t in service.tasks(db, incident.id)]
+
+
+@router.post("/incidents/{incident_id}/tasks/{task_id}/complete", responses=error_responses(403, 404, 409, 422))
+def complete_task(
+    incident_id: PathId, task_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal, body: TaskDoneIn | None = None
+) -> TaskOut:
+    """Mark a task done: who and when are recorded, with the evidence given."""
+    task = service.complete_task(db, ctx.clock, _cfg(ctx), principal, incident_id, task_id, (body or TaskDoneIn()).evidence)
+    out = task_out(task, ctx.clock)
+    db.commit()
+    return out
+
+
+@router.post("/incidents/{incident_id}/notes", status_code=201, responses=error_responses(403, 404, 422))
+def add_note(incident_id: PathId, body: NoteIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> EventOut:
+    event = service.add_note(db, ctx.clock, _cfg(ctx), principal, incident_id, body.text)
+    out = event_out(event)
+    db.commit()
+    return out
+
+
+@router.put("/incidents/{incident_id}/roles/{role}", responses=error_responses(403, 404, 409, 422))
+def assign_role(
+    incident_id: PathId, role: RoleName, body: RoleIn, db: Db, ctx: Ctx, principal: CurrentPrincipal
+) -> dict[str, int]:
+    """Hand a command role (commander, scribe, liaison, information officer …) to someone; history is kept."""
+    incident = service.assign_role(db, ctx.clock, _cfg(ctx), principal, incident_id, role, body.user_id)
+    out = service.holders(db, incident.id)
+    db.commit()
+    return out
+
+
+@router.post("/incidents/{incident_id}/people", status_code=201, responses=error_responses(403, 404, 422))
+def add_person(incident_id: PathId, body: PersonIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, int]:
+    row = service.add_person(db, ctx.clock, _cfg(ctx), principal, incident_id, body)
+    out = {"id": row.id}
+    db.commit()
+    return out
+
+
+@router.get("/board")
+def get_board(db: Db, clock: ClockDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """The board's snapshot: open incidents in scope with their progress and deadlines, and who is on duty."""
+    return service.board(db, clock, principal)
+
+
+def _board_snapshot(ctx: AppContext, principal: Principal) -> dict[str, Any]:
+    with ctx.sessions() as db:
+        return service.board(db, ctx.clock, principal)
+
+
+def board_fanout(ctx: AppContext) -> Fanout:
+    fanout: Fanout | None = ctx.extras.get("board_fanout")
+    if fanout is None:
+        fanout = ctx.extras["board_fanout"] = Fanout(ctx.bus, service.BOARD_CHANNEL)
+    return fanout
+
+
+@sockets.websocket("/ws/board")
+async def board_socket(websocket: WebSocket) -> None:
+    """The board, live: a snapshot, then every incident event in scope, each with its sequence number."""
+    ctx: AppContext = websocket.app.state.ctx
+    principal = await socket_principal(websocket)
+    if principal is None:
+        return
+    await websocket.accept()
+    # Listen before taking the snapshot, so nothing committed in between is missed.
+    async with board_fanout(ctx).listen() as queue:
+        snapshot = await run_in_threadpool(_board_snapshot, ctx, principal)
+        await websocket.send_json({"type": "snapshot", **snapshot})
+
+        async def forward() -> None:
+            while True:
+                envelope = await queue.get()
+                path = envelope.message.get("unit_path")
+                if path is None or principal.covers(str(path)):
+                    await websocket.send_text(envelope.text)
+
+        async def receive() -> None:
+            while True:
+                await websocket.receive_text()  # pings; a closed socket ends the loop
+
+        await until_first_ends(forward, receive)

@@ -1,0 +1,311 @@
+"""Playbooks (预案) as validated data: one per incident type, pure (no I/O).
+
+A playbook says how to grade an incident of its type (levels Ⅰ–Ⅳ), which departments and ICS
+roles take part, and what must be done in each of the four stages: standing prevention measures,
+the warning items that open an incident of this type, the tasks hung on each crisis-SOP state with
+deadlines counted from the incident's start per level, and the recovery handover. Family-contact
+and public-statement templates go with it. Every time limit is a school's default, not a constant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+from enum import IntEnum, StrEnum
+from typing import Annotated, NoReturn
+
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from riskcontrol.core.durations import Duration
+from riskcontrol.core.shapes import Frozen, Label
+from riskcontrol.incidents.rules import CODE, CrisisSop
+from riskcontrol.observations.opinion_rules import GRADES
+
+
+class Level(IntEnum):
+    """Incident levels of the national scheme: Ⅰ 特别重大 is the gravest, Ⅳ 一般 the least."""
+
+    I = 1  # noqa: E741 - the level's own name
+    II = 2
+    III = 3
+    IV = 4
+
+    @property
+    def numeral(self) -> str:
+        return "ⅠⅡⅢⅣ"[self.value - 1]
+
+    @property
+    def colour(self) -> str:
+        """The warning colour of the level: red, orange, yellow, blue."""
+        return ("red", "orange", "yellow", "blue")[self.value - 1]
+
+
+def _level(value: object) -> object:
+    """Levels are written as I…IV (or Ⅰ…Ⅳ, or 1…4) in the data files."""
+    if isinstance(value, str):
+        text = value.strip()
+        for level in Level:
+            if text in (level.name, level.numeral, str(level.value)):
+                return level
+        raise ValueError(f"{value!r} is not a level; write I, II, III or IV")
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4:
+        return Level(value)
+    return value
+
+
+LevelField = Annotated[Level, BeforeValidator(_level)]
+
+
+LEVEL_NAMES: dict[Level, Label] = {
+    Level.I: Label(zh="特别重大", en="Particularly serious"),
+    Level.II: Label(zh="重大", en="Serious"),
+    Level.III: Label(zh="较大", en="Relatively serious"),
+    Level.IV: Label(zh="一般", en="General"),
+}
+
+
+class Category(StrEnum):
+    """The four categories of the Emergency Response Law (突发事件应对法, art. 2)."""
+
+    NATURAL_DISASTER = "natural_disaster"
+    ACCIDENT = "accident"
+    PUBLIC_HEALTH = "public_health"
+    SOCIAL_SAFETY = "social_safety"
+
+
+class IcsRole(StrEnum):
+    """Incident-command roles held per incident. Unfilled roles stay with the commander."""
+
+    COMMANDER = "commander"
+    SCRIBE = "scribe"
+    LIAISON = "liaison"
+    INFORMATION_OFFICER = "information_officer"
+    OPERATIONS = "operations"
+    SAFETY = "safety"
+    LOGISTICS = "logistics"
+
+
+class GradeRule(Frozen):
+    """When an incident of this type is at a level, in words a duty officer can apply at 02:00."""
+
+    level: LevelField
+    criteria: Label
+
+
+class RoleDuty(Frozen):
+    """An ICS role in this playbook: who usually holds it on campus and what they do."""
+
+    role: IcsRole
+    holder: Label
+    duties: Label
+
+
+class Department(Frozen):
+    code: str = Field(pattern=CODE)
+    label: Label
+    duties: Label
+
+
+class Recurrence(StrEnum):
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    TERMLY = "termly"
+    YEARLY = "yearly"
+
+
+class PreventionMeasure(Frozen):
+    """A standing measure: recurs, is owned by a grid role at units of one kind, counts as done per unit."""
+
+    code: str = Field(pattern=CODE)
+    label: Label
+    every: Recurrence
+    # Time allowed to complete one round after it opens, e.g. 14d for a termly screening.
+    allow: Duration
+    owner_role: str = Field(pattern=CODE)  # a grid role (people.rules.Role), checked by the loader
+    unit_kind: str = Field(pattern=CODE)  # the grid unit kind each round is done for (class, dorm, college…)
+    evidence: Label | None = None
+
+
+class WarningSource(StrEnum):
+    CHECKLIST = "checklist"  # an observation checklist item (sop/observation_checklist.yaml)
+    OPINION = "opinion"  # an online-opinion report at a grade (sop/opinion.yaml)
+    SIGNAL = "signal"  # a campus-data signal a person confirmed
+    HAZARD = "hazard"  # a hazard in the ledger
+    HOTLINE = "hotline"  # a call or a walk-in
+
+
+class WarningTrigger(Frozen):
+    """What opens an incident of this type, and at which level it starts."""
+
+    source: WarningSource
+    # A checklist item, signal or hazard code, or an opinion grade (minor, III, II, I): checked below.
+    item: str | None = None
+    level: LevelField
+    note: Label | None = None
+
+    @model_validator(mode="after")
+    def _item_fits_source(self) -> WarningTrigger:
+        if self.item is None:
+            if self.source in (WarningSource.CHECKLIST, WarningSource.OPINION):
+                refuse(("item",), f"a {self.source} trigger names its item", None)
+        elif self.source is WarningSource.OPINION:
+            if self.item not in GRADES:
+                refuse(("item",), f"{self.item!r} is not an opinion grade; write one of {', '.join(GRADES)}", self.item)
+        elif not re.fullmatch(CODE, self.item):
+            refuse(("item",), f"{self.item!r} is not a code (lower case letters, digits and _)", self.item)
+        return self
+
+
+class Task(Frozen):
+    """A step's task: owner role, deadline from the incident's start per level, checklist.
+
+    The task applies to an incident only at the levels listed in `due`."""
+
+    code: str = Field(pattern=CODE)
+    label: Label
+    owner: IcsRole
+    due: dict[LevelField, Duration] = Field(min_length=1)
+    stream: int | None = Field(default=None, ge=0)  # index of the SOP state's parallel stream
+    checklist: tuple[Label, ...] = ()
+    needs_evidence: bool = False
+
+    def due_after_start(self, level: Level) -> timedelta | None:
+        return self.due.get(level)
+
+
+class Step(Frozen):
+    """The tasks of one crisis-SOP state."""
+
+    state: str = Field(pattern=CODE)
+    tasks: tuple[Task, ...] = Field(min_length=1)
+
+
+class Handover(Frozen):
+    """What the recovery stage takes over (counselling follow-up, review meeting …)."""
+
+    code: str = Field(pattern=CODE)
+    label: Label
+    within: Duration
+    owner: IcsRole
+
+
+class Templates(Frozen):
+    """Message templates; `{placeholders}` are filled from the incident."""
+
+    family_contact: Label
+    public_statement: Label
+
+
+Problem = tuple[tuple[str | int, ...], str, object]  # where, why, the value at fault
+
+
+def refuse(loc: tuple[str | int, ...], reason: str, value: object) -> NoReturn:
+    """Fail validation at `loc`, so a file error names that very line."""
+    _refuse_all([(loc, reason, value)])
+
+
+def _refuse_all(problems: list[Problem]) -> NoReturn:
+    """Fail validation once with every problem, each at its own spot, so a check lists them all."""
+    details = [
+        InitErrorDetails(type=PydanticCustomError("playbook", "{reason}", {"reason": reason}), loc=loc, input=value)
+        for loc, reason, value in problems
+    ]
+    raise ValidationError.from_exception_data("Playbook", details)
+
+
+class Playbook(Frozen):
+    type: str = Field(pattern=CODE)
+    version: int = Field(ge=1)
+    label: Label
+    category: Category
+    summary: Label
+    grading: tuple[GradeRule, ...] = Field(min_length=4, max_length=4)
+    roles: tuple[RoleDuty, ...] = Field(min_length=1)
+    departments: tuple[Department, ...] = Field(min_length=1)
+    prevention: tuple[PreventionMeasure, ...] = Field(min_length=1)
+    warning: tuple[WarningTrigger, ...] = Field(min_length=1)
+    steps: tuple[Step, ...] = Field(min_length=1)
+    recovery: tuple[Handover, ...] = Field(min_length=1)
+    templates: Templates
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Playbook:
+        problems = _duplicates(((("grading", i, "level"), g.level.name) for i, g in enumerate(self.grading)), "level")
+        if IcsRole.COMMANDER not in {r.role for r in self.roles}:
+            problems.append((("roles",), "a playbook needs a commander", None))
+        problems += _duplicates(((("roles", i, "role"), r.role.value) for i, r in enumerate(self.roles)), "role")
+        problems += _duplicates(((("departments", i, "code"), d.code) for i, d in enumerate(self.departments)), "department")
+        problems += _duplicates(((("prevention", i, "code"), m.code) for i, m in enumerate(self.prevention)), "measure")
+        problems += _duplicates(((("recovery", i, "code"), h.code) for i, h in enumerate(self.recovery)), "handover")
+        problems += _duplicates(((("steps", i, "state"), s.state) for i, s in enumerate(self.steps)), "state")
+        tasks = ((("steps", i, "tasks", j, "code"), t.code) for i, s in enumerate(self.steps) for j, t in enumerate(s.tasks))
+        problems += _duplicates(tasks, "task")
+        if problems:
+            _refuse_all(problems)
+        return self
+
+    def tasks_for(self, state: str, level: Level) -> list[Task]:
+        """The tasks an incident at `level` gets on entering `state`."""
+        return [t for s in self.steps if s.state == state for t in s.tasks if level in t.due]
+
+    def task(self, code: str) -> Task | None:
+        return next((t for s in self.steps for t in s.tasks if t.code == code), None)
+
+    def grade(self, level: Level) -> GradeRule:
+        return next(g for g in self.grading if g.level == level)
+
+
+def _duplicates(items: Iterable[tuple[tuple[str | int, ...], str]], what: str) -> list[Problem]:
+    """A problem at each repeat of a code (the first one stands)."""
+    seen: set[str] = set()
+    problems: list[Problem] = []
+    for loc, code in items:
+        if code in seen:
+            problems.append((loc, f"{what} {code!r} is defined twice", code))
+        seen.add(code)
+    return problems
+
+
+def sop_problems(playbook: Playbook, sop: CrisisSop) -> list[tuple[tuple[str | int, ...], str]]:
+    """Where a playbook does not fit the crisis SOP: unknown or final states, streams missing or out of range."""
+    states = {s.code: s for s in sop.states}
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for i, step in enumerate(playbook.steps):
+        state = states.get(step.state)
+        if state is None:
+            problems.append((("steps", i, "state"), f"{step.state!r} is not a state of crisis SOP v{sop.version}"))
+            continue
+        if state.final:
+            problems.append((("steps", i, "state"), f"{step.state!r} is a final state; no work happens there"))
+        for j, task in enumerate(step.tasks):
+            if task.stream is None and state.streams:
+                # A task outside every stream would belong to no task group on the board.
+                problems.append(
+                    (
+                        ("steps", i, "tasks", j),
+                        f"state {step.state!r} has {len(state.streams)} parallel streams; "
+                        f"say which one with stream: 0 to {len(state.streams) - 1}",
+                    )
+                )
+            elif task.stream is not None and task.stream >= len(state.streams):
+                problems.append(
+                    (
+                        ("steps", i, "tasks", j, "stream"),
+                        f"state {step.state!r} has {len(state.streams)} parallel streams; {task.stream} is out of range",
+                    )
+                )
+    return problems
+
+
+def suggest(playbooks: Iterable[Playbook], source: WarningSource, items: Iterable[str]) -> tuple[Playbook, Level] | None:
+    """The incident a warning calls for: of every playbook trigger on `source` matching one of
+    `items`, the gravest level (the first playbook listed wins a tie), or None when none matches."""
+    wanted = set(items)
+    best: tuple[Playbook, Level] | None = None
+    for playbook in playbooks:
+        for trigger in playbook.warning:
+            if trigger.source == source and trigger.item in wanted and (best is None or trigger.level < best[1]):
+                best = (playbook, trigger.level)
+    return best

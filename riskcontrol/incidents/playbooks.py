@@ -1,0 +1,221 @@
+"""The playbooks (预案) of a school's playbook directory: loaded once per file version, checked, outlined."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final
+
+from riskcontrol.core.datafiles import DataFileError, Loc, error_at, validate_all
+from riskcontrol.core.durations import format_duration
+from riskcontrol.core.shapes import Label
+from riskcontrol.grid.rules import PARENT_KINDS, UnitKind
+from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level, Playbook, WarningSource, sop_problems
+from riskcontrol.incidents.rules import CrisisSop
+from riskcontrol.incidents.sop import load_crisis_sop
+from riskcontrol.observations.catalog import load_checklist
+from riskcontrol.people.rules import ROLE_UNIT_KINDS, Role
+
+PLAYBOOK_GLOB: Final = "*.yaml"
+# What a template may ask for; the incident fills each of them (an empty string when unknown).
+TEMPLATE_FIELDS: Final = frozenset(
+    {"student_name", "school_name", "incident_time", "location", "contact_name", "contact_phone", "summary"}
+)
+# Grid roles that may own a standing measure; keeping accounts (admin) is no safety work.
+MEASURE_OWNERS: Final = frozenset(Role) - {Role.ADMIN}
+
+
+@dataclass(frozen=True)
+class PlaybookLibrary:
+    """The validated playbooks of one directory, by incident type."""
+
+    playbooks: Mapping[str, Playbook]
+
+    def get(self, type: str) -> Playbook | None:
+        return self.playbooks.get(type)
+
+    def types(self) -> list[str]:
+        return sorted(self.playbooks)
+
+
+def _stamp(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1  # validate_all then reports the unreadable file with its name
+
+
+def load_playbooks(playbook_dir: Path, sop: CrisisSop, *, checklist_items: Collection[str] | None = None) -> PlaybookLibrary:
+    """Every playbook in `playbook_dir`, fitted to `sop` (and, when given, to the checklist's item codes);
+    raises the first DataFileError, which names file, line and field."""
+    directory = playbook_dir.resolve()
+    files = sorted(directory.glob(PLAYBOOK_GLOB))
+    stamps = tuple((path.name, _stamp(path)) for path in files)
+    items = frozenset(checklist_items) if checklist_items is not None else None
+    return _load(directory, stamps, sop, items)
+
+
+@lru_cache(maxsize=8)
+def _load(directory: Path, stamps: tuple[tuple[str, int], ...], sop: CrisisSop, items: frozenset[str] | None) -> PlaybookLibrary:
+    playbooks, errors = _read_all(directory, [directory / name for name, _ in stamps], sop, items)
+    if errors:
+        raise errors[0]
+    return PlaybookLibrary(MappingProxyType(playbooks))
+
+
+def check_playbooks(playbook_dir: Path, sop_dir: Path) -> list[DataFileError]:
+    """Every error in every playbook of `playbook_dir`, checked against the SOP files of `sop_dir`."""
+    errors: list[DataFileError] = []
+    sop: CrisisSop | None = None
+    items: frozenset[str] | None = None
+    try:
+        sop = load_crisis_sop(sop_dir)
+    except DataFileError as exc:
+        errors.append(exc)
+    try:
+        items = frozenset(item.code for item in load_checklist(sop_dir).items)
+    except DataFileError as exc:
+        errors.append(exc)
+    directory = playbook_dir.resolve()
+    errors += _read_all(directory, sorted(directory.glob(PLAYBOOK_GLOB)), sop, items)[1]
+    return errors
+
+
+def _read_all(
+    directory: Path, files: list[Path], sop: CrisisSop | None, items: frozenset[str] | None
+) -> tuple[dict[str, Playbook], list[DataFileError]]:
+    """The valid playbooks by type, and every error of every file (a file with errors yields no playbook)."""
+    if not files:
+        what = "holds no playbooks" if directory.is_dir() else "is not a directory"
+        return {}, [DataFileError(directory, None, "directory", f"{what} ({PLAYBOOK_GLOB})")]
+    playbooks: dict[str, Playbook] = {}
+    sources: dict[str, Path] = {}
+    errors: list[DataFileError] = []
+    for path in files:
+        playbook, found = validate_all(path, Playbook)
+        if playbook is not None:
+            problems = fit_problems(playbook, path.stem, sop, items)
+            if playbook.type in sources:
+                problems.append((("type",), f"type {playbook.type!r} is already defined in {sources[playbook.type].name}"))
+            found = [error_at(path, loc, reason) for loc, reason in problems]
+            sources.setdefault(playbook.type, path)
+            if not found:
+                playbooks[playbook.type] = playbook
+        errors += sorted(found, key=lambda e: e.line or 0)  # top to bottom, as an editor shows them
+    return playbooks, errors
+
+
+def fit_problems(
+    playbook: Playbook, stem: str, sop: CrisisSop | None, checklist_items: Collection[str] | None
+) -> list[tuple[Loc, str]]:
+    """Where a valid playbook does not fit its file name, the SOP, the grid roles, the checklist or the templates."""
+    problems: list[tuple[Loc, str]] = []
+    if playbook.type != stem:
+        problems.append((("type",), f"the file is {stem}.yaml, so its type must be {stem!r} (or rename the file)"))
+    if sop is not None:
+        problems += sop_problems(playbook, sop)
+    for i, measure in enumerate(playbook.prevention):
+        for loc, reason in _measure_problems(measure.owner_role, measure.unit_kind):
+            problems.append((("prevention", i, *loc), reason))
+    if checklist_items is not None:
+        for i, trigger in enumerate(playbook.warning):
+            if trigger.source is WarningSource.CHECKLIST and trigger.item not in checklist_items:
+                problems.append((("warning", i, "item"), f"{trigger.item!r} is not an item of the observation checklist"))
+    for name in ("family_contact", "public_statement"):
+        template: Label = getattr(playbook.templates, name)
+        for lang in ("zh", "en"):
+            if (problem := _template_problem(getattr(template, lang))) is not None:
+                problems.append((("templates", name, lang), problem))
+    return problems
+
+
+def _measure_problems(owner_role: str, unit_kind: str) -> list[tuple[Loc, str]]:
+    if owner_role not in MEASURE_OWNERS:
+        return [(("owner_role",), f"{owner_role!r} is not a grid role; write one of {', '.join(sorted(MEASURE_OWNERS))}")]
+    if unit_kind not in set(UnitKind):
+        return [(("unit_kind",), f"{unit_kind!r} is not a unit kind; write one of {', '.join(UnitKind)}")]
+    held = ROLE_UNIT_KINDS[Role(owner_role)]
+    if not held & ({UnitKind(unit_kind)} | _ancestors(UnitKind(unit_kind))):
+        where = " or ".join(sorted(held))
+        return [(("unit_kind",), f"a {owner_role} is held at a {where}, which holds no {unit_kind}; no one could own its rounds")]
+    return []
+
+
+def _ancestors(kind: UnitKind) -> frozenset[UnitKind]:
+    """Every kind a unit of `kind` may sit under, however far up the grid."""
+    found: set[UnitKind] = set()
+    frontier = set(PARENT_KINDS[kind])
+    while frontier:
+        found |= frontier
+        frontier = {parent for k in frontier for parent in PARENT_KINDS[k]} - found
+    return frozenset(found)
+
+
+def _template_problem(text: str) -> str | None:
+    """Why a template cannot be filled from an incident, or None when it can."""
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        return f"{exc} (write a literal brace as {{{{ or }}}})"
+    for name, spec, conversion in fields:
+        if name not in TEMPLATE_FIELDS:
+            return f"unknown placeholder {{{name}}}; use {', '.join('{' + f + '}' for f in sorted(TEMPLATE_FIELDS))}"
+        if spec or conversion:
+            return f"placeholder {{{name}}} takes no format spec or conversion"
+    return None
+
+
+_ICS_ZH: Final = {
+    "commander": "总指挥",
+    "scribe": "记录员",
+    "liaison": "联络员",
+    "information_officer": "信息发布",
+    "operations": "现场处置",
+    "safety": "安全",
+    "logistics": "后勤保障",
+}
+
+
+def outline(playbook: Playbook, sop: CrisisSop, *, lang: str = "zh") -> list[str]:
+    """A readable outline of a loaded playbook for staff: levels, roles, measures, triggers, steps with due times."""
+
+    def name(label: Label) -> str:
+        return label.zh if lang == "zh" else label.en
+
+    def role(code: str) -> str:
+        return _ICS_ZH.get(code, code) if lang == "zh" else code
+
+    lines = [f"{playbook.type} v{playbook.version}: {name(playbook.label)} ({playbook.category})", name(playbook.summary), ""]
+    lines.append("分级" if lang == "zh" else "Levels")
+    for grade in sorted(playbook.grading, key=lambda g: g.level):
+        lines.append(f"  {grade.level.numeral} {name(LEVEL_NAMES[grade.level])}: {name(grade.criteria)}")
+    lines.append("角色" if lang == "zh" else "Roles")
+    lines += [f"  {role(r.role)}: {name(r.holder)} — {name(r.duties)}" for r in playbook.roles]
+    lines.append("预防" if lang == "zh" else "Prevention")
+    for m in playbook.prevention:
+        lines.append(f"  {name(m.label)} [{m.every}, {m.owner_role} @ {m.unit_kind}, {format_duration(m.allow)}]")
+    lines.append("预警" if lang == "zh" else "Warning")
+    for w in playbook.warning:
+        note = f" ({name(w.note)})" if w.note else ""
+        lines.append(f"  {w.source}{':' + w.item if w.item else ''} → {w.level.numeral}{note}")
+    lines.append("步骤（时限自事件开始计）" if lang == "zh" else "Steps (due from the incident's start)")
+    steps = {s.state: s for s in playbook.steps}
+    for state in sop.states:
+        if (step := steps.get(state.code)) is None:
+            continue
+        lines.append(f"  {state.step or '-'} {name(state.label)} ({state.code})")
+        for task in step.tasks:
+            stream = f" [{name(state.streams[task.stream])}]" if task.stream is not None else ""
+            due = " · ".join(f"{lvl.numeral} {format_duration(task.due[lvl])}" for lvl in Level if lvl in task.due)
+            lines.append(f"    - {name(task.label)}{stream} ({role(task.owner)}; {due})")
+            lines += [f"        □ {name(item)}" for item in task.checklist]
+    lines.append("善后移交" if lang == "zh" else "Recovery handover")
+    lines += [f"  {name(h.label)} ({role(h.owner)}; {format_duration(h.within)})" for h in playbook.recovery]
+    lines.append("模板" if lang == "zh" else "Templates")
+    lines.append(f"  family_contact: {name(playbook.templates.family_contact)}")
+    lines.append(f"  public_statement: {name(playbook.templates.public_statement)}")
+    return lines

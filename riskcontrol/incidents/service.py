@@ -1,0 +1,1069 @@
+"""Incidents: open one, move it through the crisis SOP, run its playbook tasks against deadlines.
+
+Every change appends to the incident's timeline in the same transaction and, once committed,
+tells the live board (`BOARD_CHANNEL`) with the timeline's sequence number, so a screen that
+misses a message sees the gap and re-syncs from `board()`.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from riskcontrol.core import audit, deadlines
+from riskcontrol.core.bus import Bus, MemoryBus, publish_after_commit
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.db import missing_or_private
+from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
+from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
+from riskcontrol.core.events import EventHandler, Events
+from riskcontrol.core.security import Principal
+from riskcontrol.escalation.models import Escalation
+from riskcontrol.grid import service as grid_service
+from riskcontrol.grid.models import OrgUnit
+from riskcontrol.grid.service import scope_clause
+from riskcontrol.incidents.models import DutyShift, Incident, IncidentEvent, IncidentPerson, IncidentRole, IncidentTask
+from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, IcsRole, Level, Playbook, WarningSource, suggest
+from riskcontrol.incidents.playbooks import PlaybookLibrary, load_playbooks
+from riskcontrol.incidents.rules import CrisisSop, IllegalTrigger, SopMachine
+from riskcontrol.incidents.schemas import IncidentIn, PersonIn, TransitionIn
+from riskcontrol.incidents.sop import load_crisis_sop
+from riskcontrol.notify import service as notify
+from riskcontrol.notify.models import Notification
+from riskcontrol.observations.catalog import load_checklist
+from riskcontrol.observations.models import Observation
+from riskcontrol.observations.opinion_models import OpinionReport
+from riskcontrol.observations.opinion_service import MajorOpinionConfirmed
+from riskcontrol.observations.service import FiledRed
+from riskcontrol.people.models import RoleAssignment, Student, User
+from riskcontrol.people.rules import SEES_CONTACTS, Role
+
+BOARD_CHANNEL: Final = "board"
+TASK_OVERDUE: Final = "incident.task_overdue"
+
+OPEN, DONE, CANCELLED = "open", "done", "cancelled"
+SOURCES: Final = ("hotline", "escalation", "opinion", "hazard", "observation")
+INVOLVEMENTS: Final = ("missing", "injured", "at_risk", "involved", "witness", "deceased")
+# Who runs incidents besides the people holding a command role on one.
+COMMANDS: Final = frozenset({Role.RESPONSE_TEAM, Role.STUDENT_AFFAIRS, Role.ADMIN})
+# Who may open one (a hotline call, a counsellor's or an officer's report).
+OPENS: Final = COMMANDS | {Role.COUNSELOR, Role.COLLEGE_OFFICER, Role.SAFETY_OFFICER, Role.PSYCH_CENTER, Role.OPINION_OFFICER}
+# The roles the "level above" is: the first ancestor unit where someone holds one of these is told.
+ABOVE: Final = (Role.COLLEGE_OFFICER, Role.STUDENT_AFFAIRS, Role.LEADER)
+# Levels Ⅰ–Ⅲ page the on-duty team at once; a Ⅳ waits for the normal working of the board.
+PAGES_ON_DUTY: Final = frozenset({Level.I, Level.II, Level.III})
+
+
+@dataclass
+class IncidentConfig:
+    """What the incident engine needs from the composition root."""
+
+    sop_dir: Path
+    playbook_dir: Path
+    tz: tzinfo
+    events: Events = field(default_factory=Events)
+    bus: Bus = field(default_factory=MemoryBus)
+    # After an overdue task's owner is told, the commander is told this much later, then the level above.
+    overdue_step: timedelta = timedelta(minutes=5)
+    sms_daily_cap: int | None = None
+
+    def sop(self) -> CrisisSop:
+        return load_crisis_sop(self.sop_dir)
+
+    def library(self) -> PlaybookLibrary:
+        items = [item.code for item in load_checklist(self.sop_dir).items]
+        return load_playbooks(self.playbook_dir, self.sop(), checklist_items=items)
+
+
+@lru_cache(maxsize=16)
+def _machine(version: int, frozen_sop: str) -> SopMachine:
+    return CrisisSop.model_validate_json(frozen_sop).machine
+
+
+# The snapshots an incident row carries never change: each loaded row looks its rules up once.
+_RULES: weakref.WeakKeyDictionary[Incident, tuple[SopMachine, Playbook]] = weakref.WeakKeyDictionary()
+
+
+def _rules_of(incident: Incident) -> tuple[SopMachine, Playbook]:
+    found = _RULES.get(incident)
+    if found is None:
+        machine = _machine(incident.sop_version, _frozen(incident.sop))
+        playbook = _playbook(incident.type, incident.playbook_version, _frozen(incident.playbook))
+        found = _RULES[incident] = (machine, playbook)
+    return found
+
+
+def machine_of(incident: Incident) -> SopMachine:
+    """The SOP machine of the version the incident started on (built once per version)."""
+    return _rules_of(incident)[0]
+
+
+def playbook_of(incident: Incident) -> Playbook:
+    """The playbook as it was when the incident started."""
+    return _rules_of(incident)[1]
+
+
+def _frozen(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False)
+
+
+@lru_cache(maxsize=64)
+def _playbook(type_: str, version: int, frozen: str) -> Playbook:
+    return Playbook.model_validate_json(frozen)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def in_scope(principal: Principal) -> Select[Incident]:
+    return select(Incident).where(scope_clause(principal, Incident.unit_path))
+
+
+def get(db: Session, principal: Principal, incident_id: int, *, lock: bool = False) -> Incident:
+    stmt = in_scope(principal).where(Incident.id == incident_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    incident = db.execute(stmt).scalar_one_or_none()
+    if incident is None:
+        raise missing_or_private(db, Incident, incident_id, what="incident", field="incident_id")
+    return incident
+
+
+def list_incidents(db: Session, principal: Principal, *, open_only: bool = True, limit: int = 200) -> list[Incident]:
+    stmt = in_scope(principal)
+    if open_only:
+        stmt = stmt.where(Incident.is_open.is_(True))
+    return list(db.execute(stmt.order_by(Incident.level, Incident.started_at.desc()).limit(limit)).scalars())
+
+
+def holders(db: Session, incident_id: int) -> dict[str, int]:
+    """The current holder of each filled command role."""
+    rows = db.execute(
+        select(IncidentRole.role, IncidentRole.user_id).where(
+            IncidentRole.incident_id == incident_id, IncidentRole.ended_at.is_(None)
+        )
+    ).all()
+    return {str(role): int(user_id) for role, user_id in rows}
+
+
+def role_history(db: Session, incident_id: int) -> list[IncidentRole]:
+    stmt = select(IncidentRole).where(IncidentRole.incident_id == incident_id).order_by(IncidentRole.id)
+    return list(db.execute(stmt).scalars())
+
+
+def tasks(db: Session, incident_id: int) -> list[IncidentTask]:
+    stmt = select(IncidentTask).where(IncidentTask.incident_id == incident_id).order_by(IncidentTask.due_at, IncidentTask.id)
+    return list(db.execute(stmt).scalars())
+
+
+def timeline(db: Session, incident_id: int, *, after_seq: int = 0) -> list[IncidentEvent]:
+    stmt = (
+        select(IncidentEvent)
+        .where(IncidentEvent.incident_id == incident_id, IncidentEvent.seq > after_seq)
+        .order_by(IncidentEvent.seq)
+    )
+    return list(db.execute(stmt).scalars())
+
+
+def names(db: Session, user_ids: Sequence[int | None]) -> dict[int, str]:
+    """Display names of the given users (staff names are not sensitive inside the system)."""
+    wanted = {i for i in user_ids if i is not None}
+    if not wanted:
+        return {}
+    return {int(i): str(n) for i, n in db.execute(select(User.id, User.name).where(User.id.in_(wanted))).all()}
+
+
+def may_command(db: Session, principal: Principal, incident: Incident) -> bool:
+    """Response team, student affairs and admins run incidents in their scope; so does anyone
+    holding a command role on this one (a leader who is its commander, say)."""
+    if principal.has_role(*COMMANDS):
+        return True
+    return principal.user_id in holders(db, incident.id).values()
+
+
+def _require_command(db: Session, principal: Principal, incident: Incident) -> None:
+    if not may_command(db, principal, incident):
+        raise Forbidden("only the response team, student affairs or the incident's command roles may do this")
+
+
+def people(db: Session, clock: Clock, principal: Principal, incident: Incident) -> list[dict[str, Any]]:
+    """The people involved; names and sensitive notes only for roles that must reach families, audited."""
+    rows = list(
+        db.execute(select(IncidentPerson).where(IncidentPerson.incident_id == incident.id).order_by(IncidentPerson.id)).scalars()
+    )
+    sees = principal.has_role(*SEES_CONTACTS) or principal.user_id in holders(db, incident.id).values()
+    if sees and rows:
+        audit.record(
+            db,
+            clock,
+            actor_user_id=principal.user_id,
+            actor=principal.username,
+            action="incident.people.read",
+            subject_type="incident",
+            subject_id=str(incident.id),
+            detail={"people": [p.id for p in rows]},
+        )
+    return [
+        {
+            "id": p.id,
+            "student_id": p.student_id if sees else None,
+            "name": p.name if sees else _masked(p.name),
+            "involvement": p.involvement,
+            "note": p.note if sees else None,
+            "added_at": p.added_at,
+        }
+        for p in rows
+    ]
+
+
+def _masked(name: str) -> str:
+    return (name[:1] + "*" * max(len(name) - 1, 1)) if name else ""
+
+
+# --- the timeline and the board ----------------------------------------------------------------
+
+
+# Per session: the first timeline number of each incident not yet told to the board.
+_UNTOLD = "riskcontrol.incidents.untold_from"
+_LAST = "riskcontrol.incidents.last_event"
+
+
+def _append(db: Session, clock: Clock, incident: Incident, kind: str, actor_id: int | None, **data: Any) -> IncidentEvent:
+    incident.last_seq += 1
+    db.info.setdefault(_UNTOLD, {}).setdefault(incident.id, incident.last_seq)
+    item = IncidentEvent(incident_id=incident.id, seq=incident.last_seq, at=clock.now(), kind=kind, actor_id=actor_id, data=data)
+    db.add(item)
+    db.info.setdefault(_LAST, {})[incident.id] = item
+    return item
+
+
+def _last_event(db: Session, incident: Incident) -> IncidentEvent:
+    """The line this session appended last to the incident's timeline."""
+    event: IncidentEvent = db.info[_LAST][incident.id]
+    return event
+
+
+def summary(db: Session, clock: Clock, incident: Incident, *, refresh: bool = False) -> dict[str, Any]:
+    """An incident as the board shows it: level colour, state and SOP progress, next deadline,
+    late tasks, notifications not yet read and their delivery. With `refresh` (after a change),
+    the incident's next deadline is brought up to date from its open tasks first."""
+    sop = machine_of(incident).sop
+    state = sop.state(incident.state)
+    steps = [s for s in sop.states if s.step is not None]
+    now = clock.now()
+    open_tasks = [t for t in tasks(db, incident.id) if t.status == OPEN]
+    if refresh:
+        incident.next_due_at = min((t.due_at for t in open_tasks), default=None)
+    about = (Notification.subject_type == "incident", Notification.subject_id == str(incident.id))
+    failed = (
+        select(func.count())
+        .select_from(IncidentEvent)
+        .where(IncidentEvent.incident_id == incident.id, IncidentEvent.kind == "delivery_failed")
+        .scalar_subquery()
+    )
+    sent = db.execute(
+        select(
+            select(func.count()).select_from(Notification).where(*about).scalar_subquery(),
+            select(func.count(Notification.delivered_at)).where(*about).scalar_subquery(),
+            select(func.count(Notification.read_at)).where(*about).scalar_subquery(),
+            failed,
+        )
+    ).one()
+    level = Level(incident.level)
+    return {
+        "id": incident.id,
+        "seq": incident.last_seq,
+        "type": incident.type,
+        "type_label": playbook_of(incident).label.model_dump(),
+        "level": incident.level,
+        "level_numeral": level.numeral,
+        "level_label": LEVEL_NAMES[level].model_dump(),
+        "colour": level.colour,
+        "state": incident.state,
+        "state_label": state.label.model_dump(),
+        "phase": state.phase.value,  # where an unnumbered state stands: before the steps, or after
+        "step": state.step,
+        "steps": len(steps),
+        "progress": [{"code": s.code, "label": s.label.model_dump(), "step": s.step} for s in steps],
+        "is_open": incident.is_open,
+        "drill": incident.drill,
+        "title": incident.title,
+        "location": incident.location,
+        "unit_id": incident.unit_id,
+        "unit_path": incident.unit_path,
+        "started_at": incident.started_at.isoformat(),
+        "next_due_at": incident.next_due_at.isoformat() if incident.next_due_at else None,
+        "open_tasks": len(open_tasks),
+        "late_tasks": [
+            {"id": t.id, "code": t.code, "label_zh": t.label_zh, "label_en": t.label_en, "due_at": t.due_at.isoformat()}
+            for t in open_tasks
+            if t.due_at <= now
+        ],
+        "notifications": {"sent": int(sent[0]), "delivered": int(sent[1]), "read": int(sent[2]), "failed": int(sent[3])},
+        "legal_triggers": list(machine_of(incident).legal(incident.state)),
+    }
+
+
+def _tell_board(db: Session, clock: Clock, cfg: IncidentConfig, incident: Incident, event: IncidentEvent) -> None:
+    """Bring the next deadline up to date and tell the board once the change commits."""
+    db.flush()
+    # One message per change: it covers every line the change appended (first_seq … seq), so a
+    # screen tells a change of several lines from a lost message.
+    first = db.info.get(_UNTOLD, {}).pop(incident.id, event.seq)
+    message = {
+        "type": "incident",
+        "incident_id": incident.id,
+        "first_seq": first,
+        "seq": event.seq,
+        "unit_path": incident.unit_path,
+        "event": {"kind": event.kind, "at": event.at.isoformat(), "data": event.data},
+        "incident": summary(db, clock, incident, refresh=True),
+    }
+    publish_after_commit(db, cfg.bus, BOARD_CHANNEL, message)
+
+
+def record(
+    db: Session, clock: Clock, cfg: IncidentConfig, incident: Incident, kind: str, actor_id: int | None, **data: Any
+) -> IncidentEvent:
+    """Append to the timeline and tell the board once committed."""
+    event = _append(db, clock, incident, kind, actor_id, **data)
+    _tell_board(db, clock, cfg, incident, event)
+    return event
+
+
+# --- opening ----------------------------------------------------------------------------------
+
+
+def open_incident(db: Session, clock: Clock, cfg: IncidentConfig, principal: Principal, data: IncidentIn) -> Incident:
+    """Open an incident by hand (a hotline call) or from an escalation, opinion report or hazard:
+    checks everything first, then writes the row and what comes with it (see `_create`)."""
+    if not principal.has_role(*OPENS):
+        raise Forbidden("opening an incident needs a staff role (response team, student affairs, counsellor, officer)")
+    unit = db.get(OrgUnit, data.unit_id)
+    if unit is None or not principal.covers(unit.path):
+        raise missing_or_private(db, OrgUnit, data.unit_id, what="unit", field="unit_id")
+    _check_source(db, principal, data)
+    commander = _active_user(db, data.commander_id or principal.user_id, field="commander_id")
+    students = _check_people(db, principal, data.people, "people.{i}.")
+    actor = (principal.user_id, principal.username)
+    return _create(db, clock, cfg, data, unit, actor=actor, commander=commander, students=students)
+
+
+def _check_source(db: Session, principal: Principal, data: IncidentIn) -> None:
+    if data.source not in SOURCES:
+        raise InvalidInput(f"source must be one of {', '.join(SOURCES)}", field="source")
+    if data.source == "hotline":
+        return
+    if data.source_id is None or not data.source_id.isdigit():
+        raise InvalidInput(f"an incident from a {data.source} names its id", field="source_id")
+    models: dict[str, type[Escalation | OpinionReport | Observation]] = {
+        "escalation": Escalation,
+        "opinion": OpinionReport,
+        "observation": Observation,
+    }
+    model = models.get(data.source)
+    if model is None:
+        return  # hazards: the ledger is not in this version; the reference is kept as given
+    unit_id = db.execute(select(model.unit_id).where(model.id == int(data.source_id))).scalar_one_or_none()
+    unit = db.get(OrgUnit, unit_id) if unit_id is not None else None
+    if unit is None or not principal.covers(unit.path):
+        raise InvalidInput(f"no {data.source} with id {data.source_id} in your scope", field="source_id")
+
+
+def _create(
+    db: Session,
+    clock: Clock,
+    cfg: IncidentConfig,
+    data: IncidentIn,
+    unit: OrgUnit,
+    *,
+    actor: tuple[int, str],
+    commander: User | None,
+    students: dict[int, Student],
+) -> Incident:
+    """Write an incident, its first timeline entries, its commander and people, the tasks of its
+    first state and the paging of the on-duty team, all in the caller's transaction."""
+    library = cfg.library()
+    playbook = library.get(data.type)
+    if playbook is None:
+        raise InvalidInput(f"no playbook for incident type {data.type!r}; known: {', '.join(library.types())}", field="type")
+    now = clock.now()
+    started = data.started_at or now
+    if started > now + timedelta(minutes=1):
+        raise InvalidInput("an incident cannot start in the future", field="started_at")
+    if data.drill_scale != 1.0 and not data.drill:
+        raise InvalidInput("a scaled clock is for drills only", field="drill_scale")
+    actor_id, actor_name = actor
+    sop = cfg.sop()
+    incident = Incident(
+        type=playbook.type,
+        playbook_version=playbook.version,
+        playbook=playbook.model_dump(mode="json"),
+        sop_version=sop.version,
+        sop=sop.model_dump(mode="json"),
+        level=int(data.level),
+        state=sop.initial,
+        is_open=True,
+        title=data.title,
+        location=data.location,
+        summary=data.summary,
+        unit_id=unit.id,
+        unit_path=unit.path,
+        source=data.source,
+        source_id=data.source_id,
+        started_at=started,
+        created_by=actor_id,
+        drill=data.drill,
+        drill_scale=data.drill_scale,
+        last_seq=0,
+    )
+    db.add(incident)
+    db.flush()
+    _append(
+        db,
+        clock,
+        incident,
+        "created",
+        actor_id,
+        type=incident.type,
+        level=incident.level,
+        state=incident.state,
+        source=incident.source,
+        source_id=incident.source_id,
+        playbook_version=incident.playbook_version,
+        sop_version=incident.sop_version,
+        drill=incident.drill,
+    )
+    if commander is not None:
+        _assign(db, clock, incident, IcsRole.COMMANDER.value, commander, actor_id)
+    for person in data.people:
+        _add_person(db, clock, incident, person, actor_id, students)
+    _enter(db, clock, cfg, incident, incident.state, actor_id)
+    if Level(incident.level) in PAGES_ON_DUTY:
+        _page_on_duty(db, clock, cfg, incident)
+    audit.record(
+        db,
+        clock,
+        actor_user_id=actor_id,
+        actor=actor_name,
+        action="incident.open",
+        subject_type="incident",
+        subject_id=str(incident.id),
+        detail={"type": incident.type, "level": incident.level, "unit_id": unit.id, "source": incident.source}
+        | {"drill": incident.drill},
+    )
+    _tell_board(db, clock, cfg, incident, _last_event(db, incident))
+    return incident
+
+
+def _active_user(db: Session, user_id: int, *, field: str) -> User:
+    user = db.get(User, user_id)
+    if user is None or not user.active:
+        raise InvalidInput(f"no active user with id {user_id}", field=field)
+    return user
+
+
+def _check_people(db: Session, principal: Principal, people_in: Sequence[PersonIn], prefix: str) -> dict[int, Student]:
+    """Check every person before anything is written; `prefix` names the field (`people.0.`)."""
+    found: dict[int, Student] = {}
+    for i, person in enumerate(people_in):
+        at = prefix.format(i=i)
+        if person.involvement not in INVOLVEMENTS:
+            raise InvalidInput(f"involvement must be one of {', '.join(INVOLVEMENTS)}", field=f"{at}involvement")
+        if person.student_id is None:
+            if not person.name.strip():
+                raise InvalidInput("give a name or a student id", field=f"{at}name")
+            continue
+        student = db.get(Student, person.student_id)
+        unit = db.get(OrgUnit, student.class_id) if student is not None else None
+        if student is None or unit is None or not principal.covers(unit.path):
+            raise InvalidInput(f"no student with id {person.student_id} in your scope", field=f"{at}student_id")
+        found[person.student_id] = student
+    return found
+
+
+def _add_person(
+    db: Session, clock: Clock, incident: Incident, person: PersonIn, actor_id: int, students: dict[int, Student]
+) -> IncidentPerson:
+    student = students.get(person.student_id) if person.student_id is not None else None
+    row = IncidentPerson(
+        incident_id=incident.id,
+        student_id=person.student_id,
+        name=person.name or (student.name if student is not None else ""),
+        involvement=person.involvement,
+        note=person.note,
+        added_at=clock.now(),
+        added_by=actor_id,
+    )
+    db.add(row)
+    db.flush()
+    # The timeline names no one: it is shown on the board; the person list is where names live.
+    _append(db, clock, incident, "person", actor_id, person_id=row.id, involvement=row.involvement)
+    return row
+
+
+def _assign(db: Session, clock: Clock, incident: Incident, role: str, user: User, actor_id: int) -> None:
+    now = clock.now()
+    db.execute(
+        update(IncidentRole)
+        .where(IncidentRole.incident_id == incident.id, IncidentRole.role == role, IncidentRole.ended_at.is_(None))
+        .values(ended_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    db.add(IncidentRole(incident_id=incident.id, role=role, user_id=user.id, assigned_at=now, assigned_by=actor_id))
+    _append(db, clock, incident, "role", actor_id, role=role, user_id=user.id, name=user.name)
+
+
+# --- moving through the SOP ---------------------------------------------------------------------
+
+
+def _due(incident: Incident, after_start: timedelta) -> datetime:
+    """A playbook deadline counted from the incident's start (compressed on a drill's scaled clock)."""
+    return incident.started_at + after_start / incident.drill_scale
+
+
+def _enter(db: Session, clock: Clock, cfg: IncidentConfig, incident: Incident, state: str, actor_id: int | None) -> None:
+    """Create the playbook's tasks for `state` at the incident's level, each with its deadline row."""
+    playbook = playbook_of(incident)
+    existing = set(db.execute(select(IncidentTask.code).where(IncidentTask.incident_id == incident.id)).scalars())
+    made: list[str] = []
+    for task in playbook.tasks_for(state, Level(incident.level)):
+        if task.code in existing:
+            continue
+        after = task.due_after_start(Level(incident.level))
+        assert after is not None  # tasks_for only returns tasks listed at this level
+        row = IncidentTask(
+            incident_id=incident.id,
+            code=task.code,
+            state=state,
+            stream=task.stream,
+            label_zh=task.label.zh,
+            label_en=task.label.en,
+            owner_role=task.owner.value,
+            checklist=[c.model_dump() for c in task.checklist],
+            needs_evidence=task.needs_evidence,
+            due_at=_due(incident, after),
+            status=OPEN,
+            created_at=clock.now(),
+            overdue_step=0,
+        )
+        db.add(row)
+        db.flush()
+        deadlines.schedule(db, clock, kind=TASK_OVERDUE, subject_type="incident_task", subject_id=row.id, due_at=row.due_at)
+        made.append(task.code)
+    if made:
+        _append(db, clock, incident, "tasks_opened", actor_id, state=state, tasks=made)
+
+
+def _close_tasks(db: Session, incident: Incident) -> None:
+    ids = list(
+        db.execute(select(IncidentTask.id).where(IncidentTask.incident_id == incident.id, IncidentTask.status == OPEN)).scalars()
+    )
+    deadlines.cancel(db, subject_type="incident_task", subject_id=ids)
+    if ids:
+        db.execute(
+            update(IncidentTask)
+            .where(IncidentTask.id.in_(ids))
+            .values(status=CANCELLED)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+def transition(
+    db: Session, clock: Clock, cfg: IncidentConfig, principal: Principal, incident_id: int, trigger: str, data: TransitionIn
+) -> Incident:
+    """Fire `trigger` on the incident; Conflict naming the legal triggers when it cannot fire now."""
+    incident = get(db, principal, incident_id, lock=True)
+    _require_command(db, principal, incident)
+    machine = machine_of(incident)
+    try:
+        move = machine.fire(incident.state, trigger)
+    except IllegalTrigger as exc:
+        raise IllegalNow(exc) from exc
+    spec = machine.sop.trigger(trigger)
+    assert spec is not None  # fire() succeeded
+    reason = (data.reason or "").strip()
+    if spec.needs_reason and not reason:
+        raise InvalidInput(f"{trigger!r} needs a written reason", field="reason")
+    changes: dict[str, Any] = {}
+    if trigger == "change_level":
+        if data.level is None:
+            raise InvalidInput("give the new level (I–IV)", field="level")
+        if int(data.level) == incident.level:
+            raise InvalidInput(f"the incident is already at level {Level(incident.level).numeral}", field="level")
+        changes = {"from_level": incident.level, "to_level": int(data.level)}
+    target: Incident | None = None
+    if trigger == "merge":
+        if data.into_incident_id is None:
+            raise InvalidInput("name the incident to merge into", field="into_incident_id")
+        if data.into_incident_id == incident.id:
+            raise InvalidInput("an incident cannot be merged into itself", field="into_incident_id")
+        target = get(db, principal, data.into_incident_id, lock=True)
+        if not target.is_open:
+            raise InvalidInput(f"incident {target.id} is not open", field="into_incident_id")
+        changes = {"into_incident_id": target.id}
+    now = clock.now()
+    incident.state = move.dest
+    if trigger == "change_level":
+        incident.level = int(changes["to_level"])
+        _retime_open_tasks(db, clock, incident)
+    _append(
+        db,
+        clock,
+        incident,
+        "transition",
+        principal.user_id,
+        trigger=trigger,
+        source=move.source,
+        dest=move.dest,
+        reason=reason or None,
+        **changes,
+    )
+    final = machine.sop.state(move.dest).final
+    if final:
+        incident.is_open = False
+        incident.closed_at = now
+        _close_tasks(db, incident)
+        if target is not None:
+            incident.merged_into_id = target.id
+            record(db, clock, cfg, target, "merged_in", principal.user_id, incident_id=incident.id, reason=reason)
+    else:
+        if not incident.is_open:  # reopened
+            incident.is_open, incident.closed_at = True, None
+        if not move.internal or trigger == "change_level":
+            _enter(db, clock, cfg, incident, move.dest, principal.user_id)
+    if trigger == "change_level" and Level(incident.level) in PAGES_ON_DUTY and changes["from_level"] > incident.level:
+        _page_on_duty(db, clock, cfg, incident)
+    audit.record(
+        db,
+        clock,
+        actor_user_id=principal.user_id,
+        actor=principal.username,
+        action=f"incident.{trigger}",
+        subject_type="incident",
+        subject_id=str(incident.id),
+        detail={"source": move.source, "dest": move.dest, **changes},
+    )
+    _tell_board(db, clock, cfg, incident, _last_event(db, incident))
+    return incident
+
+
+class IllegalNow(Conflict):
+    """409: the trigger cannot fire from the incident's state; `legal` lists the ones that can."""
+
+    code = "illegal_transition"
+
+    def __init__(self, exc: IllegalTrigger) -> None:
+        super().__init__(
+            f"{exc.trigger!r} cannot fire from {exc.state!r}; legal now: {', '.join(exc.legal) or 'none'}", field="trigger"
+        )
+        self.legal = exc.legal
+        self.state = exc.state
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "state": self.state, "legal": list(self.legal)}
+
+
+def _retime_open_tasks(db: Session, clock: Clock, incident: Incident) -> None:
+    """A change of level re-times the open tasks to the new level's deadlines (where the playbook has one)."""
+    playbook = playbook_of(incident)
+    level = Level(incident.level)
+    retimed: list[IncidentTask] = []
+    for row in db.execute(
+        select(IncidentTask).where(IncidentTask.incident_id == incident.id, IncidentTask.status == OPEN)
+    ).scalars():
+        task = playbook.task(row.code)
+        after = task.due_after_start(level) if task is not None else None
+        if after is not None and _due(incident, after) != row.due_at:
+            row.due_at, row.overdue_step = _due(incident, after), 0
+            retimed.append(row)
+    deadlines.cancel(db, subject_type="incident_task", subject_id=[row.id for row in retimed])
+    for row in retimed:
+        deadlines.schedule(db, clock, kind=TASK_OVERDUE, subject_type="incident_task", subject_id=row.id, due_at=row.due_at)
+
+
+# --- tasks, notes, roles, people ----------------------------------------------------------------
+
+
+def complete_task(
+    db: Session, clock: Clock, cfg: IncidentConfig, principal: Principal, incident_id: int, task_id: int, evidence: str | None
+) -> IncidentTask:
+    incident = get(db, principal, incident_id, lock=True)
+    task = db.get(IncidentTask, task_id)
+    if task is None or task.incident_id != incident.id:
+        raise missing_or_private(db, IncidentTask, task_id, what="task of this incident", field="task_id")
+    if not may_command(db, principal, incident) and holders(db, incident.id).get(task.owner_role) != principal.user_id:
+        raise Forbidden("only the task's owner or the incident's command may complete it")
+    if task.status != OPEN:
+        raise Conflict(f"task {task.code!r} is already {task.status}", field="task_id")
+    text = (evidence or "").strip()
+    if task.needs_evidence and not text:
+        raise InvalidInput(f"task {task.code!r} needs evidence (what was done, a reference or a file name)", field="evidence")
+    now = clock.now()
+    task.status, task.done_at, task.done_by, task.evidence = DONE, now, principal.user_id, text or None
+    deadlines.cancel(db, subject_type="incident_task", subject_id=task.id)
+    late = now > task.due_at
+    record(
+        db,
+        clock,
+        cfg,
+        incident,
+        "task_done",
+        principal.user_id,
+        task_id=task.id,
+        code=task.code,
+        late=late,
+        evidence=text or None,
+    )
+    return task
+
+
+def add_note(db: Session, clock: Clock, cfg: IncidentConfig, principal: Principal, incident_id: int, text: str) -> IncidentEvent:
+    incident = get(db, principal, incident_id, lock=True)
+    _require_command(db, principal, incident)
+    if not text.strip():
+        raise InvalidInput("a note cannot be empty", field="text")
+    return record(db, clock, cfg, incident, "note", principal.user_id, text=text.strip(), by=principal.display_name)
+
+
+def assign_role(
+    db: Session, clock: Clock, cfg: IncidentConfig, principal: Principal, incident_id: int, role: str, user_id: int
+) -> Incident:
+    incident = get(db, principal, incident_id, lock=True)
+    _require_command(db, principal, incident)
+    if role not in {r.value for r in IcsRole}:
+        raise InvalidInput(f"role must be one of {', '.join(r.value for r in IcsRole)}", field="role")
+    if not incident.is_open:
+        raise Conflict("the incident is closed; reopen it first", field="incident_id")
+    user = _active_user(db, user_id, field="user_id")
+    _assign(db, clock, incident, role, user, principal.user_id)
+    _tell_board(db, clock, cfg, incident, _last_event(db, incident))
+    return incident
+
+
+def add_person(
+    db: Session, clock: Clock, cfg: IncidentConfig, principal: Principal, incident_id: int, person: PersonIn
+) -> IncidentPerson:
+    incident = get(db, principal, incident_id, lock=True)
+    _require_command(db, principal, incident)
+    students = _check_people(db, principal, [person], "")
+    row = _add_person(db, clock, incident, person, principal.user_id, students)
+    _tell_board(db, clock, cfg, incident, _last_event(db, incident))
+    return row
+
+
+# --- notifications: paging, overdue tasks ------------------------------------------------------
+
+
+def _channels(incident: Incident) -> list[str]:
+    # A drill never texts real phones.
+    return [notify.IN_APP] if incident.drill else [notify.IN_APP, notify.SMS]
+
+
+def _tell(
+    db: Session,
+    clock: Clock,
+    cfg: IncidentConfig,
+    incident: Incident,
+    users: Sequence[User],
+    message: notify.Message,
+) -> list[int]:
+    told: list[int] = []
+    for user in users:
+        if user.id in told:
+            continue
+        notify.notify(
+            db,
+            clock,
+            cfg.events,
+            user=user,
+            channels=_channels(incident),
+            message=message,
+            subject_type="incident",
+            subject_id=incident.id,
+            sms_cap=cfg.sms_daily_cap,
+        )
+        told.append(user.id)
+    return told
+
+
+def _prefix(incident: Incident) -> tuple[str, str]:
+    level = Level(incident.level)
+    drill = ("【演练】", "[DRILL] ") if incident.drill else ("", "")
+    return f"{drill[0]}【{level.numeral}级】", f"{drill[1]}[Level {level.numeral}] "
+
+
+def on_duty(db: Session, at: datetime) -> list[tuple[DutyShift, User]]:
+    """Who is on the rapid-response duty roster at `at`, leads first."""
+    stmt = (
+        select(DutyShift, User)
+        .join(User, User.id == DutyShift.user_id)
+        .where(DutyShift.starts_at <= at, DutyShift.ends_at > at, User.active.is_(True))
+        .order_by(DutyShift.position != "lead", DutyShift.starts_at)  # leads first
+    )
+    return [(shift, user) for shift, user in db.execute(stmt).all()]
+
+
+def _duty_team(db: Session, clock: Clock, incident: Incident) -> tuple[list[User], bool]:
+    """Who is on duty now, or, with nobody rostered, the response team nearest the incident's unit;
+    and whether it was the roster."""
+    users = [user for _shift, user in on_duty(db, clock.now())]
+    return (users, True) if users else (_holders_of(db, incident, (Role.RESPONSE_TEAM,)), False)
+
+
+def _message(
+    incident: Incident, kind: str, *, title: tuple[str, str], body: tuple[str, str], sms: str, **data: Any
+) -> notify.Message:
+    """A message about the incident: its level (and 演练 for a drill) in front, red for Ⅰ/Ⅱ."""
+    zh, en = _prefix(incident)
+    return notify.Message(
+        kind=kind,
+        level="red" if incident.level <= 2 else "orange",
+        title_zh=zh + title[0],
+        title_en=en + title[1],
+        body_zh=body[0],
+        body_en=body[1],
+        sms_zh=zh + sms,
+        data={"incident_id": incident.id, **data},
+    )
+
+
+def _page_on_duty(db: Session, clock: Clock, cfg: IncidentConfig, incident: Incident) -> None:
+    """Page the on-duty team at once; with nobody rostered, the school's response team is paged."""
+    users, rostered = _duty_team(db, clock, incident)
+    playbook, where = playbook_of(incident), incident.location
+    message = _message(
+        incident,
+        "incident.page",
+        title=(f"{playbook.label.zh}：{incident.title}", f"{playbook.label.en}: {incident.title}"),
+        body=(
+            f"地点：{where or '未填'}。请立即查看应急指挥看板。",
+            f"Location: {where or 'not given'}. Open the incident board now.",
+        ),
+        sms=f"{playbook.label.zh}：{incident.title}，地点{where or '未填'}。请立即查看应急看板。",
+    )
+    told = _tell(db, clock, cfg, incident, users, message)
+    _append(db, clock, incident, "paged", None, users=told, on_duty=rostered, channels=_channels(incident))
+
+
+def _holders_of(db: Session, incident: Incident, roles: Sequence[str]) -> list[User]:
+    """Users holding one of `roles` at the incident's unit or any unit above it, nearest first."""
+    unit = db.get(OrgUnit, incident.unit_id)
+    if unit is None:
+        return []
+    for ancestor_id in reversed(grid_service.ancestor_ids(unit)):
+        found = _users_at(db, ancestor_id, roles)
+        if found:
+            return found
+    return []
+
+
+def _users_at(db: Session, unit_id: int, roles: Sequence[str]) -> list[User]:
+    stmt = (
+        select(User)
+        .join(RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(RoleAssignment.unit_id == unit_id, RoleAssignment.role.in_(list(roles)), User.active.is_(True))
+        .order_by(User.id)
+        .distinct()
+    )
+    return list(db.execute(stmt).scalars())
+
+
+def _level_above(db: Session, incident: Incident) -> list[User]:
+    """The people one grid level above the incident's unit (college officers, then student affairs and leaders)."""
+    unit = db.get(OrgUnit, incident.unit_id)
+    if unit is None:
+        return []
+    ancestors = grid_service.ancestor_ids(unit)
+    above = ancestors[:-1] if len(ancestors) > 1 else ancestors
+    for ancestor_id in reversed(above):
+        found = _users_at(db, ancestor_id, ABOVE)
+        if found:
+            return found
+    return []
+
+
+def on_task_overdue(cfg: IncidentConfig) -> deadlines.Handler:
+    """A task passed its due time: tell its owner; 5 minutes on, the commander; then the level above."""
+
+    def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
+        task = db.get(IncidentTask, int(deadline.subject_id), with_for_update=True)
+        if task is None or task.status != OPEN:
+            return
+        incident = db.get(Incident, task.incident_id, with_for_update=True)
+        if incident is None or not incident.is_open:
+            return
+        step = task.overdue_step + 1
+        held = holders(db, incident.id)
+        if step == 1:
+            owner_id = held.get(task.owner_role) or held.get(IcsRole.COMMANDER.value)
+            users = [u for u in [db.get(User, owner_id)] if u is not None] if owner_id else []
+            whom = "owner"
+        elif step == 2:
+            commander_id = held.get(IcsRole.COMMANDER.value)
+            users = [u for u in [db.get(User, commander_id)] if u is not None] if commander_id else []
+            whom = "commander"
+        else:
+            users = _level_above(db, incident)
+            whom = "level_above"
+        if not users:
+            # Nobody holds the role (unfilled roles stay with the commander; no commander yet): the on-duty team.
+            users, _rostered = _duty_team(db, clock, incident)
+        due = task.due_at.astimezone(cfg.tz).strftime("%H:%M")
+        message = _message(
+            incident,
+            "incident.task_overdue",
+            title=(f"超时未完成：{task.label_zh}", f"Overdue: {task.label_en}"),
+            body=(
+                f"事件「{incident.title}」的步骤「{task.label_zh}」应于 {due} 前完成，现已超时。",
+                f"Step '{task.label_en}' of incident '{incident.title}' was due by {due} and is late.",
+            ),
+            sms=f"事件「{incident.title}」步骤「{task.label_zh}」已超时（应于{due}前完成），请立即处理。",
+            task_id=task.id,
+            step=step,
+        )
+        told = _tell(db, clock, cfg, incident, users, message)
+        task.overdue_step = step
+        record(
+            db,
+            clock,
+            cfg,
+            incident,
+            "task_overdue",
+            None,
+            task_id=task.id,
+            code=task.code,
+            step=step,
+            whom=whom,
+            users=told,
+            due_at=task.due_at.isoformat(),
+            late=bool(deadline.late),
+        )
+        if step < 3:
+            deadlines.schedule(
+                db,
+                clock,
+                kind=TASK_OVERDUE,
+                subject_type="incident_task",
+                subject_id=task.id,
+                due_at=clock.now() + cfg.overdue_step / incident.drill_scale,
+            )
+
+    return handle
+
+
+def on_delivery_failed(cfg: IncidentConfig) -> EventHandler:
+    def handle(db: Session, clock: Clock, event: notify.DeliveryFailed) -> None:
+        if event.subject_type != "incident" or not event.final:
+            return
+        incident = db.get(Incident, int(event.subject_id))
+        if incident is None:
+            return
+        record(
+            db,
+            clock,
+            cfg,
+            incident,
+            "delivery_failed",
+            None,
+            user_id=event.user_id,
+            channel=event.channel,
+            notification_id=event.notification_id,
+            reason=event.reason,
+        )
+
+    return handle
+
+
+def _open_from_warning(
+    db: Session, clock: Clock, cfg: IncidentConfig, found: tuple[Playbook, Level], data: dict[str, Any], by: Principal
+) -> Incident | None:
+    """Open the incident a warning calls for, unless one from the same source is open already."""
+    playbook, level = found
+    source, source_id = data["source"], data["source_id"]
+    same = select(Incident).where(Incident.is_open.is_(True))
+    student_ids = [p["student_id"] for p in data.get("people", ())]
+    if student_ids:
+        # About a student already in an open incident of this type: that incident hears of it instead.
+        involved = select(IncidentPerson.incident_id).where(IncidentPerson.student_id.in_(student_ids))
+        same = same.where(Incident.type == playbook.type, Incident.id.in_(involved))
+    else:
+        same = same.where(Incident.source == source, Incident.source_id == source_id)
+    already = db.execute(same.order_by(Incident.id).limit(1)).scalar_one_or_none()
+    if already is not None:
+        record(db, clock, cfg, already, "warning", by.user_id, source=source, source_id=source_id, level=int(level))
+        return None
+    unit = db.get(OrgUnit, data["unit_id"])
+    if unit is None:
+        return None
+    leads = [user for shift, user in on_duty(db, clock.now()) if shift.position == "lead"]
+    incident_in = IncidentIn.model_validate({**data, "type": playbook.type, "level": level}, strict=False)
+    students = {s.id: s for p in incident_in.people if p.student_id is not None if (s := db.get(Student, p.student_id))}
+    actor = (by.user_id, by.username)
+    return _create(db, clock, cfg, incident_in, unit, actor=actor, commander=leads[0] if leads else None, students=students)
+
+
+def on_filed_red(cfg: IncidentConfig) -> EventHandler:
+    """A red observation opens the incident its ticked items call for in the playbooks' warning
+    triggers (the gravest level among them); with no trigger matching, the escalation stands alone."""
+
+    def handle(db: Session, clock: Clock, event: FiledRed) -> None:
+        found = suggest(cfg.library().playbooks.values(), WarningSource.CHECKLIST, event.checklist)
+        if found is None:
+            return
+        unit = db.get(OrgUnit, event.unit_id)
+        people = [{"student_id": event.student_id, "involvement": "at_risk"}] if event.student_id is not None else []
+        title = f"{found[0].label.zh}：{unit.name_zh if unit else ''}（观察记录 #{event.observation_id}）"
+        data = {"title": title, "unit_id": event.unit_id, "source": "escalation", "source_id": str(event.escalation_id)}
+        _open_from_warning(db, clock, cfg, found, data | {"people": people}, event.by)
+
+    return handle
+
+
+def on_major_opinion(cfg: IncidentConfig) -> EventHandler:
+    """A major opinion item, once the school confirmed it, opens an online-opinion incident at the
+    level its grade calls for."""
+
+    def handle(db: Session, clock: Clock, event: MajorOpinionConfirmed) -> None:
+        found = suggest(cfg.library().playbooks.values(), WarningSource.OPINION, [event.grade])
+        if found is None:
+            return
+        data = {"title": event.title, "unit_id": event.unit_id, "source": "opinion", "source_id": str(event.report_id)}
+        _open_from_warning(db, clock, cfg, found, data, event.by)
+
+    return handle
+
+
+def register(cfg: IncidentConfig, handlers: DeadlineHandlers) -> None:
+    """Wire incidents into the deadline sweeper and the domain events."""
+    handlers.register(TASK_OVERDUE, on_task_overdue(cfg))
+    cfg.events.subscribe(notify.DeliveryFailed, on_delivery_failed(cfg))
+    cfg.events.subscribe(FiledRed, on_filed_red(cfg))
+    cfg.events.subscribe(MajorOpinionConfirmed, on_major_opinion(cfg))
+
+
+# --- the board ---------------------------------------------------------------------------------
+
+
+def board(db: Session, clock: Clock, principal: Principal) -> dict[str, Any]:
+    """The snapshot a board screen starts from (and re-syncs from after a gap)."""
+    incidents = [summary(db, clock, i) for i in list_incidents(db, principal)]
+    duty = [
+        {
+            "user_id": user.id,
+            "name": user.name,
+            "position": shift.position,
+            "ends_at": shift.ends_at.isoformat(),
+        }
+        for shift, user in on_duty(db, clock.now())
+    ]
+    return {"now": clock.now().isoformat(), "incidents": incidents, "on_duty": duty}

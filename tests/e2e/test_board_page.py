@@ -1,0 +1,262 @@
+"""The on-duty team has the incident board open; an incident is opened and moved, and the board follows live.
+
+A missing-student report comes in on the hotline while the board is up on the wall (and on the
+team lead's phone): the card appears with its level and a ticking clock, and moves to 现场控制 when
+the team takes control, without a reload. A push lost on the way shows as a gap in the incident's
+sequence numbers, and the board fetches itself again; so does a "resync" from the server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import APIRequestContext, Browser, Page, Playwright, Request, ViewportSize, expect
+from sqlalchemy.orm import Session
+
+from riskcontrol.core.bus import MemoryBus
+from riskcontrol.core.http import AppContext
+from riskcontrol.incidents import service as incident_service
+from riskcontrol.incidents.models import DutyShift
+from riskcontrol.incidents.schemas import IncidentIn, TransitionIn
+from tests import factories as f
+from tests.e2e.conftest import PHONE, LiveServer, sign_in
+
+pytestmark = pytest.mark.browser
+
+DESKTOP: ViewportSize = {"width": 1600, "height": 900}
+TEAM, LEADER = "duty_team", "leader"
+COUNTDOWN = r"剩余 (\d+:)?\d\d:\d\d"
+ELAPSED = r"已持续 (\d+:)?\d\d:\d\d"
+
+
+@dataclass(frozen=True)
+class Campus:
+    """Where the incidents happen: class C1K1 of the test campus (the team and the leader watch the whole school)."""
+
+    class_id: int
+
+
+def seed(db: Session) -> Campus:
+    campus = f.build_campus(db)
+    team = f.user(db, TEAM, ("response_team", campus["S"]), name="张队长")
+    f.user(db, LEADER, ("leader", campus["S"]), name="刘校长")
+    f.user(db, "dorm_head", ("dorm_head", campus["C1K1R1"]), name="王小明")
+    now = datetime.now(UTC)
+    db.add(
+        DutyShift(
+            user_id=team.id,
+            position="lead",
+            starts_at=now - timedelta(hours=1),
+            ends_at=now + timedelta(hours=11),
+            created_at=now,
+        )
+    )
+    db.commit()
+    return Campus(class_id=campus["C1K1"].id)
+
+
+@contextmanager
+def screen(browser: Browser, viewport: ViewportSize, locale: str = "zh-CN") -> Iterator[Page]:
+    phone = viewport == PHONE
+    context = browser.new_context(
+        viewport=viewport,
+        locale=locale,
+        timezone_id="Asia/Shanghai",
+        is_mobile=phone,
+        has_touch=phone,
+        device_scale_factor=2 if phone else 1,
+    )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@contextmanager
+def team_api(playwright_driver: Playwright, server: LiveServer) -> Iterator[tuple[APIRequestContext, dict[str, str]]]:
+    """The hotline desk: the response team's API client and bearer header."""
+    api = playwright_driver.request.new_context(base_url=server.url)
+    try:
+        token = api.post("/api/v1/auth/token", data={"username": TEAM, "password": f.PASSWORD}).json()["access_token"]
+        yield api, {"Authorization": f"Bearer {token}"}
+    finally:
+        api.dispose()
+
+
+def open_incident(api: APIRequestContext, headers: dict[str, str], campus: Campus, title: str) -> dict[str, Any]:
+    reply = api.post(
+        "/api/v1/incidents",
+        headers=headers,
+        data={"type": "missing_student", "level": "II", "unit_id": campus.class_id, "title": title, "location": "东区1号楼"},
+    )
+    assert reply.status == 201, reply.text()
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def open_board(page: Page, server: LiveServer, username: str, query: str = "") -> None:
+    sign_in(page, server, username)
+    page.goto(f"{server.url}/board{query}")
+    page.wait_for_selector("#board[data-live]")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(page.locator("#board-empty")).to_be_visible()
+
+
+def board_fetch(request: Request) -> bool:
+    return request.url.endswith("/api/v1/board") and request.method == "GET"
+
+
+def assert_ticks(page: Page, selector: str, pattern: str) -> None:
+    """The text of `selector` has the form `pattern`, now and 1.2 s later, and changed in between."""
+    first = page.locator(selector).inner_text()
+    page.wait_for_timeout(1200)
+    second = page.locator(selector).inner_text()
+    assert re.fullmatch(pattern, first), first
+    assert re.fullmatch(pattern, second), second
+    assert first != second
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["wall-screen", "phone"])
+def test_a_new_incident_appears_live_and_its_card_follows_the_sop(
+    browser: Browser,
+    live_server_ws: LiveServer,
+    playwright_driver: Playwright,
+    db: Session,
+    tmp_path: Path,
+    viewport: ViewportSize,
+) -> None:
+    campus = seed(db)
+    with screen(browser, viewport) as page, team_api(playwright_driver, live_server_ws) as (api, team):
+        sign_in(page, live_server_ws, TEAM)
+        page.click("a[href='/board']")  # the home page offers the board to the response team
+        page.wait_for_selector("#board[data-live]")
+        expect(page.locator("#board h1")).to_have_text("应急指挥看板")
+        expect(page.locator("#board-empty")).to_be_visible()
+        duty = page.locator("#duty-list .duty-item")
+        expect(duty).to_have_count(1)
+        expect(duty).to_contain_text("张队长")
+        expect(duty.locator(".duty-position")).to_have_text("值班组长")
+        page.evaluate("window.sameDocument = true")
+
+        incident = open_incident(api, team, campus, "学生晚归未归、电话无法接通")
+        selector = f'.incident-card[data-id="{incident["id"]}"]'
+        card = page.locator(selector)
+        expect(card).to_be_visible()
+        expect(card.locator(".incident-title")).to_have_text("学生晚归未归、电话无法接通")
+        expect(card.locator(".incident-numeral")).to_have_text("Ⅱ")
+        expect(card.locator(".incident-level")).to_have_text("重大")
+        expect(card).to_have_class(re.compile(r"\bcolour-orange\b"))
+        expect(card.locator(".incident-type")).to_have_text("学生失联")
+        expect(card.locator(".drill-badge")).to_be_hidden()
+        expect(card.locator(".state-label")).to_have_text("接报")
+        expect(card.locator(".progress .segment")).to_have_count(6)
+        expect(card.locator(".progress .segment.done, .progress .segment.current")).to_have_count(0)
+        # Nothing is due in 接报 itself; the time since the report runs from the start.
+        assert_ticks(page, f"{selector} .incident-elapsed", ELAPSED)
+
+        moved = api.post(f"/api/v1/incidents/{incident['id']}/transitions/take_control", headers=team)
+        assert moved.status == 200, moved.text()
+        expect(card.locator(".state-label")).to_have_text("现场控制")
+        expect(card.locator(".state-step")).to_have_text("第 1 / 6 步")
+        expect(card.locator(".progress .segment.current")).to_have_count(1)
+        countdown = card.locator(".countdown")
+        expect(countdown).to_have_text(re.compile(COUNTDOWN))
+        assert_ticks(page, f"{selector} .countdown", COUNTDOWN)
+
+        assert page.evaluate("window.sameDocument") is True  # all of it without a reload
+        assert page.locator("#board button").count() == 0  # read-only
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        page.screenshot(path=str(tmp_path / f"board-{viewport['width']}x{viewport['height']}.png"), full_page=True)
+
+
+def silent(ctx: AppContext) -> incident_service.IncidentConfig:
+    """The incident engine wired to a bus nobody listens to: its changes commit but no push goes out."""
+    cfg: incident_service.IncidentConfig = ctx.extras["incidents"]
+    return replace(cfg, bus=MemoryBus())
+
+
+def test_a_lost_push_or_a_resync_message_makes_the_board_fetch_itself_again(
+    browser: Browser, live_server_ws: LiveServer, playwright_driver: Playwright, db: Session
+) -> None:
+    campus = seed(db)
+    ctx: AppContext = live_server_ws.app.state.ctx
+    with screen(browser, DESKTOP, locale="en-GB") as page, team_api(playwright_driver, live_server_ws) as (api, team):
+        open_board(page, live_server_ws, LEADER, "?lang=en")  # a leader's screen: the same board, read-only
+        seen = page.locator(".incident-card")
+        first = open_incident(api, team, campus, "Roommate not back after 23:00")
+        card = page.locator(f'.incident-card[data-id="{first["id"]}"]')
+        expect(card.locator(".incident-level")).to_have_text("Serious")
+        expect(card.locator(".state-label")).to_have_text("Reported")
+        syncs = int(page.get_attribute("#board", "data-syncs") or "0")
+
+        # Two changes commit but are never pushed: a note on the first incident, and a second
+        # incident (at level Ⅳ, which pages nobody, so no failed SMS to a phoneless user reports it).
+        principal = ctx.principals.get(ctx.sessions, ctx.clock, team["Authorization"].removeprefix("Bearer "))
+        assert principal is not None
+        with ctx.sessions() as quiet:
+            incident_service.add_note(quiet, ctx.clock, silent(ctx), principal, first["id"], "监控显示23:40出校门")
+            unseen = incident_service.open_incident(
+                quiet,
+                ctx.clock,
+                silent(ctx),
+                principal,
+                IncidentIn.model_validate(
+                    {"type": "missing_student", "level": "IV", "unit_id": campus.class_id, "title": "Second student unreachable"}
+                ),
+            )
+            quiet.commit()
+            unseen_id = unseen.id
+        expect(seen).to_have_count(1)
+
+        # The next push about the first incident skips a number: the board fetches itself again.
+        with page.expect_request(board_fetch):
+            noted = api.post(f"/api/v1/incidents/{first['id']}/notes", headers=team, data={"text": "家长已到校"})
+            assert noted.status == 201, noted.text()
+        unseen_card = page.locator(f'.incident-card[data-id="{unseen_id}"]')
+        expect(unseen_card).to_be_visible()
+        expect(unseen_card.locator(".incident-title")).to_have_text("Second student unreachable")
+        expect(seen).to_have_count(2)
+        # Ⅱ above Ⅳ, whatever came first.
+        expect(seen.first).to_have_attribute("data-id", str(first["id"]))
+        assert int(page.get_attribute("#board", "data-syncs") or "0") > syncs
+
+        # The second one is called off quietly; the server says it lost its subscription: fetch again.
+        with ctx.sessions() as quiet:
+            incident_service.transition(
+                quiet, ctx.clock, silent(ctx), principal, unseen_id, "false_alarm", TransitionIn(reason="已联系上，误报")
+            )
+            quiet.commit()
+        expect(unseen_card).to_be_visible()
+        with page.expect_request(board_fetch):
+            ctx.bus.publish(incident_service.BOARD_CHANNEL, {"type": "resync"})
+        expect(unseen_card).to_have_count(0)
+        expect(seen).to_have_count(1)
+        expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+        assert page.locator("#board button").count() == 0
+
+
+def test_the_home_page_offers_the_board_to_those_who_run_or_oversee_incidents(
+    live_server: LiveServer, playwright_driver: Playwright, db: Session
+) -> None:
+    seed(db)
+    for username, offered in ((TEAM, True), (LEADER, True), ("dorm_head", False)):
+        web = playwright_driver.request.new_context(base_url=live_server.url)
+        try:
+            home = web.post("/login", form={"username": username, "password": f.PASSWORD})
+            assert home.url == live_server.url + "/", home.url
+            assert ('href="/board"' in home.text()) is offered, username
+            assert web.get("/board").ok  # anyone signed in may open it; the API limits what it shows
+        finally:
+            web.dispose()
+    stranger = playwright_driver.request.new_context(base_url=live_server.url)
+    try:
+        assert stranger.get("/board", max_redirects=0).headers["location"].endswith("/login")
+    finally:
+        stranger.dispose()

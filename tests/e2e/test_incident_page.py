@@ -1,0 +1,91 @@
+"""The commander runs a missing-student incident from a phone: moves it on, ticks a task with
+evidence; a leader sees the same page without a single button."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Playwright, expect
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests import factories as f
+from tests.e2e.conftest import PHONE, LiveServer, sign_in
+
+pytestmark = pytest.mark.browser
+
+
+def seed(db: Session) -> int:
+    campus = f.build_campus(db)
+    f.user(db, "team", ("response_team", campus["S"]), name="应急队员")
+    f.user(db, "boss", ("leader", campus["S"]), name="分管校领导")
+    db.commit()
+    return campus["C1K1"].id
+
+
+def open_incident(playwright_driver: Playwright, server: LiveServer, class_id: int) -> int:
+    api = playwright_driver.request.new_context(base_url=server.url)
+    try:
+        token = api.post("/api/v1/auth/token", data={"username": "team", "password": f.PASSWORD}).json()["access_token"]
+        reply = api.post(
+            "/api/v1/incidents",
+            headers={"Authorization": f"Bearer {token}"},
+            data={
+                "type": "missing_student",
+                "level": "II",
+                "title": "夜不归宿且联系不上",
+                "unit_id": class_id,
+                "location": "东区",
+            },
+        )
+        assert reply.status == 201, reply.text()
+        incident_id: int = reply.json()["id"]
+        return incident_id
+    finally:
+        api.dispose()
+
+
+def test_the_commander_moves_the_incident_on_and_ticks_a_task_from_a_phone(
+    phone: BrowserContext, playwright_driver: Playwright, live_server_ws: LiveServer, sessions: sessionmaker[Session]
+) -> None:
+    with sessions() as db:
+        class_id = seed(db)
+    incident_id = open_incident(playwright_driver, live_server_ws, class_id)
+    page = phone.new_page()
+    sign_in(page, live_server_ws, "team")
+    page.goto(f"{live_server_ws.url}/incidents/{incident_id}")
+    expect(page.locator("#inc-state")).to_have_text("接报")
+    expect(page.locator("#inc-level")).to_contain_text("Ⅱ")
+    page.get_by_role("button", name="到达现场并控制").click()
+    expect(page.locator("#inc-state")).to_have_text("现场控制")
+    task = page.locator("li.inc-task[data-task=start_search]")
+    countdown = task.locator(".countdown")
+    expect(countdown).to_have_text(re.compile(r"剩余 \d+:\d\d"))
+    first = countdown.inner_text()
+    expect(countdown).not_to_have_text(first, timeout=3000)  # it ticks
+    task.locator("input[name=evidence]").fill("已组织保卫处与室友分头寻找")
+    task.get_by_role("button", name="完成").click()
+    expect(page.locator("li.inc-task[data-task=start_search]")).to_contain_text("应急队员")
+    expect(page.locator("#inc-timeline")).to_contain_text("任务完成：start_search")
+    # The page fits the phone: nothing wider than the screen.
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"]
+
+
+def test_a_leader_sees_the_incident_without_buttons(
+    browser: Browser, playwright_driver: Playwright, live_server_ws: LiveServer, sessions: sessionmaker[Session]
+) -> None:
+    with sessions() as db:
+        class_id = seed(db)
+    incident_id = open_incident(playwright_driver, live_server_ws, class_id)
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    try:
+        page = context.new_page()
+        sign_in(page, live_server_ws, "boss")
+        page.goto(f"{live_server_ws.url}/incidents/{incident_id}")
+        expect(page.locator("#inc-state")).to_have_text("接报")
+        expect(page.locator("#inc-actions")).to_be_hidden()
+        expect(page.locator("#inc-note-form")).to_be_hidden()
+        assert page.locator("#inc-triggers button").count() == 0
+    finally:
+        context.close()
