@@ -246,8 +246,21 @@ def on_begin(cfg: EscalationConfig) -> deadlines.Handler:
         esc = _locked(db, int(deadline.subject_id))
         if esc.status == OPEN and esc.step_due_at is None:
             _tell_step(db, clock, cfg, esc, 0)
+            cfg.events.emit(db, clock, Began(esc.id, esc.subject_type, esc.subject_id, esc.level, esc.unit_id))
 
     return handle
+
+
+@dataclass(frozen=True)
+class Began:
+    """An escalation's first step was told (event, in the worker's transaction). Higher domains react
+    here rather than in the filing request: a red observation's incident opens from this."""
+
+    escalation_id: int
+    subject_type: str
+    subject_id: str
+    level: str
+    unit_id: int
 
 
 def _locked(db: Session, escalation_id: int) -> Escalation:

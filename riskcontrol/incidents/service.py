@@ -27,6 +27,7 @@ from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import EventHandler, Events
 from riskcontrol.core.security import Principal
+from riskcontrol.escalation import service as escalation_service
 from riskcontrol.escalation.models import Escalation
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
@@ -43,7 +44,6 @@ from riskcontrol.observations.catalog import load_checklist
 from riskcontrol.observations.models import Observation
 from riskcontrol.observations.opinion_models import OpinionReport
 from riskcontrol.observations.opinion_service import MajorOpinionConfirmed
-from riskcontrol.observations.service import FiledRed
 from riskcontrol.people.models import RoleAssignment, Student, User
 from riskcontrol.people.rules import SEES_CONTACTS, Role
 
@@ -985,7 +985,7 @@ def on_delivery_failed(cfg: IncidentConfig) -> EventHandler:
 
 
 def _open_from_warning(
-    db: Session, clock: Clock, cfg: IncidentConfig, found: tuple[Playbook, Level], data: dict[str, Any], by: Principal
+    db: Session, clock: Clock, cfg: IncidentConfig, found: tuple[Playbook, Level], data: dict[str, Any], by: tuple[int, str]
 ) -> Incident | None:
     """Open the incident a warning calls for, unless one from the same source is open already."""
     playbook, level = found
@@ -1000,7 +1000,7 @@ def _open_from_warning(
         same = same.where(Incident.source == source, Incident.source_id == source_id)
     already = db.execute(same.order_by(Incident.id).limit(1)).scalar_one_or_none()
     if already is not None:
-        record(db, clock, cfg, already, "warning", by.user_id, source=source, source_id=source_id, level=int(level))
+        record(db, clock, cfg, already, "warning", by[0], source=source, source_id=source_id, level=int(level))
         return None
     unit = db.get(OrgUnit, data["unit_id"])
     if unit is None:
@@ -1008,23 +1008,36 @@ def _open_from_warning(
     leads = [user for shift, user in on_duty(db, clock.now()) if shift.position == "lead"]
     incident_in = IncidentIn.model_validate({**data, "type": playbook.type, "level": level}, strict=False)
     students = {s.id: s for p in incident_in.people if p.student_id is not None if (s := db.get(Student, p.student_id))}
-    actor = (by.user_id, by.username)
-    return _create(db, clock, cfg, incident_in, unit, actor=actor, commander=leads[0] if leads else None, students=students)
+    return _create(db, clock, cfg, incident_in, unit, actor=by, commander=leads[0] if leads else None, students=students)
 
 
-def on_filed_red(cfg: IncidentConfig) -> EventHandler:
-    """A red observation opens the incident its ticked items call for in the playbooks' warning
-    triggers (the gravest level among them); with no trigger matching, the escalation stands alone."""
+def on_escalation_began(cfg: IncidentConfig) -> EventHandler:
+    """A red escalation about an observation (its first step just told, in the worker) opens the
+    incident the ticked items call for in the playbooks' warning triggers, at the gravest level
+    among them; with no trigger matching, the escalation stands alone."""
 
-    def handle(db: Session, clock: Clock, event: FiledRed) -> None:
-        found = suggest(cfg.library().playbooks.values(), WarningSource.CHECKLIST, event.checklist)
+    def handle(db: Session, clock: Clock, event: escalation_service.Began) -> None:
+        if event.level != "red" or event.subject_type != "observation":
+            return
+        observation = db.get(Observation, int(event.subject_id))
+        if observation is None:
+            return
+        found = suggest(cfg.library().playbooks.values(), WarningSource.CHECKLIST, observation.checklist)
         if found is None:
             return
-        unit = db.get(OrgUnit, event.unit_id)
-        people = [{"student_id": event.student_id, "involvement": "at_risk"}] if event.student_id is not None else []
-        title = f"{found[0].label.zh}：{unit.name_zh if unit else ''}（观察记录 #{event.observation_id}）"
-        data = {"title": title, "unit_id": event.unit_id, "source": "escalation", "source_id": str(event.escalation_id)}
-        _open_from_warning(db, clock, cfg, found, data | {"people": people}, event.by)
+        filer = db.get(User, observation.filed_by)
+        unit = db.get(OrgUnit, observation.unit_id)
+        student = observation.student_id
+        title = f"{found[0].label.zh}：{unit.name_zh if unit else ''}（观察记录 #{observation.id}）"
+        data = {
+            "title": title,
+            "unit_id": observation.unit_id,
+            "source": "escalation",
+            "source_id": str(event.escalation_id),
+            "people": [{"student_id": student, "involvement": "at_risk"}] if student is not None else [],
+        }
+        by = (filer.id, filer.username) if filer is not None else (observation.filed_by, "")
+        _open_from_warning(db, clock, cfg, found, data, by)
 
     return handle
 
@@ -1038,7 +1051,7 @@ def on_major_opinion(cfg: IncidentConfig) -> EventHandler:
         if found is None:
             return
         data = {"title": event.title, "unit_id": event.unit_id, "source": "opinion", "source_id": str(event.report_id)}
-        _open_from_warning(db, clock, cfg, found, data, event.by)
+        _open_from_warning(db, clock, cfg, found, data, (event.by.user_id, event.by.username))
 
     return handle
 
@@ -1047,7 +1060,7 @@ def register(cfg: IncidentConfig, handlers: DeadlineHandlers) -> None:
     """Wire incidents into the deadline sweeper and the domain events."""
     handlers.register(TASK_OVERDUE, on_task_overdue(cfg))
     cfg.events.subscribe(notify.DeliveryFailed, on_delivery_failed(cfg))
-    cfg.events.subscribe(FiledRed, on_filed_red(cfg))
+    cfg.events.subscribe(escalation_service.Began, on_escalation_began(cfg))
     cfg.events.subscribe(MajorOpinionConfirmed, on_major_opinion(cfg))
 
 

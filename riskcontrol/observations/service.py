@@ -57,19 +57,6 @@ MAY_OVERRIDE = frozenset({"counselor", "college_officer", "student_affairs", "ps
 
 
 @dataclass(frozen=True)
-class FiledRed:
-    """An observation was triaged red and its escalation started (event; the incidents domain may
-    open an incident from the playbooks' warning triggers)."""
-
-    observation_id: int
-    escalation_id: int
-    unit_id: int
-    student_id: int | None
-    checklist: tuple[str, ...]
-    by: Principal
-
-
-@dataclass(frozen=True)
 class FilingRules:
     """The data a filing is judged by: checklist, rubric, escalation policy, and where photos go."""
 
@@ -309,8 +296,4 @@ def file_observation(
         reasons = f"观察记录 #{observation.id}：" + "；".join(r.zh for r in result.reasons)
         event = concern_watch.StudentObservedAtRisk(student.id, result.level.value, observation.id, reasons, by)
         filing.escalation.events.emit(db, clock, event)
-    if result.level == rules.LevelCode.RED and observation.escalation_id is not None:
-        ticked = tuple(observation.checklist)
-        red = FiledRed(observation.id, observation.escalation_id, unit.id, observation.student_id, ticked, by)
-        filing.escalation.events.emit(db, clock, red)
     return observation, True

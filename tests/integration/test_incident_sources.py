@@ -30,6 +30,9 @@ def class_id(night: Night, code: str = "CS2301") -> int:
 def test_a_red_observation_opens_the_incident_its_checklist_items_call_for(night: Night) -> None:
     filed = file_red_observation(night)  # a suicide plan, ticked by the dorm head of E1-101
     team = night.token("response1")
+    # Not in the phone's request: the incident opens when the worker tells the escalation's first step.
+    assert night.client.get("/api/v1/incidents", headers=team).json() == []
+    night.at("22:00")
     opened = night.client.get("/api/v1/incidents", headers=team).json()
     assert [(i["type"], i["level_numeral"], i["source"], i["source_id"]) for i in opened] == [
         ("psych_crisis", "Ⅱ", "escalation", str(filed["escalation_id"]))
@@ -43,6 +46,7 @@ def test_a_red_observation_opens_the_incident_its_checklist_items_call_for(night
     assert set(detail["timeline"][3]["data"]["users"]) == {p["user_id"] for p in on_duty}
     # Another red filing about the same student tells the open incident instead of opening a second one.
     again = file_observation(night, ("suicide_plan",), client_id="phone-7f3a-0002")
+    night.at("22:01")
     assert count(night, Incident) == 1
     last = night.client.get(f"/api/v1/incidents/{opened[0]['id']}", headers=team).json()["timeline"][-1]
     assert (last["kind"], last["data"]["source_id"]) == ("warning", str(again["escalation_id"]))
