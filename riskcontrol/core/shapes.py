@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from collections.abc import Sequence
+from typing import NoReturn
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class Frozen(BaseModel):
@@ -16,3 +20,17 @@ class Label(Frozen):
 
     zh: str = Field(min_length=1)
     en: str = Field(min_length=1)
+
+
+# A problem found by a data file's own checks: where (the field path), why, and the value at fault.
+Problem = tuple[tuple[str | int, ...], str, object]
+
+
+def refuse_all(model: str, problems: Sequence[Problem]) -> NoReturn:
+    """Fail a model's validation once with every problem, each at its own field path, so that a
+    file error (core.datafiles) names the very line of each."""
+    details = [
+        InitErrorDetails(type=PydanticCustomError("data_file", "{reason}", {"reason": reason}), loc=loc, input=value)
+        for loc, reason, value in problems
+    ]
+    raise ValidationError.from_exception_data(model, details)

@@ -15,11 +15,10 @@ from datetime import timedelta
 from enum import IntEnum, StrEnum
 from typing import Annotated, NoReturn
 
-from pydantic import BeforeValidator, Field, ValidationError, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import BeforeValidator, Field, model_validator
 
 from riskcontrol.core.durations import Duration
-from riskcontrol.core.shapes import Frozen, Label
+from riskcontrol.core.shapes import Frozen, Label, Problem, refuse_all
 from riskcontrol.incidents.rules import CODE, CrisisSop
 from riskcontrol.observations.opinion_rules import GRADES
 
@@ -198,21 +197,9 @@ class Templates(Frozen):
     public_statement: Label
 
 
-Problem = tuple[tuple[str | int, ...], str, object]  # where, why, the value at fault
-
-
 def refuse(loc: tuple[str | int, ...], reason: str, value: object) -> NoReturn:
     """Fail validation at `loc`, so a file error names that very line."""
-    _refuse_all([(loc, reason, value)])
-
-
-def _refuse_all(problems: list[Problem]) -> NoReturn:
-    """Fail validation once with every problem, each at its own spot, so a check lists them all."""
-    details = [
-        InitErrorDetails(type=PydanticCustomError("playbook", "{reason}", {"reason": reason}), loc=loc, input=value)
-        for loc, reason, value in problems
-    ]
-    raise ValidationError.from_exception_data("Playbook", details)
+    refuse_all("Playbook", [(loc, reason, value)])
 
 
 class Playbook(Frozen):
@@ -243,7 +230,7 @@ class Playbook(Frozen):
         tasks = ((("steps", i, "tasks", j, "code"), t.code) for i, s in enumerate(self.steps) for j, t in enumerate(s.tasks))
         problems += _duplicates(tasks, "task")
         if problems:
-            _refuse_all(problems)
+            refuse_all("Playbook", problems)
         return self
 
     def tasks_for(self, state: str, level: Level) -> list[Task]:

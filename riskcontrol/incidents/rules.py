@@ -15,11 +15,10 @@ from enum import StrEnum
 from functools import cached_property
 from typing import NoReturn
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import Field, model_validator
 from transitions import Machine
 
-from riskcontrol.core.shapes import Frozen, Label
+from riskcontrol.core.shapes import Frozen, Label, refuse_all
 
 CODE = r"^[a-z][a-z0-9_]*$"
 
@@ -59,9 +58,7 @@ class SopTrigger(Frozen):
 
 
 def _refuse(loc: tuple[str | int, ...], reason: str, value: object) -> NoReturn:
-    """Fail validation at `loc`, so a file error names that very line."""
-    error = PydanticCustomError("crisis_sop", "{reason}", {"reason": reason})
-    raise ValidationError.from_exception_data("CrisisSop", [InitErrorDetails(type=error, loc=loc, input=value)])
+    refuse_all("CrisisSop", [(loc, reason, value)])
 
 
 class CrisisSop(Frozen):
