@@ -27,6 +27,9 @@ from riskcontrol.escalation import service as escalation_service
 from riskcontrol.escalation.api import router as escalation_router
 from riskcontrol.escalation.service import EscalationConfig
 from riskcontrol.grid.api import router as grid_router
+from riskcontrol.hazards import service as hazard_service
+from riskcontrol.hazards.api import router as hazards_router
+from riskcontrol.hazards.service import HazardConfig
 from riskcontrol.incidents import prevention, roster
 from riskcontrol.incidents import service as incident_service
 from riskcontrol.incidents.api import board_fanout
@@ -89,6 +92,15 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
     concern_watch.register(ctx.deadline_handlers, ctx.events, tz=settings.tz, sop_dir=settings.sop_dir)
     ctx.extras["escalation"] = cfg
     opinion_service.register(ctx.deadline_handlers, ctx.events, opinion_service.OpinionConfig.from_settings(settings))
+    hazards = HazardConfig(
+        sop_dir=settings.sop_dir,
+        photo_dir=settings.var_dir / "hazard_photos",
+        tz=settings.tz,
+        events=ctx.events,
+        sms_daily_cap=settings.sms_daily_cap or None,
+    )
+    hazard_service.register(hazards, ctx.deadline_handlers)
+    ctx.extras["hazards"] = hazards
     incidents = IncidentConfig(
         sop_dir=settings.sop_dir,
         playbook_dir=settings.playbook_dir,
@@ -175,6 +187,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(escalation_router)
     app.include_router(observations_router)
     app.include_router(opinion_router)
+    app.include_router(hazards_router)
     app.include_router(incidents_router)
     app.include_router(incident_sockets)
     app.include_router(roster_router)

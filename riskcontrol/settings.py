@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     var_dir: Path = PROJECT_ROOT / "var"
     sop_dir: Path = PROJECT_ROOT / "sop"
     playbook_dir: Path = PROJECT_ROOT / "playbooks"
+    risk_map_dir: Path = PROJECT_ROOT / "risk_map"
+    # Base tiles for the risk map: off by default (the campus geometry is drawn without them). An
+    # intranet tile server's URL template, e.g. http://tiles.campus.edu.cn/{z}/{x}/{y}.png; tiles in
+    # GCJ-02 (most Chinese providers) get every coordinate converted for display.
+    map_tiles_url: str | None = None
+    map_tiles_attribution: str = ""
+    map_tiles_crs: Literal["wgs84", "gcj02"] = "wgs84"
     timezone: str = "Asia/Shanghai"
     default_language: Literal["zh-CN", "en"] = "zh-CN"
     session_ttl: timedelta = timedelta(hours=12)

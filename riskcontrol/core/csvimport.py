@@ -1,11 +1,15 @@
-"""Domain-free CSV reading: decode UTF-8 or GB18030, check the header, return rows with their line numbers."""
+"""Domain-free table reading: CSV (UTF-8 or GB18030) or an .xlsx workbook; check the header, return numbered rows."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping, Sequence
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+import openpyxl
 
 # .xlsx files are zip archives; people often upload the workbook instead of a CSV export.
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -138,28 +142,88 @@ def read_rows(data: bytes, *, required: Sequence[str], optional: Sequence[str] =
             what = "the file is empty" if first is None else "the first line is blank"
             errors.add(1, WHOLE_LINE, f"{what}; the first line must be the header: {','.join(required)}")
             return []
-        header_line, raw_header = first
-        header = [cell.strip().lower() for cell in raw_header]
-        problems = _header_problems(header, required, optional)
-        for column, reason in problems:
-            errors.add(header_line, column, reason)
-        if problems:
-            return []
-        where = {name: header.index(name) for name in (*required, *optional) if name in header}
-        rows: list[Row] = []
-        for line, record in records:
-            cells = [cell.strip() for cell in record]
-            if not any(cells):
-                continue
-            if len(cells) != len(header):
-                hint = " (a cell holding a comma must be quoted)" if len(cells) > len(header) else ""
-                errors.add(line, WHOLE_LINE, f"the row has {len(cells)} cells but the header has {len(header)}{hint}")
-                continue
-            rows.append(Row(line, {name: cells[i] for name, i in where.items()}))
-        return rows
+        return _table(first, records, required=required, optional=optional, errors=errors)
     except (UndecodableFile, _BadCsv) as exc:
         errors.add(exc.line, WHOLE_LINE, str(exc))
         return []
+
+
+def _table(
+    first: tuple[int, list[str]],
+    records: Iterable[tuple[int, list[str]]],
+    *,
+    required: Sequence[str],
+    optional: Sequence[str],
+    errors: ErrorCollector,
+) -> list[Row]:
+    """Rows under the header record `first`, matched to the columns by name."""
+    header_line, raw_header = first
+    header = [cell.strip().lower() for cell in raw_header]
+    problems = _header_problems(header, required, optional)
+    for column, reason in problems:
+        errors.add(header_line, column, reason)
+    if problems:
+        return []
+    where = {name: header.index(name) for name in (*required, *optional) if name in header}
+    rows: list[Row] = []
+    for line, record in records:
+        cells = [cell.strip() for cell in record]
+        if not any(cells):
+            continue
+        if len(cells) != len(header):
+            hint = " (a cell holding a comma must be quoted)" if len(cells) > len(header) else ""
+            errors.add(line, WHOLE_LINE, f"the row has {len(cells)} cells but the header has {len(header)}{hint}")
+            continue
+        rows.append(Row(line, {name: cells[i] for name, i in where.items()}))
+    return rows
+
+
+def is_workbook(data: bytes) -> bool:
+    """True for an .xlsx workbook (a zip archive) rather than CSV text."""
+    return data.startswith(_ZIP_MAGIC)
+
+
+def read_workbook_rows(
+    data: bytes, *, required: Sequence[str], optional: Sequence[str] = (), errors: ErrorCollector
+) -> list[Row]:
+    """Rows of the first sheet of an .xlsx workbook, like `read_rows`; a row's line is its row number in Excel."""
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        errors.add(1, WHOLE_LINE, f"not a readable .xlsx workbook: {exc}")
+        return []
+    try:
+        sheet = book.worksheets[0] if book.worksheets else None
+        if sheet is None:
+            errors.add(1, WHOLE_LINE, "the workbook has no sheet")
+            return []
+        records: list[tuple[int, list[str]]] = []
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            cells = [_cell_text(v) for v in values]
+            while cells and not cells[-1]:
+                cells.pop()
+            records.append((number, cells))
+        first = next(((n, cells) for n, cells in records if any(cells)), None)
+        if first is None:
+            errors.add(1, WHOLE_LINE, f"the sheet is empty; the first row must be the header: {','.join(required)}")
+            return []
+        width = len(first[1])
+        rest = [(n, (cells + [""] * width)[:width] if len(cells) <= width else cells) for n, cells in records if n > first[0]]
+        return _table(first, rest, required=required, optional=optional, errors=errors)
+    finally:
+        book.close()
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def text_cell(row: Row, column: str, errors: ErrorCollector, *, max_len: int, required: bool = True) -> str:

@@ -32,6 +32,7 @@ from riskcontrol.escalation.models import Escalation
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.service import scope_clause
+from riskcontrol.hazards.models import Hazard
 from riskcontrol.incidents.models import DutyShift, Incident, IncidentEvent, IncidentPerson, IncidentRole, IncidentTask
 from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, IcsRole, Level, Playbook, WarningSource, suggest
 from riskcontrol.incidents.playbooks import PlaybookLibrary, load_playbooks
@@ -365,14 +366,13 @@ def _check_source(db: Session, principal: Principal, data: IncidentIn) -> None:
         return
     if data.source_id is None or not data.source_id.isdigit():
         raise InvalidInput(f"an incident from a {data.source} names its id", field="source_id")
-    models: dict[str, type[Escalation | OpinionReport | Observation]] = {
+    models: dict[str, type[Escalation | OpinionReport | Observation | Hazard]] = {
         "escalation": Escalation,
         "opinion": OpinionReport,
         "observation": Observation,
+        "hazard": Hazard,
     }
-    model = models.get(data.source)
-    if model is None:
-        return  # hazards: the ledger is not in this version; the reference is kept as given
+    model = models[data.source]
     unit_id = db.execute(select(model.unit_id).where(model.id == int(data.source_id))).scalar_one_or_none()
     unit = db.get(OrgUnit, unit_id) if unit_id is not None else None
     if unit is None or not principal.covers(unit.path):
