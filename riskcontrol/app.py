@@ -27,8 +27,10 @@ from riskcontrol.escalation import service as escalation_service
 from riskcontrol.escalation.api import router as escalation_router
 from riskcontrol.escalation.service import EscalationConfig
 from riskcontrol.grid.api import router as grid_router
-from riskcontrol.hazards import service as hazard_service
+from riskcontrol.hazards import followup as hazard_followup
+from riskcontrol.hazards import inspections
 from riskcontrol.hazards.api import router as hazards_router
+from riskcontrol.hazards.inspection_api import router as inspections_router
 from riskcontrol.hazards.service import HazardConfig
 from riskcontrol.incidents import prevention, roster
 from riskcontrol.incidents import service as incident_service
@@ -54,8 +56,10 @@ from riskcontrol.people.import_api import router as import_router
 from riskcontrol.settings import Settings
 from riskcontrol.web.board_pages import router as board_pages_router
 from riskcontrol.web.incident_pages import router as incident_pages_router
+from riskcontrol.web.inspection_pages import router as inspection_pages_router
 from riskcontrol.web.pages import router as pages_router
 from riskcontrol.web.prevention_pages import router as prevention_pages_router
+from riskcontrol.web.riskmap_pages import router as riskmap_pages_router
 from riskcontrol.web.warning_pages import router as warning_pages_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
@@ -99,8 +103,11 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
         events=ctx.events,
         sms_daily_cap=settings.sms_daily_cap or None,
     )
-    hazard_service.register(hazards, ctx.deadline_handlers)
+    hazard_followup.register(hazards, ctx.deadline_handlers)
     ctx.extras["hazards"] = hazards
+    checks = inspections.InspectionConfig.of(hazards, settings.risk_map_dir)
+    inspections.register(checks, ctx.deadline_handlers)
+    ctx.extras["inspections"] = checks
     incidents = IncidentConfig(
         sop_dir=settings.sop_dir,
         playbook_dir=settings.playbook_dir,
@@ -134,9 +141,12 @@ def build_worker(ctx: AppContext) -> Worker:
     keep_gap_check = roster.gap_check_job(ctx.extras["roster"]).keeper()
     # Likewise the daily opening of prevention rounds.
     keep_opening = prevention.opening_job(ctx.extras["prevention"]).keeper()
+    # And of inspection rounds.
+    keep_inspections = inspections.opening_job(ctx.extras["inspections"]).keeper()
     worker.jobs = [
         ("roster", keep_gap_check),
         ("prevention", keep_opening),
+        ("inspections", keep_inspections),
         ("deadlines", sweep_deadlines),
         ("outbox", dispatch_outbox),
         ("audit", audit.seal_all),
@@ -188,6 +198,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(observations_router)
     app.include_router(opinion_router)
     app.include_router(hazards_router)
+    app.include_router(inspections_router)
     app.include_router(incidents_router)
     app.include_router(incident_sockets)
     app.include_router(roster_router)
@@ -197,6 +208,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(incident_pages_router)
     app.include_router(board_pages_router)
     app.include_router(prevention_pages_router)
+    app.include_router(riskmap_pages_router)
+    app.include_router(inspection_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

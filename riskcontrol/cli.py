@@ -31,6 +31,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sop_app, name="sop")
 app.add_typer(playbooks_app, name="playbooks")
+riskmap_app = typer.Typer(help="The risk map (风险地图).", no_args_is_help=True)
+app.add_typer(riskmap_app, name="riskmap")
 
 out = Console()
 err = Console(stderr=True)
@@ -191,6 +193,62 @@ def audit_verify() -> None:
         return
     err.print(f"audit chain broken at seq {report.broken_seq} (row id {report.broken_id}): {report.reason}")
     raise typer.Exit(1)
+
+
+@riskmap_app.command("check")
+def riskmap_check() -> None:
+    """Validate the prevention stage's data: the risk matrix, the inspection checklists, the named places and
+    the campus layers; one `file:line: field: reason` line per error, exit 1 if any."""
+    from riskcontrol.core.datafiles import DataFileError
+    from riskcontrol.hazards.inspections import load_plan
+    from riskcontrol.hazards.places import load_places
+    from riskcontrol.hazards.service import load_matrix
+    from riskcontrol.riskmap.base_layers import load_base_layers
+
+    settings = _settings()
+    try:
+        matrix = load_matrix(settings.sop_dir)
+        plan = load_plan(settings.sop_dir, frozenset(c.code for c in matrix.categories))
+        places = load_places(settings.risk_map_dir / "places.yaml")
+        base = load_base_layers(settings.risk_map_dir)
+    except (DataFileError, ValueError, OSError) as exc:
+        err.print(str(exc), soft_wrap=True, markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    bands = ", ".join(f"{b.code} {b.min}–{b.max}" for b in matrix.bands)
+    out.print(f"risk matrix OK: {bands}; {len(matrix.categories)} hazard categories", soft_wrap=True, highlight=False)
+    kinds = ", ".join(f"{kind.value} ({len(kp.items)} items, every {kp.every})" for kind, kp in plan.kinds.items())
+    out.print(f"inspection checklists OK: {kinds}", soft_wrap=True, highlight=False)
+    out.print(
+        f"{len(places.places)} places; campus layers: {len(base.buildings['features'])} buildings, "
+        f"{len(base.roads['features'])} roads",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+@riskmap_app.command("export")
+def riskmap_export(
+    public: Annotated[bool, typer.Option("--public", help="The public map: public zones and safety tips only.")] = False,
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the HTML file.")] = Path("var/risk-map-public.html"),
+    lang: Annotated[str, typer.Option(help="zh-CN or en.")] = "zh-CN",
+) -> None:
+    """Write the public risk map as ONE self-contained HTML file (no hazards' details, no incidents, no
+    personal data) for the school's official account or website."""
+    from riskcontrol.riskmap import maps
+
+    if not public:
+        err.print("only the public map can be exported (the staff's map is served at /risk-map): pass --public")
+        raise typer.Exit(2)
+    if lang not in ("zh-CN", "en"):
+        err.print("--lang is zh-CN or en")
+        raise typer.Exit(2)
+    settings = _settings()
+    cfg = maps.MapSettings(directory=settings.risk_map_dir, tz=settings.tz)
+    with _database(settings) as factory, factory() as db:
+        html = maps.public_map(db, cfg, "en" if lang == "en" else "zh-CN")
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(html, encoding="utf-8")
+    out.print(f"wrote the public risk map to {out_file} ({len(html.encode()) // 1024} KB, self-contained)")
 
 
 def main() -> None:

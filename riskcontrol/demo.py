@@ -17,11 +17,22 @@ from sqlalchemy.orm import Session
 from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock, next_local
 from riskcontrol.core.i18n import translate
-from riskcontrol.core.security import hash_password
+from riskcontrol.core.security import Principal, hash_password, minimal_paths
 from riskcontrol.grid import rules as grid_rules
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind
+from riskcontrol.hazards import followup as hazard_followup
+from riskcontrol.hazards import inspections
+from riskcontrol.hazards import service as hazard_service
+from riskcontrol.hazards import zones as hazard_zones
+from riskcontrol.hazards.inspection_models import InspectionRound
+from riskcontrol.hazards.inspection_rules import Status as InspectionStatus
+from riskcontrol.hazards.inspections import InspectionConfig
+from riskcontrol.hazards.places import load_places
+from riskcontrol.hazards.rules import Action as HazardAction
+from riskcontrol.hazards.schemas import AcceptIn, AssignIn, HazardIn, PointIn, PolygonIn, SubmitIn, WindowIn, ZoneIn
+from riskcontrol.hazards.service import HazardConfig
 from riskcontrol.incidents import prevention, roster_rules
 from riskcontrol.incidents.models import DutyShift, MeasureRound
 from riskcontrol.incidents.prevention_rules import Calendar
@@ -102,6 +113,7 @@ DEMO_LOGINS: tuple[DemoLogin, ...] = (
     DemoLogin("leader", Role.LEADER, _SCHOOL_DESC),
     DemoLogin("response1", Role.RESPONSE_TEAM, _SCHOOL_DESC),
     DemoLogin("safety", Role.SAFETY_OFFICER, _SCHOOL_DESC),
+    DemoLogin("safety_e1", Role.SAFETY_OFFICER, "E1 东区1号楼"),
     DemoLogin("psych", Role.PSYCH_CENTER, _SCHOOL_DESC),
     DemoLogin("opinion", Role.OPINION_OFFICER, _SCHOOL_DESC),
     DemoLogin("officer_cs", Role.COLLEGE_OFFICER, "CS 计算机学院"),
@@ -161,6 +173,8 @@ def seed_demo(db: Session, clock: Clock, tz: tzinfo = DEMO_TZ) -> DemoSummary:
     school = _Seeder(db).run()
     _seed_roster(db, clock, tz)
     _seed_prevention(db, clock, tz)
+    _seed_hazards(db, clock, tz)
+    _seed_inspections(db, clock, tz)
     counts = count_campus(db)
     audit.record(
         db,
@@ -401,3 +415,191 @@ def _counselor_groups(classes: list[tuple[OrgUnit, int]]) -> list[list[OrgUnit]]
         k = -(-len(cohort) // 3)
         groups.extend(cohort[j * len(cohort) // k : (j + 1) * len(cohort) // k] for j in range(k))
     return groups
+
+
+# The ledger the safety office keeps: (place, category, title, likelihood, impact, what becomes of it).
+# "overdue" hazards were due days ago and are still owed, so the demo shows escalation and 挂牌督办.
+DEMO_HAZARDS: tuple[tuple[str, str, str, int, int, str], ...] = (
+    ("E1", "electrical", "东区1号楼3层宿舍私拉电线给电动车充电", 4, 4, "overdue"),
+    ("E2", "fire", "东区2号楼消防通道堆放自行车", 3, 3, "rectifying"),
+    ("E3", "fire", "东区3号楼灭火器压力不足", 3, 2, "assigned"),
+    ("E4", "building", "东区4号楼楼顶天台门锁损坏", 3, 5, "rectifying"),
+    ("W1", "electrical", "西区1号楼宿舍使用大功率电器", 3, 3, "awaiting_acceptance"),
+    ("W2", "public_order", "西区2号楼门禁常开", 3, 4, "assigned"),
+    ("W3", "fire", "西区3号楼安全出口指示灯不亮", 2, 3, "closed"),
+    ("W4", "psych_environment", "西区4号楼楼顶可自由进出，窗户无限位器", 3, 5, "overdue"),
+    ("LAB_CIEE", "lab", "实验楼气瓶未固定、无防倒链", 4, 4, "rectifying"),
+    ("LAB_ENG", "lab", "危化品柜台账与实物不符", 3, 4, "assessed"),
+    ("LAB_CC", "electrical", "机房空调漏水靠近配电柜", 2, 4, "assigned"),
+    ("C1", "food", "第一食堂燃气报警器失灵", 4, 5, "rectifying"),
+    ("C2", "food", "第二食堂留样记录缺失", 2, 3, "reported"),
+    ("GYM", "crowd", "体育馆看台栏杆松动", 3, 4, "overdue"),
+    ("LIB_N", "crowd", "新图书馆考试周占座拥挤，安全出口被桌椅堵塞", 3, 3, "assessed"),
+    ("T1", "building", "第一教学楼外墙瓷砖脱落", 2, 5, "awaiting_acceptance"),
+    ("GATE_S", "traffic", "南门外电动车逆行、快递车辆占道", 4, 3, "rectifying"),
+    ("MAIN", "cyber", "主楼公共区域开放网络端口未做认证", 2, 2, "reported"),
+)
+# High-risk zones: (name, level, reason, time windows, public, tip, corner offsets around a place).
+DEMO_ZONES: tuple[tuple[str, str, str, str, tuple[tuple[str, str, str], ...], bool, str], ...] = (
+    (
+        "西区湖边小路（夜间）",
+        "red",
+        "照明不足、临水无护栏，夜间曾发生落水险情",
+        "W2",
+        (("1,2,3,4,5,6,7", "22:00", "06:00"),),
+        True,
+        "夜间请绕行主路，结伴而行。",
+    ),
+    (
+        "南门外黑车聚集点",
+        "orange",
+        "无证营运车辆招揽学生，存在人身与财产安全风险",
+        "GATE_S",
+        (),
+        True,
+        "请勿乘坐无证车辆，打车请使用正规平台。",
+    ),
+    (
+        "东区施工工地",
+        "orange",
+        "新宿舍楼施工，塔吊作业、车辆进出频繁",
+        "E2",
+        (("1,2,3,4,5,6", "07:00", "19:00"),),
+        True,
+        "请勿进入围挡区域，注意避让工程车辆。",
+    ),
+    ("体育馆看台（大型活动期间）", "yellow", "人员密集，易发生拥挤踩踏", "GYM", (), True, "听从现场引导，有序进出。"),
+    ("实验楼危化品库", "red", "危险化学品集中存放，仅限授权人员进入", "LAB_ENG", (), False, ""),
+    (
+        "西区宿舍后墙围栏缺口",
+        "yellow",
+        "围栏破损，校外人员可翻入，夜间巡查重点",
+        "W4",
+        (("1,2,3,4,5,6,7", "20:00", "06:00"),),
+        False,
+        "",
+    ),
+)
+
+
+def _demo_principal(db: Session, username: str) -> Principal:
+    user = db.execute(select(User).where(User.username == username)).scalar_one()
+    grants = tuple(
+        (role, path)
+        for role, path in db.execute(
+            select(RoleAssignment.role, OrgUnit.path)
+            .join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
+            .where(RoleAssignment.user_id == user.id)
+        )
+    )
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.name,
+        roles=frozenset(role for role, _ in grants),
+        scope_paths=minimal_paths(path for _, path in grants),
+        grants=grants,
+    )
+
+
+def _square(lon: float, lat: float, half: float) -> list[list[float]]:
+    return [
+        [lon - half, lat - half * 0.8],
+        [lon + half, lat - half * 0.8],
+        [lon + half, lat + half * 0.8],
+        [lon - half, lat + half * 0.8],
+    ]
+
+
+def _seed_hazards(db: Session, clock: Clock, tz: tzinfo) -> None:
+    """The ledger in every state of its loop, placed on the campus map, and the high-risk zones."""
+    places = load_places(PROJECT_ROOT / "risk_map" / "places.yaml")
+    cfg = HazardConfig(sop_dir=PROJECT_ROOT / "sop", photo_dir=PROJECT_ROOT / "var" / "hazard_photos", tz=tz)
+    safety, school = _demo_principal(db, "safety"), grid_service.find_by_code(db, DEMO_SCHOOL_CODE)
+    assert school is not None
+    owners = {
+        u.username: u for u in db.execute(select(User).where(User.username.in_(("safety", "officer_cs", "officer_me")))).scalars()
+    }
+    rng, now = random.Random(SEED + 5), clock.now()
+    for i, (code, category, title, likelihood, impact, fate) in enumerate(DEMO_HAZARDS):
+        place = places.by_code[code]
+        unit = grid_service.find_by_code(db, code) or school
+        lon, lat = place.lon + rng.uniform(-0.0002, 0.0002), place.lat + rng.uniform(-0.0002, 0.0002)
+        data = HazardIn(
+            title=title,
+            category=category,
+            unit_id=unit.id,
+            location=PointIn(type="Point", coordinates=(lon, lat)),
+            place=code,
+            building=place.zh,
+            found_at=now - timedelta(days=20 - i),
+            likelihood=None if fate == "reported" else likelihood,
+            impact=None if fate == "reported" else impact,
+        )
+        hazard = hazard_service.create_hazard(db, clock, cfg, safety, data, origin="inspection" if i % 3 else "report")
+        if fate in ("reported", "assessed"):
+            continue
+        # Deadlines to come are weeks away; the overdue ones passed days ago and were escalated then.
+        deadline = now - timedelta(days=2 + i % 3) if fate == "overdue" else now + timedelta(days=15 + 2 * i)
+        owner = owners["officer_cs"] if code.startswith("LAB") else owners["safety"]
+        fixes = AssignIn(
+            owner_unit_id=unit.id,
+            owner_user_id=owner.id,
+            owner_department="后勤保障处" if unit is school or code[0] in "EW" else "实验室与设备管理处",
+            measures="限期整改，整改前落实临时管控措施并张贴警示",
+            deadline=deadline,
+            funds="学校安全专项经费",
+            contingency_plan="按《校园突发事件总体应急预案》及专项预案处置",
+        )
+        hazard_service.assign_fixes(db, clock, cfg, safety, hazard, fixes, allow_past=True, tell=False)
+        if fate == "overdue":
+            hazard_followup.turn_overdue(db, clock, cfg, hazard, tell=False)
+        if fate in ("rectifying", "awaiting_acceptance", "closed"):
+            hazard_service.act(db, clock, cfg, safety, hazard.id, HazardAction.START, None)
+        if fate in ("awaiting_acceptance", "closed"):
+            hazard_service.act(
+                db, clock, cfg, safety, hazard.id, HazardAction.SUBMIT, SubmitIn(rectification="已按措施整改完毕，附照片")
+            )
+        if fate == "closed":
+            affairs = _demo_principal(db, "admin")
+            hazard_service.act(db, clock, cfg, affairs, hazard.id, HazardAction.ACCEPT, AcceptIn(note="现场验收合格，同意销号"))
+    for name, level, reason, code, windows, public, tip in DEMO_ZONES:
+        place = places.by_code[code]
+        ring = _square(place.lon + 0.0006, place.lat - 0.0004, 0.0005)
+        hazard_zones.create_zone(
+            db,
+            clock,
+            safety,
+            ZoneIn(
+                name=name,
+                level=level,
+                reason=reason,
+                public=public,
+                tip=tip,
+                unit_id=school.id,
+                windows=[WindowIn(days=[int(d) for d in days.split(",")], start=start, end=end) for days, start, end in windows],
+                location=PolygonIn(type="Polygon", coordinates=[ring]),
+            ),
+        )
+    db.flush()
+
+
+def _seed_inspections(db: Session, clock: Clock, tz: tzinfo) -> None:
+    """This period's inspection rounds as if opened on time: most walked on time with every item in order
+    (the ledger's demo hazards stand for what earlier rounds found), a few missed and on record as such."""
+    hazards = HazardConfig(sop_dir=PROJECT_ROOT / "sop", photo_dir=PROJECT_ROOT / "var" / "hazard_photos", tz=tz)
+    cfg = InspectionConfig.of(hazards, PROJECT_ROOT / "risk_map")
+    inspections.open_rounds(db, clock, cfg, on_schedule=True)
+    plan, rng, now = cfg.plan(), random.Random(SEED + 7), clock.now()
+    walkers = {u.username: u for u in db.execute(select(User).where(User.username.like("safety%"))).scalars()}
+    rounds = select(InspectionRound).where(InspectionRound.status == InspectionStatus.MISSED).order_by(InspectionRound.id)
+    for row in db.execute(rounds).scalars():
+        kind = plan.kind(row.place_kind)
+        if kind is None or rng.random() >= 0.8:
+            continue  # left missed: the overdue list has something to show
+        done_at = min(row.opens_at + (row.due_at - row.opens_at) * rng.uniform(0.2, 0.9), now)
+        walker = walkers.get(f"safety_{row.place_code.lower()}") or walkers["safety"]
+        row.status, row.late, row.inspector_id = InspectionStatus.DONE, False, walker.id
+        row.started_at, row.done_at = done_at - timedelta(minutes=rng.randint(20, 60)), done_at
+        row.results = [{"code": item.code, "ok": True, "note": "", "floor": "", "hazard_id": None} for item in kind.items]
+    db.flush()

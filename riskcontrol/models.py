@@ -9,6 +9,7 @@ from riskcontrol.core import worker as _worker  # noqa: F401
 from riskcontrol.core.db import Base
 from riskcontrol.escalation import models as _escalation  # noqa: F401
 from riskcontrol.grid import models as _grid  # noqa: F401
+from riskcontrol.hazards import inspection_models as _inspections  # noqa: F401
 from riskcontrol.hazards import models as _hazards  # noqa: F401
 from riskcontrol.incidents import models as _incidents  # noqa: F401
 from riskcontrol.notify import models as _notify  # noqa: F401

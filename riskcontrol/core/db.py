@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -25,11 +25,15 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from riskcontrol.core.errors import HiddenOutOfScope, NotFound
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -147,3 +151,19 @@ def insert_from_params(
         for source in sources[1:]:
             query = query.join(source, true())
     return insert(table).from_select([*given, *computed], query)
+
+
+def insert_new(
+    db: Session,
+    model: type[Base],
+    rows: Sequence[Mapping[str, object]],
+    key_columns: Sequence[str],
+    returning_column: InstrumentedAttribute[T],
+) -> list[T]:
+    """Insert the `rows` no one else inserted meanwhile (a row clashing on the unique `key_columns` is
+    skipped, PostgreSQL or SQLite alike); `returning_column` of each row inserted."""
+    if not rows:
+        return []
+    insert_into = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert_into(model).on_conflict_do_nothing(index_elements=list(key_columns)).returning(returning_column)
+    return list(db.execute(stmt, list(rows)).scalars())

@@ -97,6 +97,19 @@ def schedule(db: Session, clock: Clock, **fields: Unpack[DeadlineFields]) -> Dea
     return deadline
 
 
+def ensure_pending(db: Session, clock: Clock, *, kind: str, subject_type: str, subject_id: str | int, due_at: datetime) -> None:
+    """One pending deadline of `kind` for the subject: scheduled for `due_at` unless one is pending already
+    (one sweep for every row that falls due at the same time)."""
+    stmt = select(Deadline.id).where(
+        Deadline.kind == kind,
+        Deadline.subject_type == subject_type,
+        Deadline.subject_id == str(subject_id),
+        Deadline.status == PENDING,
+    )
+    if db.execute(stmt.limit(1)).first() is None:
+        schedule(db, clock, kind=kind, subject_type=subject_type, subject_id=subject_id, due_at=due_at)
+
+
 def cancel(db: Session, *, subject_type: str, subject_id: str | int | Sequence[str | int], kind: str | None = None) -> int:
     """Cancel the pending deadlines of a subject, or of several (optionally of one kind); returns how many."""
     ids = (

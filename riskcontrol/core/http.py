@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -20,8 +20,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from riskcontrol.core import audit
 from riskcontrol.core.bus import Bus, MemoryBus
 from riskcontrol.core.clock import Clock
+from riskcontrol.core.csvimport import RowError
 from riskcontrol.core.deadlines import DeadlineHandlers
-from riskcontrol.core.errors import DomainError, Locked, NotAuthenticated
+from riskcontrol.core.errors import DomainError, Locked, NotAuthenticated, TooLarge, UnsupportedMediaType
 from riskcontrol.core.events import Events
 from riskcontrol.core.outbox import Channels
 from riskcontrol.core.principals import PrincipalCache
@@ -194,3 +195,46 @@ async def until_first_ends(*loops: Callable[[], Awaitable[None]]) -> None:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                 await task
+
+
+# --- uploaded files (imports) ----------------------------------------------------------------------
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+# Browsers and scripts label CSV files in several ways; anything else is most likely a form or JSON.
+CSV_MEDIA_TYPES = frozenset({"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel", "application/octet-stream"})
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def upload_body(request: Request, accepted: frozenset[str], *, what: str) -> bytes:
+    """The raw request body of an uploaded file, refused unless its media type is `accepted` or when it
+    is larger than 10 MB (checked while it streams in)."""
+    media_type = request.headers.get("content-type", "text/csv").split(";")[0].strip().lower()
+    if media_type not in accepted:
+        raise UnsupportedMediaType(f"send the {what} itself as the request body, not {media_type}", field="file")
+    too_large = TooLarge("the file is larger than 10 MB; split it into several imports", field="file")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_UPLOAD_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def import_refused(errors: Sequence[RowError]) -> JSONResponse:
+    """The 422 of an all-or-nothing import: nothing was stored, and every problem by line and column."""
+    first = errors[0]
+    return JSONResponse(
+        status_code=422,
+        content={
+            "error": "invalid",
+            "message": f"{len(errors)} problem(s), nothing was imported; "
+            f"first: line {first.line}, column {first.column}: {first.reason}",
+            "field": "file",
+            "errors": [{"line": e.line, "column": e.column, "reason": e.reason} for e in errors],
+        },
+    )

@@ -8,10 +8,22 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from riskcontrol.core.errors import TooLarge, UnsupportedMediaType, error_responses
-from riskcontrol.core.http import AppContext, ClockDep, Ctx, CurrentPrincipal, Db, Offset, PathId
+from riskcontrol.core.errors import error_responses
+from riskcontrol.core.http import (
+    CSV_MEDIA_TYPES,
+    XLSX_MEDIA_TYPE,
+    AppContext,
+    ClockDep,
+    Ctx,
+    CurrentPrincipal,
+    Db,
+    Offset,
+    PathId,
+    import_refused,
+    upload_body,
+)
 from riskcontrol.core.security import Principal, require_role
-from riskcontrol.hazards import ledger_io, rules, service
+from riskcontrol.hazards import ledger_io, photos, rules, service, zones
 from riskcontrol.hazards.models import Hazard, Zone
 from riskcontrol.hazards.rules import Action
 from riskcontrol.hazards.schemas import (
@@ -32,7 +44,6 @@ from riskcontrol.hazards.schemas import (
     ZoneOut,
 )
 from riskcontrol.hazards.service import HazardConfig
-from riskcontrol.people.import_api import CSV_MEDIA_TYPES, MAX_BYTES
 
 router = APIRouter(prefix="/api/v1", tags=["hazards"])
 
@@ -151,17 +162,7 @@ def list_hazards(
 
 async def ledger_body(request: Request) -> bytes:
     """The uploaded ledger (CSV or .xlsx as the request body), refused above 10 MB while it streams in."""
-    media_type = request.headers.get("content-type", "text/csv").split(";")[0].strip().lower()
-    if media_type not in CSV_MEDIA_TYPES and media_type != ledger_io.XLSX_TYPE:
-        raise UnsupportedMediaType(f"send the CSV or .xlsx file itself as the request body, not {media_type}", field="file")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BYTES:
-            raise TooLarge("the file is larger than 10 MB; split it into several imports", field="file")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await upload_body(request, CSV_MEDIA_TYPES | {XLSX_MEDIA_TYPE}, what="CSV or .xlsx file")
 
 
 def _manager(principal: CurrentPrincipal) -> Principal:
@@ -169,7 +170,7 @@ def _manager(principal: CurrentPrincipal) -> Principal:
     return principal
 
 
-@router.get("/hazards/export", responses={200: {"content": {"text/csv": {}, ledger_io.XLSX_TYPE: {}}}})
+@router.get("/hazards/export", responses={200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}}})
 def export_hazards(
     db: Db,
     ctx: Ctx,
@@ -178,7 +179,7 @@ def export_hazards(
 ) -> Response:
     """The ledger in your scope as CSV (UTF-8 with BOM, opens in Excel) or an Excel workbook; re-importable."""
     data = ledger_io.export(db, ctx.clock, cfg_of(ctx), principal, fmt)
-    media = "text/csv; charset=utf-8" if fmt == "csv" else ledger_io.XLSX_TYPE
+    media = "text/csv; charset=utf-8" if fmt == "csv" else XLSX_MEDIA_TYPE
     filename = f"hazard-ledger.{fmt}"
     return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
@@ -192,7 +193,7 @@ def export_hazards(
             "required": True,
             "content": {
                 "text/csv": {"schema": {"type": "string", "format": "binary"}},
-                ledger_io.XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
+                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             },
         }
     },
@@ -207,17 +208,7 @@ def import_hazards(
     result = ledger_io.import_ledger(db, ctx.clock, cfg_of(ctx), by, data)
     if result.errors:
         db.rollback()
-        first = result.errors[0]
-        return JSONResponse(
-            status_code=422,
-            content={
-                "error": "invalid",
-                "message": f"{len(result.errors)} problem(s), nothing was imported; "
-                f"first: line {first.line}, column {first.column}: {first.reason}",
-                "field": "file",
-                "errors": [{"line": e.line, "column": e.column, "reason": e.reason} for e in result.errors],
-            },
-        )
+        return import_refused(result.errors)
     out = ImportOut(created=len(result.ids), ids=result.ids)
     db.commit()
     return out
@@ -308,7 +299,7 @@ def dismiss(hazard_id: PathId, body: ReasonIn, db: Db, ctx: Ctx, principal: Curr
 
 @router.post("/hazards/{hazard_id}/photos", status_code=201, responses=error_responses(403, 404, 422))
 def add_photo(hazard_id: PathId, body: PhotoIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> HazardOut:
-    hazard = service.add_photo(db, ctx.clock, cfg_of(ctx), principal, hazard_id, body)
+    hazard = photos.add_photo(db, ctx.clock, cfg_of(ctx), principal, hazard_id, body)
     out = hazard_out(hazard)
     db.commit()
     return out
@@ -316,7 +307,7 @@ def add_photo(hazard_id: PathId, body: PhotoIn, db: Db, ctx: Ctx, principal: Cur
 
 @router.get("/hazards/{hazard_id}/photos/{n}", responses=error_responses(404))
 def get_photo(hazard_id: PathId, n: PathId, db: Db, principal: CurrentPrincipal) -> FileResponse:
-    path, media = service.photo(db, principal, hazard_id, n)
+    path, media = photos.photo(db, principal, hazard_id, n)
     return FileResponse(path, media_type=media)
 
 
@@ -325,13 +316,13 @@ def list_zones(
     db: Db, principal: CurrentPrincipal, include_inactive: Annotated[bool, Query(alias="all")] = False
 ) -> list[ZoneOut]:
     """High-risk zones in your scope (active ones unless `all=true`)."""
-    return [zone_out(z) for z in service.zones_in_scope(db, principal, active_only=not include_inactive)]
+    return [zone_out(z) for z in zones.zones_in_scope(db, principal, active_only=not include_inactive)]
 
 
 @router.post("/zones", status_code=201, responses=error_responses(403, 404, 422))
 def create_zone(body: ZoneIn, db: Db, clock: ClockDep, principal: CurrentPrincipal) -> ZoneOut:
     """Draw a high-risk zone: a polygon with a level, a reason, time windows, public or internal."""
-    zone = service.create_zone(db, clock, principal, body)
+    zone = zones.create_zone(db, clock, principal, body)
     out = zone_out(zone)
     db.commit()
     return out
@@ -339,13 +330,13 @@ def create_zone(body: ZoneIn, db: Db, clock: ClockDep, principal: CurrentPrincip
 
 @router.get("/zones/{zone_id}", responses=error_responses(404))
 def get_zone(zone_id: PathId, db: Db, principal: CurrentPrincipal) -> ZoneOut:
-    return zone_out(service.get_zone(db, principal, zone_id))
+    return zone_out(zones.get_zone(db, principal, zone_id))
 
 
 @router.patch("/zones/{zone_id}", responses=error_responses(403, 404, 422))
 def edit_zone(zone_id: PathId, body: ZoneEditIn, db: Db, clock: ClockDep, principal: CurrentPrincipal) -> ZoneOut:
     """Change or move a zone, or retire it (`active: false`)."""
-    zone = service.edit_zone(db, clock, principal, zone_id, body)
+    zone = zones.edit_zone(db, clock, principal, zone_id, body)
     out = zone_out(zone)
     db.commit()
     return out

@@ -27,12 +27,12 @@ from riskcontrol.core.errors import InvalidInput
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.hazards import service
+from riskcontrol.hazards.geometry import geometry_of
 from riskcontrol.hazards.models import Hazard
 from riskcontrol.hazards.schemas import AssignIn, HazardIn, PointIn
 from riskcontrol.hazards.service import HazardConfig
 from riskcontrol.people.models import User
 
-XLSX_TYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REQUIRED: Final = ("title", "category", "unit")
 FIXES: Final = ("owner_unit", "owner_user", "measures", "deadline", "funds", "contingency_plan")
 OPTIONAL: Final = (
@@ -150,7 +150,7 @@ def _plan_row(
                 }
             )
             if isinstance(hazard.location, PointIn):
-                service.geometry_of(hazard.location)
+                geometry_of(hazard.location)
         except ValidationError as exc:
             for error in exc.errors():
                 name = str(error["loc"][0]) if error["loc"] else csvimport.WHOLE_LINE

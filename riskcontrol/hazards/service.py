@@ -1,17 +1,9 @@
-"""The hazard ledger's use cases: report, assess, assign the five fixes, rectify, accept and strike off;
-the deadlines around rectification; the history of every change; high-risk zones.
-
-Deadlines are rows (decision 2): before the rectification deadline the owner is reminded (the band's
-leads), at the deadline an unfinished hazard turns overdue and the owner, the owner unit's head and the
-school safety office are told; a major (red) hazard then goes under the school's named supervision
-(挂牌督办) and the leaders are told. On-site acceptance is due within a set time of the deadline; when it
-is late the safety office and the head hear of it. Every row carries the deadline it was made for, so a
-row left over from an earlier deadline does nothing.
-"""
+"""The hazard ledger's use cases: report, assess, assign the five fixes, rectify, accept and strike off,
+with the history of every change; and the deadline rows that follow a hazard (their reactions are in
+`followup`: reminders before the rectification deadline, overdue at it, late acceptance after it)."""
 
 from __future__ import annotations
 
-import base64
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +11,6 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Final
 
-import filetype
-from shapely.geometry import Point, Polygon
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
@@ -28,29 +18,24 @@ from riskcontrol.core import audit, deadlines
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.datafiles import load_model
 from riskcontrol.core.db import missing_or_private
-from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
-from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import Events
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.service import scope_clause
 from riskcontrol.hazards import rules
-from riskcontrol.hazards.models import Hazard, HazardEvent, Zone
+from riskcontrol.hazards.geometry import geometry_of
+from riskcontrol.hazards.models import Hazard, HazardEvent
 from riskcontrol.hazards.rules import Action, RiskMatrix, State
 from riskcontrol.hazards.schemas import (
     AcceptIn,
     AssessIn,
     AssignIn,
-    Geometry,
     HazardEditIn,
     HazardIn,
-    PhotoIn,
-    PointIn,
     ReasonIn,
     ReopenIn,
     SubmitIn,
-    ZoneEditIn,
-    ZoneIn,
 )
 from riskcontrol.notify import service as notify
 from riskcontrol.people.models import RoleAssignment, User
@@ -66,9 +51,6 @@ MANAGERS: Final = (Role.SAFETY_OFFICER, Role.ADMIN)
 # Who may rectify besides the named owner: those who manage the ledger, and the owner unit's officers.
 RECTIFIERS: Final = (*MANAGERS, Role.COLLEGE_OFFICER)
 ORIGINS: Final = ("report", "inspection", "import", "incident", "review")
-PHOTO_TYPES: Final = {"image/jpeg", "image/png", "image/webp", "image/heic"}
-MAX_PHOTO_BYTES: Final = 5 * 1024 * 1024
-MAX_PHOTOS: Final = 10
 
 
 @functools.lru_cache(maxsize=8)
@@ -94,38 +76,6 @@ class HazardConfig:
 
     def matrix(self) -> RiskMatrix:
         return load_matrix(self.sop_dir)
-
-
-# --- geometry ------------------------------------------------------------------------------------
-
-
-def geometry_of(location: Geometry, *, field_name: str = "location") -> tuple[dict[str, Any], float, float]:
-    """A checked GeoJSON geometry (WGS-84) and its representative lon/lat: the point, or the polygon's centroid."""
-    if isinstance(location, PointIn):
-        lon, lat = location.coordinates
-        _check_lonlat(lon, lat, f"{field_name}.coordinates")
-        Point(lon, lat)
-        return {"type": "Point", "coordinates": [lon, lat]}, lon, lat
-    ring = [(float(pair[0]), float(pair[1])) for pair in location.coordinates[0]]
-    for i, (lon, lat) in enumerate(ring):
-        _check_lonlat(lon, lat, f"{field_name}.coordinates.0.{i}")
-    if len(ring) > 1 and ring[0] == ring[-1]:
-        ring = ring[:-1]
-    if len(set(ring)) < 3:
-        raise InvalidInput("a polygon needs at least three distinct corners", field=f"{field_name}.coordinates")
-    if len(ring) > 500:
-        raise InvalidInput("a polygon may have at most 500 corners", field=f"{field_name}.coordinates")
-    polygon = Polygon(ring)
-    if not polygon.is_valid or polygon.area == 0:
-        raise InvalidInput("the polygon crosses itself or has no area", field=f"{field_name}.coordinates")
-    centre = polygon.representative_point()
-    closed = [[lon, lat] for lon, lat in ring] + [[ring[0][0], ring[0][1]]]
-    return {"type": "Polygon", "coordinates": [closed]}, float(centre.x), float(centre.y)
-
-
-def _check_lonlat(lon: float, lat: float, where: str) -> None:
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidInput("coordinates are [longitude, latitude] in WGS-84 degrees", field=where)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -190,7 +140,7 @@ def record(db: Session, clock: Clock, hazard: Hazard, kind: str, actor_id: int |
     return event
 
 
-def _audit(
+def audit_change(
     db: Session, clock: Clock, principal: Principal, action: str, subject_type: str, subject_id: int, **detail: Any
 ) -> None:
     audit.record(
@@ -210,7 +160,7 @@ def audit_read(db: Session, clock: Clock, principal: Principal, action: str, **d
     audit.record(db, clock, actor_user_id=principal.user_id, actor=principal.username, action=action, detail=detail or None)
 
 
-def _unit_in_scope(db: Session, principal: Principal, unit_id: int, field_name: str) -> OrgUnit:
+def unit_in_scope(db: Session, principal: Principal, unit_id: int, field_name: str) -> OrgUnit:
     unit = db.get(OrgUnit, unit_id)
     if unit is None or not principal.covers(unit.path):
         raise missing_or_private(db, OrgUnit, unit_id, what="unit", field=field_name)
@@ -239,7 +189,7 @@ def create_hazard(
     if origin not in ORIGINS:
         raise ValueError(f"unknown origin {origin!r}")
     _category(cfg, data.category)
-    unit = _unit_in_scope(db, principal, data.unit_id, "unit_id")
+    unit = unit_in_scope(db, principal, data.unit_id, "unit_id")
     if (data.likelihood is None) != (data.impact is None):
         raise InvalidInput("likelihood and impact are given together", field="impact" if data.impact is None else "likelihood")
     now = clock.now()
@@ -280,7 +230,7 @@ def create_hazard(
     record(db, clock, hazard, "reported", principal.user_id, title=data.title, category=data.category, origin=origin)
     if data.likelihood is not None and data.impact is not None:
         _assess(db, clock, cfg, hazard, data.likelihood, data.impact, principal.user_id, note="")
-    _audit(db, clock, principal, "hazard.report", SUBJECT, hazard.id)
+    audit_change(db, clock, principal, "hazard.report", SUBJECT, hazard.id)
     return hazard
 
 
@@ -329,7 +279,7 @@ def edit(db: Session, clock: Clock, cfg: HazardConfig, principal: Principal, haz
             hazard.geometry, hazard.lon, hazard.lat = geometry, lon, lat
     if changes:
         record(db, clock, hazard, "edited", principal.user_id, changes=changes)
-        _audit(db, clock, principal, "hazard.edit", SUBJECT, hazard.id, fields=sorted(changes))
+        audit_change(db, clock, principal, "hazard.edit", SUBJECT, hazard.id, fields=sorted(changes))
     return hazard
 
 
@@ -449,7 +399,7 @@ def act(
         hazard.closed_at = now
         deadlines.cancel(db, subject_type=SUBJECT, subject_id=hazard.id)
         record(db, clock, hazard, "dismissed", actor, reason=body.reason)
-    _audit(db, clock, principal, f"hazard.{action.value}", SUBJECT, hazard.id)
+    audit_change(db, clock, principal, f"hazard.{action.value}", SUBJECT, hazard.id)
     return hazard
 
 
@@ -462,12 +412,14 @@ def assign_fixes(
     body: AssignIn,
     *,
     allow_past: bool = False,
+    tell: bool = True,
 ) -> None:
-    """Set the five fixes and time the reminders and the overdue check (an imported ledger may hold past deadlines)."""
+    """Set the five fixes, time the reminders and the overdue check (an imported ledger may hold past
+    deadlines) and tell the owner (unless `tell` is off: a ledger seeded with its history)."""
     now = clock.now()
     if body.deadline <= now and not allow_past:
         raise InvalidInput("the rectification deadline must be in the future", field="deadline")
-    unit = _unit_in_scope(db, principal, body.owner_unit_id, "owner_unit_id")
+    unit = unit_in_scope(db, principal, body.owner_unit_id, "owner_unit_id")
     owner = db.get(User, body.owner_user_id)
     if owner is None or not owner.active:
         raise InvalidInput(f"no active user with id {body.owner_user_id}", field="owner_user_id")
@@ -506,17 +458,17 @@ def assign_fixes(
     )
     _schedule_owing(db, clock, cfg, hazard)
     band = cfg.matrix().band_of(hazard.level)
-    _tell(
+    tell_people(
         db,
         clock,
         cfg,
-        [owner],
+        [owner] if tell else [],
         hazard,
         kind="hazard.assigned",
         title=("隐患整改任务", "Hazard to rectify"),
         body=(
-            f"请于{_local(cfg, body.deadline)}前完成整改：{hazard.title}。措施：{body.measures}",
-            f"Rectify by {_local(cfg, body.deadline)}: {hazard.title}. Measures: {body.measures}",
+            f"请于{local_time(cfg, body.deadline)}前完成整改：{hazard.title}。措施：{body.measures}",
+            f"Rectify by {local_time(cfg, body.deadline)}: {hazard.title}. Measures: {body.measures}",
         ),
         sms=band.sms,
     )
@@ -536,53 +488,10 @@ def _schedule_owing(db: Session, clock: Clock, cfg: HazardConfig, hazard: Hazard
     )
 
 
-def add_photo(db: Session, clock: Clock, cfg: HazardConfig, principal: Principal, hazard_id: int, data: PhotoIn) -> Hazard:
-    """Attach a photo (JPEG, PNG, WebP or HEIC, at most 5 MB) to a hazard; the file is kept under var/."""
-    hazard = get(db, principal, hazard_id)
-    if len(hazard.photos) >= MAX_PHOTOS:
-        raise InvalidInput(f"a hazard holds at most {MAX_PHOTOS} photos", field="data_base64")
-    try:
-        raw = base64.b64decode(data.data_base64, validate=True)
-    except ValueError as exc:
-        raise InvalidInput("the photo is not valid base64", field="data_base64") from exc
-    if len(raw) > MAX_PHOTO_BYTES:
-        raise InvalidInput("the photo is larger than 5 MB", field="data_base64")
-    kind = filetype.guess(raw)
-    mime = kind.mime if kind is not None else "unknown"
-    if mime not in PHOTO_TYPES:
-        raise InvalidInput(f"the photo must be a JPEG, PNG, WebP or HEIC image, not {mime}", field="data_base64")
-    folder = cfg.photo_dir / str(hazard.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    n = len(hazard.photos) + 1
-    path = folder / f"{n}.{kind.extension if kind else 'bin'}"
-    path.write_bytes(raw)
-    hazard.photos = [
-        *hazard.photos,
-        {
-            "n": n,
-            "file": str(path),
-            "type": mime,
-            "caption": data.caption,
-            "by": principal.user_id,
-            "at": clock.now().isoformat(),
-        },
-    ]
-    record(db, clock, hazard, "photo_added", principal.user_id, n=n, caption=data.caption)
-    return hazard
+# --- telling -------------------------------------------------------------------------------------
 
 
-def photo(db: Session, principal: Principal, hazard_id: int, n: int) -> tuple[Path, str]:
-    hazard = get(db, principal, hazard_id)
-    for item in hazard.photos:
-        if item["n"] == n:
-            return Path(item["file"]), str(item["type"])
-    raise NotFound(f"hazard {hazard_id} has no photo {n}", field="n")
-
-
-# --- deadlines -----------------------------------------------------------------------------------
-
-
-def _local(cfg: HazardConfig, at: datetime) -> str:
+def local_time(cfg: HazardConfig, at: datetime) -> str:
     return at.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M")
 
 
@@ -608,27 +517,7 @@ def nearest_holders(db: Session, path: str, roles: Sequence[str]) -> list[User]:
     return []
 
 
-def _holders_at_root(db: Session, path: str, roles: Sequence[str]) -> list[User]:
-    ids = path_ids(path)
-    if not ids:
-        return []
-    stmt = (
-        select(User)
-        .join(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(RoleAssignment.unit_id == ids[0], RoleAssignment.role.in_(list(roles)), User.active.is_(True))
-        .order_by(User.id)
-    )
-    return list(db.execute(stmt).scalars().unique())
-
-
-def heads_of(db: Session, cfg: HazardConfig, hazard: Hazard) -> list[User]:
-    """The owner unit's head: the nearest holders of the head roles for the unit's kind."""
-    unit = db.get(OrgUnit, hazard.unit_id)
-    roles = cfg.matrix().head_roles(unit.kind) if unit is not None else ()
-    return nearest_holders(db, hazard.unit_path, roles) if roles else []
-
-
-def _tell(
+def tell_people(
     db: Session,
     clock: Clock,
     cfg: HazardConfig,
@@ -665,219 +554,3 @@ def _tell(
             sms_cap=cfg.sms_daily_cap,
         )
     return sorted(told)
-
-
-def _still_owed(hazard: Hazard | None, deadline: Deadline) -> bool:
-    return (
-        hazard is not None
-        and hazard.state in rules.OWING
-        and hazard.deadline is not None
-        and isinstance(made_for := deadline.payload.get("deadline"), str)
-        and datetime.fromisoformat(made_for) == hazard.deadline
-    )
-
-
-def on_remind(cfg: HazardConfig) -> deadlines.Handler:
-    def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
-        hazard = db.get(Hazard, int(deadline.subject_id))
-        if not _still_owed(hazard, deadline) or hazard is None or hazard.owner_user_id is None:
-            return
-        assert hazard.deadline is not None
-        assert hazard.level is not None
-        owner = db.get(User, hazard.owner_user_id)
-        left = hazard.deadline - clock.now()
-        days = max(1, round(left / timedelta(days=1)))
-        told = _tell(
-            db,
-            clock,
-            cfg,
-            [owner] if owner is not None and owner.active else [],
-            hazard,
-            kind="hazard.reminder",
-            title=("隐患整改即将到期", "Hazard rectification due soon"),
-            body=(
-                f"整改期限 {_local(cfg, hazard.deadline)}（约{days}天后），请按时完成并申请验收。",
-                f"Due {_local(cfg, hazard.deadline)} (in about {days} day(s)); finish and ask for acceptance in time.",
-            ),
-            sms=cfg.matrix().band_of(hazard.level).sms,
-        )
-        record(db, clock, hazard, "reminded", None, told=told, due=hazard.deadline.isoformat())
-
-    return handle
-
-
-def on_overdue(cfg: HazardConfig) -> deadlines.Handler:
-    def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
-        hazard = db.get(Hazard, int(deadline.subject_id))
-        if (
-            not _still_owed(hazard, deadline)
-            or hazard is None
-            or not rules.is_overdue(State(hazard.state), hazard.deadline, clock.now())
-        ):
-            return
-        assert hazard.deadline is not None
-        assert hazard.level is not None
-        band = cfg.matrix().band_of(hazard.level)
-        hazard.overdue = True
-        owner = db.get(User, hazard.owner_user_id) if hazard.owner_user_id is not None else None
-        people = [owner] if owner is not None and owner.active else []
-        people += heads_of(db, cfg, hazard)
-        people += _holders_at_root(db, hazard.unit_path, [Role.SAFETY_OFFICER])
-        body = (
-            f"整改期限 {_local(cfg, hazard.deadline)} 已过，尚未申请验收。责任人、单位负责人与保卫处请督促整改。",
-            f"The deadline {_local(cfg, hazard.deadline)} has passed without a request for acceptance.",
-        )
-        told = _tell(
-            db,
-            clock,
-            cfg,
-            people,
-            hazard,
-            kind="hazard.overdue",
-            title=("隐患整改逾期", "Hazard rectification overdue"),
-            body=body,
-            sms=band.sms,
-        )
-        record(db, clock, hazard, "overdue", None, told=told, due=hazard.deadline.isoformat())
-        if band.supervised_when_overdue and not hazard.supervised:
-            hazard.supervised = True
-            leaders = _holders_at_root(db, hazard.unit_path, [Role.LEADER])
-            told = _tell(
-                db,
-                clock,
-                cfg,
-                leaders,
-                hazard,
-                kind="hazard.supervised",
-                title=("重大隐患挂牌督办", "Major hazard under named supervision"),
-                body=(
-                    f"重大隐患逾期未整改，已挂牌督办。措施：{hazard.measures}；资金：{hazard.funds}。",
-                    f"A major hazard is overdue and now under the school's named supervision. Measures: {hazard.measures}.",
-                ),
-                sms=True,
-            )
-            record(db, clock, hazard, "supervised", None, told=told)
-
-    return handle
-
-
-def on_acceptance_due(cfg: HazardConfig) -> deadlines.Handler:
-    def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
-        hazard = db.get(Hazard, int(deadline.subject_id))
-        if hazard is None or hazard.state != State.AWAITING_ACCEPTANCE or hazard.acceptance_due_at is None:
-            return
-        people = _holders_at_root(db, hazard.unit_path, [Role.SAFETY_OFFICER]) + heads_of(db, cfg, hazard)
-        told = _tell(
-            db,
-            clock,
-            cfg,
-            people,
-            hazard,
-            kind="hazard.acceptance_overdue",
-            title=("隐患验收逾期", "Hazard acceptance overdue"),
-            body=(
-                f"整改已于{_local(cfg, hazard.submitted_at or clock.now())}申请验收，"
-                f"验收期限 {_local(cfg, hazard.acceptance_due_at)} 已过，请尽快现场验收销号。",
-                f"Rectification was reported; on-site acceptance was due {_local(cfg, hazard.acceptance_due_at)}.",
-            ),
-            sms=False,
-        )
-        record(db, clock, hazard, "acceptance_overdue", None, told=told, due=hazard.acceptance_due_at.isoformat())
-
-    return handle
-
-
-def register(cfg: HazardConfig, handlers: DeadlineHandlers) -> None:
-    handlers.register(REMIND, on_remind(cfg))
-    handlers.register(OVERDUE, on_overdue(cfg))
-    handlers.register(ACCEPTANCE, on_acceptance_due(cfg))
-
-
-# --- zones ---------------------------------------------------------------------------------------
-
-
-def _windows(data: Sequence[Any]) -> list[dict[str, Any]]:
-    out = []
-    for i, window in enumerate(data):
-        if len(set(window.days)) != len(window.days) or any(d < 1 or d > 7 for d in window.days):
-            raise InvalidInput("days are distinct numbers 1 (Monday) to 7 (Sunday)", field=f"windows.{i}.days")
-        if window.start == window.end:
-            raise InvalidInput("a window's start and end differ (leave windows empty for all day)", field=f"windows.{i}.end")
-        out.append({"days": sorted(window.days), "start": window.start, "end": window.end})
-    return out
-
-
-def zones_in_scope(db: Session, principal: Principal, *, active_only: bool = True) -> list[Zone]:
-    stmt = select(Zone).where(scope_clause(principal, Zone.unit_path))
-    if active_only:
-        stmt = stmt.where(Zone.active.is_(True))
-    return list(db.execute(stmt.order_by(Zone.id)).scalars())
-
-
-def public_zones(db: Session) -> list[Zone]:
-    """Every active zone marked public: what may be shown to students."""
-    return list(db.execute(select(Zone).where(Zone.public.is_(True), Zone.active.is_(True)).order_by(Zone.id)).scalars())
-
-
-def get_zone(db: Session, principal: Principal, zone_id: int) -> Zone:
-    zone = db.get(Zone, zone_id)
-    if zone is None or not principal.covers(zone.unit_path):
-        raise missing_or_private(db, Zone, zone_id, what="zone", field="zone_id")
-    return zone
-
-
-def _home_unit(db: Session, principal: Principal) -> OrgUnit:
-    ids = [path_ids(path)[-1] for path in principal.scope_paths if path_ids(path)]
-    unit = db.get(OrgUnit, ids[0]) if ids else None
-    if unit is None:
-        raise InvalidInput("name the unit the zone belongs to", field="unit_id")
-    return unit
-
-
-def create_zone(db: Session, clock: Clock, principal: Principal, data: ZoneIn) -> Zone:
-    require_manager(principal)
-    unit = _unit_in_scope(db, principal, data.unit_id, "unit_id") if data.unit_id is not None else _home_unit(db, principal)
-    geometry, lon, lat = geometry_of(data.location)
-    now = clock.now()
-    zone = Zone(
-        name=data.name,
-        level=data.level,
-        reason=data.reason,
-        windows=_windows(data.windows),
-        geometry=geometry,
-        lon=lon,
-        lat=lat,
-        public=data.public,
-        tip=data.tip,
-        active=True,
-        unit_id=unit.id,
-        unit_path=unit.path,
-        created_by=principal.user_id,
-        created_at=now,
-        updated_at=now,
-    )
-    db.add(zone)
-    db.flush()
-    _audit(db, clock, principal, "zone.create", "zone", zone.id, name=data.name, public=data.public)
-    return zone
-
-
-def edit_zone(db: Session, clock: Clock, principal: Principal, zone_id: int, data: ZoneEditIn) -> Zone:
-    zone = get_zone(db, principal, zone_id)
-    require_manager(principal)
-    changed: list[str] = []
-    for name in ("name", "level", "reason", "public", "tip", "active"):
-        value = getattr(data, name)
-        if value is not None and value != getattr(zone, name):
-            setattr(zone, name, value)
-            changed.append(name)
-    if data.windows is not None:
-        zone.windows = _windows(data.windows)
-        changed.append("windows")
-    if data.location is not None:
-        zone.geometry, zone.lon, zone.lat = geometry_of(data.location)
-        changed.append("location")
-    if changed:
-        zone.updated_at = clock.now()
-        _audit(db, clock, principal, "zone.edit", "zone", zone.id, fields=changed)
-    return zone

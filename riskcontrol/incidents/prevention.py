@@ -18,13 +18,11 @@ from datetime import datetime, time
 from typing import Final, NamedTuple
 
 from sqlalchemy import and_, case, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from riskcontrol.core import audit, deadlines
 from riskcontrol.core.clock import Clock
-from riskcontrol.core.db import missing_or_private
+from riskcontrol.core.db import insert_new, missing_or_private
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import Events
@@ -81,23 +79,6 @@ def path_ids(path: str) -> list[int]:
 # --- opening rounds ----------------------------------------------------------------------------
 
 
-def _insert_new(db: Session, rows: list[dict[str, object]]) -> list[datetime]:
-    """Insert the rounds no one else inserted meanwhile; the due times of those inserted."""
-    if not rows:
-        return []
-    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(MeasureRound).on_conflict_do_nothing(index_elements=list(ROUND_KEY)).returning(MeasureRound.due_at)
-    return list(db.execute(stmt, rows).scalars())
-
-
-def _ensure_sweep(db: Session, clock: Clock, due_at: datetime) -> None:
-    """One pending overdue sweep for `due_at`."""
-    key = due_at.isoformat()
-    stmt = select(Deadline.id).where(Deadline.kind == ROUND_DUE, Deadline.subject_id == key, Deadline.status == deadlines.PENDING)
-    if db.execute(stmt.limit(1)).first() is None:
-        deadlines.schedule(db, clock, kind=ROUND_DUE, subject_type=SUBJECT, subject_id=key, due_at=due_at)
-
-
 def open_rounds(db: Session, clock: Clock, library: PlaybookLibrary, calendar: Calendar, *, on_schedule: bool = False) -> int:
     """Open this period's round of every measure for every unit of its kind that lacks one; how many were opened.
 
@@ -136,10 +117,10 @@ def open_rounds(db: Session, clock: Clock, library: PlaybookLibrary, calendar: C
                     "late": False,
                 }
             )
-    created = _insert_new(db, rows)
+    created = insert_new(db, MeasureRound, rows, ROUND_KEY, MeasureRound.due_at)
     # A round opened as overdue is on record already; every other gets its sweep (at once, if already due).
     for due_at in sorted({due_at for due_at in created if not (on_schedule and due_at <= now)}):
-        _ensure_sweep(db, clock, due_at)
+        deadlines.ensure_pending(db, clock, kind=ROUND_DUE, subject_type=SUBJECT, subject_id=due_at.isoformat(), due_at=due_at)
     return len(created)
 
 

@@ -1,23 +1,23 @@
 """Prevention measures as recurring rounds, pure: periods in the school's time zone, due times, who may
 sign a round off, what a completion must carry, and coverage counts over a set of rounds.
 
-A weekly round belongs to an ISO week (`2026-W48`, opening Monday 00:00), a monthly one to a calendar
-month (`2026-11`), a termly one to a term (`2026-autumn` opening 1 September, `2027-spring` opening
-20 February) and a yearly one to an academic year (`2026-2027`, opening with the autumn term). Every
-period opens at local midnight; times are returned in UTC.
+A measure recurs weekly, monthly, termly or yearly; its rounds belong to the periods of `core.periods`
+(an ISO week `2026-W48`, a month `2026-11`, a term `2026-autumn`, an academic year `2026-2027`), which
+open at local midnight; times are returned in UTC.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Final, NamedTuple, Protocol
 
+from riskcontrol.core import periods
+from riskcontrol.core.periods import TERMS, Every
+from riskcontrol.core.periods import Terms as Terms  # a school's term days are set here too
 from riskcontrol.incidents.playbook_rules import Recurrence
-
-MonthDay = tuple[int, int]
 
 # A round created within this long of its period's opening is "on time" (the daily job opens rounds at
 # 06:00) and is due `allow` after the opening; a round opened later (a new class, a new system) gets
@@ -33,30 +33,13 @@ MAX_PEOPLE: Final = 100_000
 MAX_EVIDENCE: Final = 2000
 
 
-@dataclass(frozen=True)
-class Terms:
-    """The days the school's terms open (month, day); the academic year opens with the autumn term."""
-
-    autumn: MonthDay = (9, 1)
-    spring: MonthDay = (2, 20)
-
-    def __post_init__(self) -> None:
-        for name, (month, day) in (("autumn", self.autumn), ("spring", self.spring)):
-            try:
-                date(2001, month, day)  # not a leap year: 29 February would vanish three years in four
-            except ValueError as exc:
-                raise ValueError(f"the {name} term cannot open on {month}-{day}: {exc}") from None
-        if self.spring >= self.autumn:
-            raise ValueError("the spring term opens before the autumn term in the calendar year")
-
-    def autumn_of(self, year: int) -> date:
-        return date(year, *self.autumn)
-
-    def spring_of(self, year: int) -> date:
-        return date(year, *self.spring)
-
-
-TERMS: Final = Terms()
+# The playbooks' recurrences (`weekly` in their YAML) are the calendar's.
+EVERY: Final = {
+    Recurrence.WEEKLY: Every.WEEK,
+    Recurrence.MONTHLY: Every.MONTH,
+    Recurrence.TERMLY: Every.TERM,
+    Recurrence.YEARLY: Every.YEAR,
+}
 
 
 class Period(NamedTuple):
@@ -66,61 +49,38 @@ class Period(NamedTuple):
     opens_at: datetime
 
 
-def _span(day: date, every: Recurrence, terms: Terms) -> tuple[str, date, date]:
-    """The code, first day and the next period's first day of the period holding the local `day`."""
-    match every:
-        case Recurrence.WEEKLY:
-            monday = day - timedelta(days=day.weekday())
-            iso = day.isocalendar()
-            return f"{iso.year}-W{iso.week:02d}", monday, monday + timedelta(days=7)
-        case Recurrence.MONTHLY:
-            first = day.replace(day=1)
-            after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-            return f"{first:%Y-%m}", first, after
-        case Recurrence.TERMLY:
-            year = day.year
-            if day >= terms.autumn_of(year):
-                return f"{year}-autumn", terms.autumn_of(year), terms.spring_of(year + 1)
-            if day >= terms.spring_of(year):
-                return f"{year}-spring", terms.spring_of(year), terms.autumn_of(year)
-            return f"{year - 1}-autumn", terms.autumn_of(year - 1), terms.spring_of(year)
-        case Recurrence.YEARLY:
-            year = day.year if day >= terms.autumn_of(day.year) else day.year - 1
-            return f"{year}-{year + 1}", terms.autumn_of(year), terms.autumn_of(year + 1)
-
-
-def _midnight(day: date, tz: tzinfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-
-
-def period_of(moment: datetime, every: Recurrence, tz: tzinfo, terms: Terms = TERMS) -> Period:
-    """The period of `every` that `moment` falls in, reckoned on the school's local calendar."""
-    code, first, _after = _span(moment.astimezone(tz).date(), every, terms)
-    return Period(code, _midnight(first, tz))
-
-
-def next_opening(moment: datetime, every: Recurrence, tz: tzinfo, terms: Terms = TERMS) -> datetime:
-    """When the period after the one `moment` falls in opens (so also when this one closes), in UTC."""
-    _code, _first, after = _span(moment.astimezone(tz).date(), every, terms)
-    return _midnight(after, tz)
-
-
 @dataclass(frozen=True)
 class Calendar:
-    """The school's calendar for rounds: its time zone and term days."""
+    """The school's calendar for rounds: its time zone and term days, reckoned by `core.periods`."""
 
     tz: tzinfo
     terms: Terms = field(default_factory=Terms)
 
+    def _span(self, moment: datetime, every: Recurrence) -> periods.Period:
+        return periods.Calendar(self.tz, self.terms).period(moment, EVERY[every])
+
     def period(self, moment: datetime, every: Recurrence) -> Period:
-        return period_of(moment, every, self.tz, self.terms)
+        """The period of `every` that `moment` falls in, reckoned on the school's local calendar."""
+        code, opens_at, _closes_at = self._span(moment, every)
+        return Period(code, opens_at)
 
     def closes_at(self, moment: datetime, every: Recurrence) -> datetime:
-        return next_opening(moment, every, self.tz, self.terms)
+        """When the period of `every` that `moment` falls in closes (the next one opens), in UTC."""
+        return self._span(moment, every).closes_at
 
     def current_codes(self, moment: datetime) -> dict[Recurrence, str]:
         """The period code of each recurrence at `moment` (the codes of different recurrences never clash)."""
         return {every: self.period(moment, every).code for every in Recurrence}
+
+
+def period_of(moment: datetime, every: Recurrence, tz: tzinfo, terms: Terms = TERMS) -> Period:
+    """The period of `every` that `moment` falls in, reckoned on the school's local calendar."""
+    return Calendar(tz, terms).period(moment, every)
+
+
+def next_opening(moment: datetime, every: Recurrence, tz: tzinfo, terms: Terms = TERMS) -> datetime:
+    """When the period after the one `moment` falls in opens (so also when this one closes), in UTC."""
+    return Calendar(tz, terms).closes_at(moment, every)
 
 
 def due_at(opens_at: datetime, allow: timedelta, closes_at: datetime, opened_at: datetime) -> datetime:

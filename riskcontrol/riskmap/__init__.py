@@ -1,1 +1,1 @@
-"""The riskmap domain (built in a later issue)."""
+"""The risk map: folium rendering of zones, hazards and incidents over the campus base layers, offline."""

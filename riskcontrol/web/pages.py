@@ -5,10 +5,11 @@ from __future__ import annotations
 import hmac
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -21,12 +22,13 @@ from riskcontrol.grid.rules import UnitKind
 from riskcontrol.people import auth
 from riskcontrol.people import service as people_service
 from riskcontrol.people.api import login_policy
-from riskcontrol.people.rules import Role
+from riskcontrol.people.rules import STUDENT_ROLES, Role
 from riskcontrol.web.templating import page_language, redirect, render, translator
 
 router = APIRouter(include_in_schema=False)
 
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+ICON_FILE = Path(__file__).resolve().parent / "static" / "img" / "shield.svg"
 _ROLE_ORDER = {role.value: index for index, role in enumerate(Role)}
 _KIND_ORDER = {kind.value: index for index, kind in enumerate(UnitKind)}
 # Whom the home page offers the incident board (anyone signed in may open it, read-only).
@@ -69,6 +71,12 @@ def sign_in_first(request: Request, ctx: AppContext, lang: str) -> Response:
     if SESSION_COOKIE in request.cookies:
         _set_session_cookie(response, ctx, None)
     return response
+
+
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """The site's icon where browsers look for it unasked (phones that do not take the SVG link)."""
+    return FileResponse(ICON_FILE, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/login")
@@ -188,5 +196,7 @@ def home(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal) -> Re
         scope_roots=roots,
         show_board=principal.has_role(*_BOARD_ROLES),
         show_prevention=principal.has_role(*_PREVENTION_ROLES),
+        show_inspections=principal.has_role(Role.SAFETY_OFFICER, Role.ADMIN),
+        show_staff_map=not principal.roles <= STUDENT_ROLES,
         csrf=csrf_token(ctx.secret, token),
     )

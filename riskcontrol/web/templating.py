@@ -75,6 +75,14 @@ def render(
     return _finish(request, HTMLResponse(html, status_code=status_code), lang)
 
 
+def document(request: Request, html: str, *, lang: str, policy: str) -> Response:
+    """A whole HTML document made elsewhere (the risk map) with the page headers and its own
+    Content-Security-Policy (which allows exactly its inline scripts)."""
+    response = _finish(request, HTMLResponse(html), lang)
+    response.headers["Content-Security-Policy"] = policy
+    return response
+
+
 def redirect(request: Request, url: str, *, lang: str) -> Response:
     """A 303 See Other to `url` with the page headers."""
     return _finish(request, RedirectResponse(url, status_code=303), lang)

@@ -143,3 +143,25 @@ def test_two_worker_processes_fire_ten_thousand_deadlines_exactly_once(
         assert db.execute(select(func.count()).select_from(Deadline).where(Deadline.status == "fired")).scalar_one() == 10_000
         assert db.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 10_000
         assert db.execute(select(func.count(func.distinct(OutboxMessage.subject_id)))).scalar_one() == 10_000
+
+
+def test_rows_falling_due_together_share_one_pending_sweep_and_a_fired_one_is_not_counted(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    due_at = clock.now() + timedelta(minutes=10)
+
+    def ensure(db: Session, subject_id: str) -> None:
+        deadlines.ensure_pending(db, clock, kind="test.fire", subject_type="test", subject_id=subject_id, due_at=due_at)
+
+    with sessions() as db:
+        for _ in range(3):
+            ensure(db, due_at.isoformat())
+        ensure(db, "another")
+        db.commit()
+    clock.advance(timedelta(minutes=10))
+    assert sweep(sessions, clock, counting_handlers([]), worker="w").fired == 2
+    with sessions() as db:
+        ensure(db, due_at.isoformat())
+        db.commit()
+        pending = select(Deadline.subject_id).where(Deadline.status == deadlines.PENDING)
+        assert db.execute(pending).scalars().all() == [due_at.isoformat()]

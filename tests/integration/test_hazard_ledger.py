@@ -11,6 +11,7 @@ the hazard is closed, with every change in its history.
 
 from __future__ import annotations
 
+import base64
 import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -133,7 +134,8 @@ def test_a_red_hazard_walks_from_report_to_closed_with_its_deadlines(night: Nigh
     now = night.client.get(f"/api/v1/hazards/{hid}", headers=night.token("safety")).json()
     assert (now["overdue"], now["supervised"]) == (True, True)
     overdue_list = night.client.get("/api/v1/hazards?overdue=true", headers=night.token("safety")).json()
-    assert [h["id"] for h in overdue_list] == [hid]
+    assert hid in [h["id"] for h in overdue_list]
+    assert all(h["overdue"] for h in overdue_list)
     # Fired once: another worker round tells nobody again.
     at(night, DEADLINE + timedelta(minutes=5))
     assert len(told(night, hid, "hazard.overdue")) == 3
@@ -174,7 +176,9 @@ def test_a_red_hazard_walks_from_report_to_closed_with_its_deadlines(night: Nigh
     assert history[-3]["data"]["late"] is True
     with night.sessions() as db:
         pending = db.execute(
-            select(func.count()).where(Deadline.subject_type == "hazard", Deadline.status == "pending")
+            select(func.count()).where(
+                Deadline.subject_type == "hazard", Deadline.subject_id == str(hid), Deadline.status == "pending"
+            )
         ).scalar_one()
     assert pending == 0
 
@@ -256,6 +260,15 @@ def test_scope_and_bad_input(night: Night) -> None:
     assert (moved.json()["lon"], moved.json()["lat"]) == (116.358, 40.005)
     assert night.client.get(f"/api/v1/hazards/{hid}/history", headers=safety).json()[-1]["kind"] == "edited"
 
+    # An incident can start from a hazard on the ledger; the reference is checked against the caller's scope.
+    incident = {"type": "lab_accident", "level": "IV", "title": "气瓶倾倒", "unit_id": unit_id(night, "CS"), "source": "hazard"}
+    team = night.token("response1")
+    opened = night.client.post("/api/v1/incidents", headers=team, json=incident | {"source_id": str(hid)})
+    assert opened.status_code == 201, opened.text
+    assert (opened.json()["source"], opened.json()["source_id"]) == ("hazard", str(hid))
+    unknown = night.client.post("/api/v1/incidents", headers=team, json=incident | {"source_id": "999999"})
+    assert (unknown.status_code, unknown.json()["field"]) == (422, "source_id")
+
 
 LEDGER_HEADER = (
     "title,category,unit,building,floor,lon,lat,likelihood,impact,"
@@ -292,19 +305,22 @@ def test_a_ledger_with_one_bad_row_changes_nothing_and_names_the_row(night: Nigh
         "体育馆看台栏杆松动", "building", "HDU", "体育馆", "", "116.3600", "40.0050", "2", "4", "HDU", "", "加固", "2026-12-20"
     )
     body = (LEDGER_HEADER + good + bad_row + partial).encode()
+    with night.sessions() as db:
+        hazards_before = db.execute(select(func.count()).select_from(Hazard)).scalar_one()
+        events_before = db.execute(select(func.count()).select_from(HazardEvent)).scalar_one()
     reply = night.client.post("/api/v1/hazards/import", headers=safety, content=body)
     assert reply.status_code == 422, reply.text
     errors = reply.json()["errors"]
     assert {(e["line"], e["column"]) for e in errors} == {(4, "unit"), (5, "owner_user")}
     with night.sessions() as db:
-        assert db.execute(select(func.count()).select_from(Hazard)).scalar_one() == 0
-        assert db.execute(select(func.count()).select_from(HazardEvent)).scalar_one() == 0
+        assert db.execute(select(func.count()).select_from(Hazard)).scalar_one() == hazards_before
+        assert db.execute(select(func.count()).select_from(HazardEvent)).scalar_one() == events_before
 
     ok = night.client.post("/api/v1/hazards/import", headers=safety, content=(LEDGER_HEADER + good).encode())
     assert ok.status_code == 200, ok.text
     assert ok.json()["created"] == 2
     rows = night.client.get("/api/v1/hazards", headers=night.token("safety")).json()
-    states = sorted((h["title"], h["state"], h["level"]) for h in rows)
+    states = sorted((h["title"], h["state"], h["level"]) for h in rows if h["origin"] == "import")
     assert states == [("东1楼走廊堆放杂物", "assigned", "yellow"), ("食堂燃气报警器失灵", "assessed", "red")]
 
     # The Excel export imports again as it stands.
@@ -319,4 +335,75 @@ def test_a_ledger_with_one_bad_row_changes_nothing_and_names_the_row(night: Nigh
         content=exported.content,
     )
     assert again.status_code == 200, again.text
-    assert again.json()["created"] == 2
+    assert again.json()["created"] == hazards_before + 2
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a4"
+    "5a0000000049454e44ae426082"
+)
+
+
+def test_rejected_acceptance_reopening_dismissal_and_photos(night: Night) -> None:
+    safety = night.token("safety")
+    hid = report(night, safety, likelihood=3, impact=4)["id"]  # 12: orange
+    deadline = datetime(2026, 12, 2, 18, 0, tzinfo=SHANGHAI)
+    fixes = {
+        "owner_unit_id": unit_id(night, "CS"),
+        "owner_user_id": night.user("counselor_cs").id,
+        "measures": "加装固定链",
+        "deadline": deadline.isoformat(),
+        "funds": "学院经费",
+        "contingency_plan": "泄漏时关阀疏散",
+    }
+    assert night.client.post(f"/api/v1/hazards/{hid}/assign", headers=safety, json=fixes).status_code == 200
+    owner = night.token("counselor_cs")
+    assert night.client.post(f"/api/v1/hazards/{hid}/submit", headers=owner, json={"rectification": "已整改"}).status_code == 200
+    # Failed on site: back to rectification, and the deadline's checks are timed again.
+    rejected = night.client.post(f"/api/v1/hazards/{hid}/reject", headers=safety, json={"reason": "固定链未上锁"})
+    assert rejected.json()["state"] == "rectifying"
+    assert rejected.json()["acceptance_due_at"] is None
+    at(night, deadline)
+    assert told(night, hid, "hazard.overdue") == ["counselor_cs", "officer_cs", "safety"]
+    assert told(night, hid, "hazard.supervised") == []  # orange: no named supervision
+    owner, safety = night.token("counselor_cs"), night.token("safety")
+    assert night.client.post(f"/api/v1/hazards/{hid}/submit", headers=owner, json={"rectification": "已上锁"}).status_code == 200
+    assert night.client.post(f"/api/v1/hazards/{hid}/accept", headers=safety, json={"note": "合格"}).json()["state"] == "closed"
+    # It came back: reopened with a reason and a new deadline in the future (a past one is refused).
+    past = night.client.post(
+        f"/api/v1/hazards/{hid}/reopen", headers=safety, json={"reason": "链条被剪断", "deadline": deadline.isoformat()}
+    )
+    assert (past.status_code, past.json()["field"]) == (422, "deadline")
+    again = night.client.post(
+        f"/api/v1/hazards/{hid}/reopen",
+        headers=safety,
+        json={"reason": "链条被剪断", "deadline": (deadline + timedelta(days=14)).isoformat()},
+    )
+    assert (again.json()["state"], again.json()["overdue"], again.json()["closed_at"]) == ("rectifying", False, None)
+
+    # A report that is no hazard is dismissed with its reason; dismissed is not closed and cannot be reopened.
+    other = report(night, safety, title="误报：灭火器位置正常")["id"]
+    dismissed = night.client.post(f"/api/v1/hazards/{other}/dismiss", headers=safety, json={"reason": "现场核实无隐患"})
+    assert (dismissed.json()["state"], dismissed.json()["legal_actions"]) == ("dismissed", [])
+    assert (
+        night.client.post(
+            f"/api/v1/hazards/{other}/reopen", headers=safety, json={"reason": "x", "deadline": "2027-01-01T00:00:00+08:00"}
+        ).status_code
+        == 409
+    )
+
+    # Photos: a real image is kept and served back; anything else is refused, naming the field.
+    added = night.client.post(
+        f"/api/v1/hazards/{hid}/photos", headers=safety, json={"data_base64": base64.b64encode(PNG).decode(), "caption": "现场"}
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["photos"] == [
+        {"n": 1, "type": "image/png", "caption": "现场", "by": night.user("safety").id, "at": added.json()["photos"][0]["at"]}
+    ]
+    served = night.client.get(f"/api/v1/hazards/{hid}/photos/1", headers=safety)
+    assert (served.status_code, served.headers["content-type"], served.content) == (200, "image/png", PNG)
+    bad = night.client.post(
+        f"/api/v1/hazards/{hid}/photos", headers=safety, json={"data_base64": base64.b64encode(b"%PDF-1.4 not a photo").decode()}
+    )
+    assert (bad.status_code, bad.json()["field"]) == (422, "data_base64")
+    assert night.client.get(f"/api/v1/hazards/{hid}/photos/2", headers=safety).status_code == 404

@@ -116,3 +116,25 @@ def test_overdue_only_while_the_owner_owes_the_work() -> None:
     assert not is_overdue(State.AWAITING_ACCEPTANCE, NOW - timedelta(days=1), NOW)
     assert not is_overdue(State.ASSIGNED, NOW + timedelta(seconds=1), NOW)
     assert State.ASSIGNED in OWING
+
+
+def test_the_riskmap_check_command_validates_the_prevention_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from riskcontrol.cli import app
+
+    result = CliRunner().invoke(app, ["riskmap", "check"])
+    assert result.exit_code == 0, result.output
+    assert "risk matrix OK: red 15–25, orange 10–14, yellow 5–9, blue 1–4" in result.output
+    assert "inspection checklists OK: dorm" in result.output
+    # A checklist item filed under a category the matrix does not know is named with its file and line.
+    sop = tmp_path / "sop"
+    sop.mkdir()
+    (sop / "risk_matrix.yaml").write_text(MATRIX.read_text(encoding="utf-8"), encoding="utf-8")
+    checklists = (PROJECT_ROOT / "sop" / "inspections.yaml").read_text(encoding="utf-8")
+    (sop / "inspections.yaml").write_text(checklists.replace("category: electrical", "category: volcanic", 1), encoding="utf-8")
+    monkeypatch.setenv("RISKCONTROL_SOP_DIR", str(sop))
+    broken = CliRunner().invoke(app, ["riskmap", "check"])
+    assert broken.exit_code == 1
+    assert "inspections.yaml:" in broken.output
+    assert "volcanic" in broken.output

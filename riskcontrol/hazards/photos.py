@@ -1,0 +1,64 @@
+"""Photos of a hazard: sniffed to be an image, at most 5 MB and 10 a hazard, kept under var/, served back in scope."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Final
+
+import filetype
+from sqlalchemy.orm import Session
+
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.errors import InvalidInput, NotFound
+from riskcontrol.core.security import Principal
+from riskcontrol.hazards.models import Hazard
+from riskcontrol.hazards.schemas import PhotoIn
+from riskcontrol.hazards.service import HazardConfig, get, record
+
+PHOTO_TYPES: Final = {"image/jpeg", "image/png", "image/webp", "image/heic"}
+MAX_PHOTO_BYTES: Final = 5 * 1024 * 1024
+MAX_PHOTOS: Final = 10
+
+
+def add_photo(db: Session, clock: Clock, cfg: HazardConfig, principal: Principal, hazard_id: int, data: PhotoIn) -> Hazard:
+    """Attach a photo (JPEG, PNG, WebP or HEIC, at most 5 MB) to a hazard; the file is kept under var/."""
+    hazard = get(db, principal, hazard_id)
+    if len(hazard.photos) >= MAX_PHOTOS:
+        raise InvalidInput(f"a hazard holds at most {MAX_PHOTOS} photos", field="data_base64")
+    try:
+        raw = base64.b64decode(data.data_base64, validate=True)
+    except ValueError as exc:
+        raise InvalidInput("the photo is not valid base64", field="data_base64") from exc
+    if len(raw) > MAX_PHOTO_BYTES:
+        raise InvalidInput("the photo is larger than 5 MB", field="data_base64")
+    kind = filetype.guess(raw)
+    mime = kind.mime if kind is not None else "unknown"
+    if mime not in PHOTO_TYPES:
+        raise InvalidInput(f"the photo must be a JPEG, PNG, WebP or HEIC image, not {mime}", field="data_base64")
+    folder = cfg.photo_dir / str(hazard.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(hazard.photos) + 1
+    path = folder / f"{n}.{kind.extension if kind else 'bin'}"
+    path.write_bytes(raw)
+    hazard.photos = [
+        *hazard.photos,
+        {
+            "n": n,
+            "file": str(path),
+            "type": mime,
+            "caption": data.caption,
+            "by": principal.user_id,
+            "at": clock.now().isoformat(),
+        },
+    ]
+    record(db, clock, hazard, "photo_added", principal.user_id, n=n, caption=data.caption)
+    return hazard
+
+
+def photo(db: Session, principal: Principal, hazard_id: int, n: int) -> tuple[Path, str]:
+    hazard = get(db, principal, hazard_id)
+    for item in hazard.photos:
+        if item["n"] == n:
+            return Path(item["file"]), str(item["type"])
+    raise NotFound(f"hazard {hazard_id} has no photo {n}", field="n")

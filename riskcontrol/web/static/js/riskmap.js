@@ -1,0 +1,267 @@
+// The risk map page's own script: a title bar, and for the safety office the editing tools: add a
+// hazard or a zone by clicking on the map (or typing coordinates), and move a hazard by dragging it.
+// It runs on the folium document once the map is built (the "riskmap:ready" event; see riskmap/render.py).
+(function () {
+  "use strict";
+
+  function start() {
+    const holder = document.getElementById("riskmap-page");
+    const data = holder ? JSON.parse(holder.dataset.page || "{}") : {};
+    const messages = data.messages || {};
+    const t = (key, params) =>
+      (messages["riskmap.js." + key] || key).replace(/\{(\w+)\}/g, (whole, name) =>
+        params && name in params ? String(params[name]) : whole,
+      );
+    const map = window.riskMap;
+    const stylesheet = document.createElement("link");
+    stylesheet.rel = "stylesheet";
+    stylesheet.href = "/static/css/riskmap.css";
+    document.head.appendChild(stylesheet);
+
+    const el = (tag, className, text) => {
+      const node = document.createElement(tag);
+      if (className) node.className = className;
+      if (text) node.textContent = text;
+      return node;
+    };
+
+    // Title bar: where you are, a way home, and what could not be placed.
+    const Bar = L.Control.extend({
+      options: { position: "topleft" },
+      onAdd() {
+        const bar = el("div", "rm-bar");
+        const home = el("a", "rm-home", t("home"));
+        home.href = "/";
+        bar.append(home, el("strong", "rm-title", t("title")));
+        const unplaced = data.unplaced || {};
+        const missing = (unplaced.hazards || 0) + (unplaced.incidents || 0);
+        if (missing) bar.append(el("span", "rm-note", t("unplaced", { n: missing })));
+        L.DomEvent.disableClickPropagation(bar);
+        return bar;
+      },
+    });
+    new Bar().addTo(map);
+    if (!data.editable) return;
+
+    const status = el("p", "rm-status");
+    status.setAttribute("role", "status");
+    const say = (text, bad) => {
+      status.textContent = text;
+      status.classList.toggle("rm-bad", Boolean(bad));
+    };
+
+    async function send(method, url, body) {
+      const response = await fetch(url, {
+        method,
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(body),
+      });
+      if (response.ok) return { ok: true, body: await response.json() };
+      let problem = { field: "", message: response.statusText };
+      try {
+        problem = await response.json();
+      } catch (ignored) {
+        // not JSON: keep the status text
+      }
+      return { ok: false, problem };
+    }
+
+    // Moving a hazard: the renderer fires "hazardmove" after a drag, already in WGS-84.
+    const hazards = window.riskMapLayers && window.riskMapLayers.hazards;
+    if (hazards) {
+      hazards.on("hazardmove", async (event) => {
+        const sent = await send("PATCH", `${data.api.hazards}/${event.hazardId}`, {
+          location: { type: "Point", coordinates: [event.lon, event.lat] },
+        });
+        if (sent.ok) say(t("moved", { title: sent.body.title }));
+        else say(t("failed", { field: sent.problem.field || "", message: sent.problem.message || "" }), true);
+      });
+    }
+
+    // The editing panel: a hazard at a point, or a zone drawn corner by corner.
+    const panel = el("form", "rm-panel");
+    panel.noValidate = true;
+    const mode = { value: "hazard" };
+    const picks = [];
+    let preview = null;
+    // A zone picked on the map to be redrawn (its new corners replace the old), or null for a new zone.
+    let redrawing = null;
+
+    const field = (label, input) => {
+      const wrap = el("label", "rm-field");
+      wrap.append(el("span", "", label), input);
+      return wrap;
+    };
+    const input = (name, type) => {
+      const node = el("input");
+      node.name = name;
+      node.type = type || "text";
+      return node;
+    };
+    const select = (name, options) => {
+      const node = el("select");
+      node.name = name;
+      for (const [value, label] of options) {
+        const option = el("option", "", label);
+        option.value = value;
+        node.append(option);
+      }
+      return node;
+    };
+
+    const modes = el("div", "rm-modes");
+    const hazardButton = el("button", "rm-mode rm-on", t("add_hazard"));
+    const zoneButton = el("button", "rm-mode", t("add_zone"));
+    hazardButton.type = zoneButton.type = "button";
+    modes.append(hazardButton, zoneButton);
+
+    const title = input("title");
+    const category = select("category", (data.categories || []).map((c) => [c.code, c.label]));
+    const ratings = [["", "—"], ["1", "1"], ["2", "2"], ["3", "3"], ["4", "4"], ["5", "5"]];
+    const likelihood = select("likelihood", ratings);
+    const impact = select("impact", ratings);
+    const lon = input("lon", "number");
+    const lat = input("lat", "number");
+    lon.step = lat.step = "any";
+    const hazardFields = el("div", "rm-group");
+    hazardFields.append(
+      field(t("hazard_title"), title),
+      field(t("category"), category),
+      field(t("likelihood"), likelihood),
+      field(t("impact"), impact),
+      field(t("lon"), lon),
+      field(t("lat"), lat),
+    );
+
+    const zoneName = input("name");
+    const level = select("level", (data.levels || []).map((b) => [b.code, b.label]));
+    const reason = input("reason");
+    const isPublic = input("public", "checkbox");
+    const tip = input("tip");
+    const from = input("start", "time");
+    const until = input("end", "time");
+    const corners = el("p", "rm-corners", t("corners", { n: 0 }));
+    const zoneFields = el("div", "rm-group");
+    zoneFields.append(
+      field(t("zone_name"), zoneName),
+      field(t("level"), level),
+      field(t("reason"), reason),
+      field(t("public"), isPublic),
+      field(t("tip"), tip),
+      field(t("from"), from),
+      field(t("until"), until),
+      corners,
+    );
+    zoneFields.hidden = true;
+
+    const save = el("button", "rm-save", t("save"));
+    save.type = "submit";
+    const clear = el("button", "rm-clear", t("clear"));
+    clear.type = "button";
+    panel.append(modes, el("p", "rm-hint", t("hint")), hazardFields, zoneFields, save, clear, status);
+
+    const redraw = el("p", "rm-redraw");
+    redraw.hidden = true;
+    zoneFields.prepend(redraw);
+
+    function reset() {
+      picks.length = 0;
+      if (preview) map.removeLayer(preview);
+      preview = null;
+      redrawing = null;
+      redraw.hidden = true;
+      corners.textContent = t("corners", { n: 0 });
+    }
+    function setMode(next) {
+      mode.value = next;
+      hazardButton.classList.toggle("rm-on", next === "hazard");
+      zoneButton.classList.toggle("rm-on", next === "zone");
+      hazardFields.hidden = next !== "hazard";
+      zoneFields.hidden = next !== "zone";
+      reset();
+    }
+    // Clicking a zone while adding zones picks it to be redrawn (moved or reshaped) with new corners.
+    const zones = (window.riskMapIndex && window.riskMapIndex.zones) || {};
+    for (const [id, polygon] of Object.entries(zones)) {
+      polygon.on("click", (event) => {
+        if (mode.value !== "zone") return;
+        L.DomEvent.stop(event);
+        reset();
+        redrawing = Number(id);
+        redraw.textContent = t("redraw", { id });
+        redraw.hidden = false;
+      });
+    }
+
+    hazardButton.addEventListener("click", () => setMode("hazard"));
+    zoneButton.addEventListener("click", () => setMode("zone"));
+    clear.addEventListener("click", reset);
+
+    map.on("click", (event) => {
+      const where = window.riskMapToWgs84(event.latlng);
+      if (mode.value === "hazard") {
+        lon.value = where.lon.toFixed(6);
+        lat.value = where.lat.toFixed(6);
+        if (preview) map.removeLayer(preview);
+        preview = L.circleMarker(event.latlng, { radius: 8, className: "rm-pick" }).addTo(map);
+      } else {
+        picks.push([Number(where.lon.toFixed(6)), Number(where.lat.toFixed(6))]);
+        if (preview) map.removeLayer(preview);
+        preview = L.polygon(picks.map(([x, y]) => window.riskMapFromWgs84(x, y)), { className: "rm-pick" }).addTo(map);
+        corners.textContent = t("corners", { n: picks.length });
+      }
+    });
+
+    panel.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      let sent;
+      if (mode.value === "hazard") {
+        const body = { title: title.value.trim(), category: category.value, unit_id: data.home_unit_id };
+        if (lon.value !== "" || lat.value !== "") {
+          body.location = { type: "Point", coordinates: [Number(lon.value), Number(lat.value)] };
+        }
+        if (likelihood.value) body.likelihood = Number(likelihood.value);
+        if (impact.value) body.impact = Number(impact.value);
+        sent = await send("POST", data.api.hazards, body);
+      } else if (redrawing !== null) {
+        sent = await send("PATCH", `${data.api.zones}/${redrawing}`, {
+          location: { type: "Polygon", coordinates: [picks.slice()] },
+        });
+      } else {
+        const body = {
+          name: zoneName.value.trim(),
+          level: level.value,
+          reason: reason.value.trim(),
+          public: isPublic.checked,
+          tip: tip.value.trim(),
+          windows: from.value && until.value ? [{ start: from.value, end: until.value }] : [],
+          location: { type: "Polygon", coordinates: [picks.slice()] },
+        };
+        sent = await send("POST", data.api.zones, body);
+      }
+      if (sent.ok) {
+        say(t("saved", { title: sent.body.title || sent.body.name }));
+        // The map is drawn on the server: show the new item where it belongs.
+        window.setTimeout(() => window.location.reload(), 600);
+      } else {
+        say(t("failed", { field: sent.problem.field || "", message: sent.problem.message || "" }), true);
+      }
+    });
+
+    const Panel = L.Control.extend({
+      options: { position: "bottomleft" },
+      onAdd() {
+        const box = el("details", "rm-editor");
+        box.append(el("summary", "", t("edit")), panel);
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        return box;
+      },
+    });
+    new Panel().addTo(map);
+  }
+
+  if (window.riskMapReady) start();
+  else document.addEventListener("riskmap:ready", start, { once: true });
+})();
