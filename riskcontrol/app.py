@@ -53,6 +53,9 @@ from riskcontrol.people import auth
 from riskcontrol.people.api import router as people_router
 from riskcontrol.people.concern_api import router as concern_router
 from riskcontrol.people.import_api import router as import_router
+from riskcontrol.reviews import service as review_service
+from riskcontrol.reviews.api import router as reviews_router
+from riskcontrol.reviews.service import ReviewConfig
 from riskcontrol.settings import Settings
 from riskcontrol.web.board_pages import router as board_pages_router
 from riskcontrol.web.incident_pages import router as incident_pages_router
@@ -118,6 +121,9 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
     )
     incident_service.register(incidents, ctx.deadline_handlers)
     ctx.extras["incidents"] = incidents
+    reviews = ReviewConfig(sop_dir=settings.sop_dir, tz=settings.tz, incidents=incidents, events=ctx.events)
+    review_service.register(reviews, ctx.deadline_handlers, ctx.events)
+    ctx.extras["reviews"] = reviews
     duty = roster.RosterConfig(tz=settings.tz, events=ctx.events, sms_daily_cap=settings.sms_daily_cap or None)
     roster.register(duty, ctx.deadline_handlers)
     ctx.extras["roster"] = duty
@@ -200,6 +206,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(hazards_router)
     app.include_router(inspections_router)
     app.include_router(incidents_router)
+    app.include_router(reviews_router)
     app.include_router(incident_sockets)
     app.include_router(roster_router)
     app.include_router(prevention_router)

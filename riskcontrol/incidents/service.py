@@ -636,9 +636,12 @@ def transition(
         if target is not None:
             incident.merged_into_id = target.id
             record(db, clock, cfg, target, "merged_in", principal.user_id, incident_id=incident.id, reason=reason)
+        closed = IncidentClosed(incident.id, incident.state, incident.level, incident.drill, now, incident.unit_path)
+        cfg.events.emit(db, clock, closed)
     else:
         if not incident.is_open:  # reopened
             incident.is_open, incident.closed_at = True, None
+            cfg.events.emit(db, clock, IncidentReopened(incident.id))
         if not move.internal or trigger == "change_level":
             _enter(db, clock, cfg, incident, move.dest, principal.user_id)
     if trigger == "change_level" and Level(incident.level) in PAGES_ON_DUTY and changes["from_level"] > incident.level:
@@ -655,6 +658,25 @@ def transition(
     )
     _tell_board(db, clock, cfg, incident, _last_event(db, incident))
     return incident
+
+
+@dataclass(frozen=True)
+class IncidentClosed:
+    """Emitted in the closing transaction when an incident reaches a final state (closed, false alarm, merged)."""
+
+    incident_id: int
+    state: str
+    level: int
+    drill: bool
+    closed_at: datetime
+    unit_path: str
+
+
+@dataclass(frozen=True)
+class IncidentReopened:
+    """Emitted in the transaction that reopens a finished incident."""
+
+    incident_id: int
 
 
 class IllegalNow(Conflict):

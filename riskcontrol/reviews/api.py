@@ -1,0 +1,73 @@
+"""HTTP API of review meetings (复盘会): list and read in scope, schedule, record as held."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+
+from riskcontrol.core.errors import error_responses
+from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, PathId
+from riskcontrol.reviews import rules, service
+from riskcontrol.reviews.models import ReviewMeeting
+from riskcontrol.reviews.schemas import HeldIn, MeetingOut, ScheduleIn
+from riskcontrol.reviews.service import ReviewConfig
+
+router = APIRouter(prefix="/api/v1", tags=["reviews"])
+
+Status = Literal["due", "scheduled", "held", "overdue", "cancelled"]
+
+
+def _cfg(ctx: AppContext) -> ReviewConfig:
+    cfg: ReviewConfig = ctx.extras["reviews"]
+    return cfg
+
+
+def meeting_out(meeting: ReviewMeeting) -> MeetingOut:
+    return MeetingOut(
+        id=meeting.id,
+        incident_id=meeting.incident_id,
+        level=meeting.level,
+        drill=meeting.drill,
+        closed_at=meeting.closed_at,
+        due_at=meeting.due_at,
+        status=meeting.status,
+        scheduled_for=meeting.scheduled_for,
+        place=meeting.place,
+        held_at=meeting.held_at,
+        days_late=rules.days_late(meeting.due_at, meeting.held_at) if meeting.held_at is not None else 0,
+        attendees=meeting.attendees,
+        minutes=meeting.minutes,
+        conclusions=meeting.conclusions,
+        recorded_by=meeting.recorded_by,
+        escalated_at=meeting.escalated_at,
+    )
+
+
+@router.get("/reviews")
+def list_reviews(db: Db, principal: CurrentPrincipal, status: Status | None = None) -> list[MeetingOut]:
+    """Review meetings of incidents in your scope, soonest due first."""
+    return [meeting_out(m) for m in service.list_meetings(db, principal, status=status)]
+
+
+@router.get("/reviews/{review_id}", responses=error_responses(404))
+def get_review(review_id: PathId, db: Db, principal: CurrentPrincipal) -> MeetingOut:
+    return meeting_out(service.get(db, principal, review_id))
+
+
+@router.put("/reviews/{review_id}/schedule", responses=error_responses(403, 404, 409, 422))
+def schedule_review(review_id: PathId, body: ScheduleIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> MeetingOut:
+    """Set (or move) when and where the meeting is held."""
+    meeting = service.schedule(db, ctx.clock, _cfg(ctx), principal, review_id, body)
+    out = meeting_out(meeting)
+    db.commit()
+    return out
+
+
+@router.post("/reviews/{review_id}/held", responses=error_responses(403, 404, 409, 422))
+def record_held(review_id: PathId, body: HeldIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> MeetingOut:
+    """Record the meeting as held: when, who came, the minutes and the conclusions (late when after its due time)."""
+    meeting = service.record_held(db, ctx.clock, _cfg(ctx), principal, review_id, body)
+    out = meeting_out(meeting)
+    db.commit()
+    return out

@@ -1,0 +1,38 @@
+"""Review meetings (复盘会): one per reviewed incident, with its due time, attendees, minutes and conclusions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from riskcontrol.core.db import Base, UTCDateTime
+
+
+class ReviewMeeting(Base):
+    """The review of one closed incident: due, scheduled, held (with who came, the minutes and conclusions)
+    or overdue; cancelled when the incident is reopened."""
+
+    __tablename__ = "review_meeting"
+    __table_args__ = (Index("ix_review_meeting_unit_path", "unit_path", postgresql_ops={"unit_path": "varchar_pattern_ops"}),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), index=True)
+    unit_path: Mapped[str] = mapped_column(String(255))
+    level: Mapped[int] = mapped_column(Integer)
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # due → scheduled → held; overdue when the due time passed first (it may still be held, late); cancelled.
+    status: Mapped[str] = mapped_column(String(12))
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    place: Mapped[str] = mapped_column(String(200), default="")
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attendees: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    minutes: Mapped[str] = mapped_column(Text, default="")
+    conclusions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
