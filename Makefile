@@ -15,8 +15,8 @@ RISKCONTROL_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 export RISKCONTROL_TEST_PG_URL RISKCONTROL_TEST_REDIS_URL
 
 # Debian packages: CJK fonts for pages and PDF reports; Chromium and the services for tests.
-APT_RUN := fonts-noto-cjk fonts-wqy-microhei
-APT_TEST := chromium postgresql redis-server
+APT_RUN := fonts-noto-cjk fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+APT_TEST := chromium postgresql redis-server poppler-utils
 
 .PHONY: run test lint unit test-sqlite test-postgres bench setup services clean
 

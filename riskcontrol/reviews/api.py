@@ -8,9 +8,10 @@ from fastapi import APIRouter
 
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, PathId
-from riskcontrol.reviews import rules, service
-from riskcontrol.reviews.models import ReviewMeeting
-from riskcontrol.reviews.schemas import HeldIn, MeetingOut, ScheduleIn
+from riskcontrol.incidents import service as incidents
+from riskcontrol.reviews import actions, rules, service
+from riskcontrol.reviews.models import ImprovementAction, ReviewMeeting
+from riskcontrol.reviews.schemas import ActionDoneIn, ActionIn, ActionOut, HeldIn, MeetingOut, ScheduleIn
 from riskcontrol.reviews.service import ReviewConfig
 
 router = APIRouter(prefix="/api/v1", tags=["reviews"])
@@ -69,5 +70,54 @@ def record_held(review_id: PathId, body: HeldIn, db: Db, ctx: Ctx, principal: Cu
     """Record the meeting as held: when, who came, the minutes and the conclusions (late when after its due time)."""
     meeting = service.record_held(db, ctx.clock, _cfg(ctx), principal, review_id, body)
     out = meeting_out(meeting)
+    db.commit()
+    return out
+
+
+def action_out(action: ImprovementAction) -> ActionOut:
+    return ActionOut(
+        id=action.id,
+        incident_id=action.incident_id,
+        review_id=action.review_id,
+        title=action.title,
+        detail=action.detail,
+        type=action.type,
+        owner_user_id=action.owner_user_id,
+        due_at=action.due_at,
+        status=action.status,
+        overdue=action.overdue,
+        hazard_id=action.hazard_id,
+        evidence=action.evidence,
+        done_at=action.done_at,
+        done_by=action.done_by,
+    )
+
+
+@router.post("/incidents/{incident_id}/actions", status_code=201, responses=error_responses(403, 404, 409, 422))
+def add_action(incident_id: PathId, body: ActionIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> ActionOut:
+    """Record an improvement action from the incident's review (rule, process, facility or training)."""
+    action = actions.create(db, ctx.clock, _cfg(ctx), ctx.extras["hazards"], principal, incident_id, body)
+    out = action_out(action)
+    db.commit()
+    return out
+
+
+@router.get("/incidents/{incident_id}/actions", responses=error_responses(404))
+def incident_actions(incident_id: PathId, db: Db, principal: CurrentPrincipal) -> list[ActionOut]:
+    incident = incidents.get(db, principal, incident_id)
+    return [action_out(a) for a in actions.of_incident(db, incident.id)]
+
+
+@router.get("/actions")
+def open_actions(db: Db, principal: CurrentPrincipal) -> list[ActionOut]:
+    """Every open improvement action across the incidents in your scope, overdue first (the leaders' list)."""
+    return [action_out(a) for a in actions.open_actions(db, principal)]
+
+
+@router.post("/actions/{action_id}/done", responses=error_responses(403, 404, 409, 422))
+def close_action(action_id: PathId, body: ActionDoneIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> ActionOut:
+    """Close an action with its evidence; one that puts a hazard right waits until the hazard is struck off."""
+    action = actions.complete(db, ctx.clock, _cfg(ctx), principal, action_id, body)
+    out = action_out(action)
     db.commit()
     return out

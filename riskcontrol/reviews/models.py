@@ -36,3 +36,34 @@ class ReviewMeeting(Base):
     recorded_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ImprovementAction(Base):
+    """A fix the review decided on (a rule, a process, a facility, training), owned and due, tracked until
+    closed with evidence; it may be the rectification of a hazard on the ledger."""
+
+    __tablename__ = "improvement_action"
+    __table_args__ = (
+        Index("ix_improvement_action_unit_path", "unit_path", postgresql_ops={"unit_path": "varchar_pattern_ops"}),
+        Index("ix_improvement_action_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), index=True)
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("review_meeting.id", ondelete="SET NULL"))
+    unit_path: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    # rule, process, facility, training
+    type: Mapped[str] = mapped_column(String(12))
+    owner_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="RESTRICT"), index=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # open → done; overdue while open past its due time
+    status: Mapped[str] = mapped_column(String(10))
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    hazard_id: Mapped[int | None] = mapped_column(ForeignKey("hazard.id", ondelete="SET NULL"))
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from riskcontrol.core.http import MAX_ID, NO_NUL
+from riskcontrol.hazards.schemas import HazardIn
 
 
 class _In(BaseModel):
@@ -51,3 +52,38 @@ class MeetingOut(BaseModel):
     conclusions: list[str]
     recorded_by: int | None
     escalated_at: datetime | None
+
+
+class ActionIn(_In):
+    """An improvement action decided on in the review of an incident."""
+
+    title: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    detail: str = Field(default="", max_length=8000, pattern=NO_NUL)
+    type: Literal["rule", "process", "facility", "training"]
+    owner_user_id: int = Field(ge=1, le=MAX_ID)
+    due_at: AwareDatetime = Field(strict=False)
+    # The hazard on the ledger this action puts right (it is done only once the hazard is struck off),
+    # or a new one to put on the ledger for it.
+    hazard_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    new_hazard: HazardIn | None = None
+
+
+class ActionDoneIn(_In):
+    evidence: str = Field(min_length=1, max_length=8000, pattern=NO_NUL)
+
+
+class ActionOut(BaseModel):
+    id: int
+    incident_id: int
+    review_id: int | None
+    title: str
+    detail: str
+    type: str
+    owner_user_id: int
+    due_at: datetime
+    status: str
+    overdue: bool
+    hazard_id: int | None
+    evidence: str
+    done_at: datetime | None
+    done_by: int | None

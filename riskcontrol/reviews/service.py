@@ -75,7 +75,7 @@ def _local(cfg: ReviewConfig, at: datetime) -> str:
     return at.astimezone(cfg.tz).strftime("%Y-%m-%d")
 
 
-def _school_holders(db: Session, path: str, roles: Iterable[str]) -> list[User]:
+def school_holders(db: Session, path: str, roles: Iterable[str]) -> list[User]:
     root = int(path.strip("/").split("/")[0])
     stmt = (
         select(User)
@@ -190,7 +190,7 @@ def on_remind(cfg: ReviewConfig) -> deadlines.Handler:
             if meeting.scheduled_for
             else "，尚未安排时间"
         )
-        people = _commander(db, meeting.incident_id) + _school_holders(db, meeting.unit_path, cfg.policy().organisers)
+        people = _commander(db, meeting.incident_id) + school_holders(db, meeting.unit_path, cfg.policy().organisers)
         _tell(
             db,
             clock,
@@ -211,7 +211,7 @@ def on_due(cfg: ReviewConfig) -> deadlines.Handler:
         if meeting is None or meeting.status not in (DUE, SCHEDULED):
             return
         meeting.status, meeting.escalated_at = OVERDUE, clock.now()
-        people = _school_holders(db, meeting.unit_path, cfg.policy().escalate_to) + _commander(db, meeting.incident_id)
+        people = school_holders(db, meeting.unit_path, cfg.policy().escalate_to) + _commander(db, meeting.incident_id)
         told = _tell(
             db,
             clock,

@@ -1,0 +1,256 @@
+"""Improvement actions (整改措施): what a review decided to change — a rule, a process, a facility, training —
+each with an owner and a due date, reminded before, escalated when overdue, closed only with evidence.
+
+An action may put a hazard right: it names a hazard on the ledger, or puts a new one there (origin
+"review"), and it can be closed only once that hazard has been accepted on site and struck off. The
+leaders' list is every open action across the incidents in their scope, overdue first.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from riskcontrol.core import audit, deadlines
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.db import missing_or_private
+from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
+from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
+from riskcontrol.core.security import Principal
+from riskcontrol.grid.service import scope_clause
+from riskcontrol.hazards import service as hazards
+from riskcontrol.hazards.models import Hazard
+from riskcontrol.hazards.rules import State as HazardState
+from riskcontrol.hazards.service import HazardConfig
+from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents.models import Incident
+from riskcontrol.notify import service as notify
+from riskcontrol.people.models import User
+from riskcontrol.reviews.models import ImprovementAction, ReviewMeeting
+from riskcontrol.reviews.schemas import ActionDoneIn, ActionIn
+from riskcontrol.reviews.service import RECORDERS, ReviewConfig, school_holders
+
+SUBJECT: Final = "improvement_action"
+REMIND: Final = "action.remind"
+DUE: Final = "action.due"
+REMIND_BEFORE: Final = timedelta(days=3)
+OPEN, DONE = "open", "done"
+
+
+def _tell(
+    db: Session, clock: Clock, cfg: ReviewConfig, action: ImprovementAction, users: list[User], kind: str, zh: str, en: str
+) -> list[int]:
+    message = notify.Message(
+        kind=kind,
+        title_zh=f"整改措施：{action.title}",
+        title_en=f"Improvement action: {action.title}",
+        body_zh=zh,
+        body_en=en,
+        sms_zh=f"【校园安全】整改措施“{action.title}”{zh}"[:300],
+        data={"action_id": action.id, "incident_id": action.incident_id},
+    )
+    told = {user.id: user for user in users if user.active}
+    for user in told.values():
+        notify.notify(
+            db,
+            clock,
+            cfg.events,
+            user=user,
+            channels=(notify.IN_APP,),
+            message=message,
+            subject_type=SUBJECT,
+            subject_id=action.id,
+        )
+    return sorted(told)
+
+
+def create(
+    db: Session, clock: Clock, cfg: ReviewConfig, hazard_cfg: HazardConfig, principal: Principal, incident_id: int, data: ActionIn
+) -> ImprovementAction:
+    """Record an action from the review of a closed incident; with `new_hazard` the hazard goes on the ledger too."""
+    incident = incidents.get(db, principal, incident_id)
+    if not principal.has_role(*RECORDERS):
+        raise Forbidden("recording improvement actions needs student affairs, a leader or the response team")
+    if incident.is_open:
+        raise Conflict("improvement actions come from the review of a closed incident", field="incident_id")
+    now = clock.now()
+    if data.due_at <= now:
+        raise InvalidInput("the due date must be in the future", field="due_at")
+    owner = db.get(User, data.owner_user_id)
+    if owner is None or not owner.active:
+        raise InvalidInput(f"no active user with id {data.owner_user_id}", field="owner_user_id")
+    if data.hazard_id is not None and data.new_hazard is not None:
+        raise InvalidInput("name a hazard on the ledger or describe a new one, not both", field="new_hazard")
+    hazard_id = data.hazard_id
+    if hazard_id is not None:
+        hazards.get(db, principal, hazard_id)
+    review = db.execute(
+        select(ReviewMeeting.id).where(ReviewMeeting.incident_id == incident.id).order_by(ReviewMeeting.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    action = ImprovementAction(
+        incident_id=incident.id,
+        review_id=review,
+        unit_path=incident.unit_path,
+        title=data.title,
+        detail=data.detail,
+        type=data.type,
+        owner_user_id=owner.id,
+        due_at=data.due_at,
+        status=OPEN,
+        overdue=False,
+        hazard_id=hazard_id,
+        evidence="",
+        created_by=principal.user_id,
+        created_at=now,
+    )
+    db.add(action)
+    db.flush()
+    if data.new_hazard is not None:
+        hazard = hazards.create_hazard(
+            db, clock, hazard_cfg, principal, data.new_hazard, origin="review", origin_ref=f"action:{action.id}"
+        )
+        action.hazard_id = hazard.id
+    if data.due_at - REMIND_BEFORE > now:
+        deadlines.schedule(db, clock, kind=REMIND, subject_type=SUBJECT, subject_id=action.id, due_at=data.due_at - REMIND_BEFORE)
+    deadlines.schedule(db, clock, kind=DUE, subject_type=SUBJECT, subject_id=action.id, due_at=data.due_at)
+    incidents.record(
+        db,
+        clock,
+        cfg.incidents,
+        incident,
+        "action_added",
+        principal.user_id,
+        action_id=action.id,
+        title=data.title,
+        type=data.type,
+    )
+    _tell(
+        db,
+        clock,
+        cfg,
+        action,
+        [owner],
+        "action.assigned",
+        f"由你负责，{data.due_at.astimezone(cfg.tz):%Y-%m-%d}前完成。",
+        "You own it.",
+    )
+    audit.record(
+        db,
+        clock,
+        actor_user_id=principal.user_id,
+        actor=principal.username,
+        action="action.create",
+        subject_type=SUBJECT,
+        subject_id=action.id,
+    )
+    return action
+
+
+def get(db: Session, principal: Principal, action_id: int) -> ImprovementAction:
+    action = db.get(ImprovementAction, action_id)
+    if action is None or not (principal.covers(action.unit_path) or action.owner_user_id == principal.user_id):
+        raise missing_or_private(db, ImprovementAction, action_id, what="improvement action", field="action_id")
+    return action
+
+
+def complete(
+    db: Session, clock: Clock, cfg: ReviewConfig, principal: Principal, action_id: int, data: ActionDoneIn
+) -> ImprovementAction:
+    """Close an action with its evidence (its owner, or those who record reviews); an action that puts a hazard
+    right is closed only once the hazard has been struck off."""
+    action = get(db, principal, action_id)
+    if action.owner_user_id != principal.user_id and not principal.has_role(*RECORDERS):
+        raise Forbidden("only the action's owner or student affairs may close it")
+    if action.status == DONE:
+        raise Conflict("the action is already closed", field="action_id")
+    if action.hazard_id is not None:
+        hazard = db.get(Hazard, action.hazard_id)
+        if hazard is not None and hazard.state != HazardState.CLOSED:
+            raise Conflict(
+                f"hazard {hazard.id} is {hazard.state}: the action closes once it is accepted and struck off", field="hazard_id"
+            )
+    now = clock.now()
+    action.status, action.evidence, action.done_at, action.done_by = DONE, data.evidence, now, principal.user_id
+    deadlines.cancel(db, subject_type=SUBJECT, subject_id=action.id)
+    incident = db.get(Incident, action.incident_id)
+    assert incident is not None
+    incidents.record(
+        db, clock, cfg.incidents, incident, "action_done", principal.user_id, action_id=action.id, late=now > action.due_at
+    )
+    audit.record(
+        db,
+        clock,
+        actor_user_id=principal.user_id,
+        actor=principal.username,
+        action="action.done",
+        subject_type=SUBJECT,
+        subject_id=action.id,
+    )
+    return action
+
+
+def open_actions(db: Session, principal: Principal) -> list[ImprovementAction]:
+    """Every open action across the incidents in scope: overdue first, then by due date (the leaders' list)."""
+    stmt = select(ImprovementAction).where(ImprovementAction.status == OPEN, scope_clause(principal, ImprovementAction.unit_path))
+    return list(db.execute(stmt.order_by(ImprovementAction.overdue.desc(), ImprovementAction.due_at)).scalars())
+
+
+def of_incident(db: Session, incident_id: int) -> list[ImprovementAction]:
+    return list(
+        db.execute(
+            select(ImprovementAction).where(ImprovementAction.incident_id == incident_id).order_by(ImprovementAction.id)
+        ).scalars()
+    )
+
+
+def on_remind(cfg: ReviewConfig) -> deadlines.Handler:
+    def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
+        action = db.get(ImprovementAction, int(deadline.subject_id))
+        if action is None or action.status != OPEN:
+            return
+        owner = db.get(User, action.owner_user_id)
+        _tell(
+            db,
+            clock,
+            cfg,
+            action,
+            [owner] if owner else [],
+            "action.reminder",
+            f"将于{action.due_at.astimezone(cfg.tz):%Y-%m-%d}到期，请按时完成并提交佐证。",
+            "Due soon; close it with evidence.",
+        )
+
+    return handle
+
+
+def on_due(cfg: ReviewConfig) -> deadlines.Handler:
+    def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
+        action = db.get(ImprovementAction, int(deadline.subject_id))
+        if action is None or action.status != OPEN:
+            return
+        action.overdue = True
+        owner = db.get(User, action.owner_user_id)
+        people = ([owner] if owner else []) + school_holders(db, action.unit_path, cfg.policy().escalate_to)
+        told = _tell(
+            db,
+            clock,
+            cfg,
+            action,
+            people,
+            "action.overdue",
+            f"已于{action.due_at.astimezone(cfg.tz):%Y-%m-%d}到期，尚未完成，请督办。",
+            "Overdue and not closed.",
+        )
+        incident = db.get(Incident, action.incident_id)
+        assert incident is not None
+        incidents.record(db, clock, cfg.incidents, incident, "action_overdue", None, action_id=action.id, told=told)
+
+    return handle
+
+
+def register(cfg: ReviewConfig, handlers: DeadlineHandlers) -> None:
+    handlers.register(REMIND, on_remind(cfg))
+    handlers.register(DUE, on_due(cfg))
