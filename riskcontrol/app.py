@@ -54,6 +54,7 @@ from riskcontrol.people.api import router as people_router
 from riskcontrol.people.concern_api import router as concern_router
 from riskcontrol.people.import_api import router as import_router
 from riskcontrol.reviews import actions as review_actions
+from riskcontrol.reviews import recovery as review_recovery
 from riskcontrol.reviews import service as review_service
 from riskcontrol.reviews.api import router as reviews_router
 from riskcontrol.reviews.service import ReviewConfig
@@ -125,6 +126,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
     reviews = ReviewConfig(sop_dir=settings.sop_dir, tz=settings.tz, incidents=incidents, events=ctx.events)
     review_service.register(reviews, ctx.deadline_handlers, ctx.events)
     review_actions.register(reviews, ctx.deadline_handlers)
+    review_recovery.register(reviews, ctx.deadline_handlers, ctx.events)
     ctx.extras["reviews"] = reviews
     duty = roster.RosterConfig(tz=settings.tz, events=ctx.events, sms_daily_cap=settings.sms_daily_cap or None)
     roster.register(duty, ctx.deadline_handlers)

@@ -644,6 +644,9 @@ def transition(
             cfg.events.emit(db, clock, IncidentReopened(incident.id))
         if not move.internal or trigger == "change_level":
             _enter(db, clock, cfg, incident, move.dest, principal.user_id)
+        phase = machine.sop.state(move.dest).phase
+        if phase == "recovery" and machine.sop.state(move.source).phase != "recovery":
+            cfg.events.emit(db, clock, RecoveryBegan(incident.id, now, incident.unit_path))
     if trigger == "change_level" and Level(incident.level) in PAGES_ON_DUTY and changes["from_level"] > incident.level:
         _page_on_duty(db, clock, cfg, incident)
     audit.record(
@@ -669,6 +672,15 @@ class IncidentClosed:
     level: int
     drill: bool
     closed_at: datetime
+    unit_path: str
+
+
+@dataclass(frozen=True)
+class RecoveryBegan:
+    """Emitted in the transaction that first moves an incident into a state of the SOP's recovery phase."""
+
+    incident_id: int
+    began_at: datetime
     unit_path: str
 
 

@@ -7,11 +7,20 @@ from typing import Literal
 from fastapi import APIRouter
 
 from riskcontrol.core.errors import error_responses
-from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, PathId
+from riskcontrol.core.http import AppContext, ClockDep, Ctx, CurrentPrincipal, Db, PathId
 from riskcontrol.incidents import service as incidents
-from riskcontrol.reviews import actions, rules, service
-from riskcontrol.reviews.models import ImprovementAction, ReviewMeeting
-from riskcontrol.reviews.schemas import ActionDoneIn, ActionIn, ActionOut, HeldIn, MeetingOut, ScheduleIn
+from riskcontrol.reviews import actions, recovery, rules, service
+from riskcontrol.reviews.models import ImprovementAction, RecoveryItem, ReviewMeeting
+from riskcontrol.reviews.schemas import (
+    ActionDoneIn,
+    ActionIn,
+    ActionOut,
+    HeldIn,
+    MeetingOut,
+    RecoveryDoneIn,
+    RecoveryItemOut,
+    ScheduleIn,
+)
 from riskcontrol.reviews.service import ReviewConfig
 
 router = APIRouter(prefix="/api/v1", tags=["reviews"])
@@ -119,5 +128,43 @@ def close_action(action_id: PathId, body: ActionDoneIn, db: Db, ctx: Ctx, princi
     """Close an action with its evidence; one that puts a hazard right waits until the hazard is struck off."""
     action = actions.complete(db, ctx.clock, _cfg(ctx), principal, action_id, body)
     out = action_out(action)
+    db.commit()
+    return out
+
+
+def recovery_out(item: RecoveryItem, reads_notes: bool) -> RecoveryItemOut:
+    return RecoveryItemOut(
+        id=item.id,
+        incident_id=item.incident_id,
+        person_id=item.person_id,
+        code=item.code,
+        label_zh=item.label_zh,
+        label_en=item.label_en,
+        owner_role=item.owner_role,
+        owner_user_id=item.owner_user_id,
+        due_at=item.due_at,
+        status=item.status,
+        overdue=item.overdue,
+        done_at=item.done_at,
+        done_by=item.done_by,
+        has_note=bool(item.note),
+        note=item.note if reads_notes else None,
+    )
+
+
+@router.get("/incidents/{incident_id}/recovery", responses=error_responses(404))
+def recovery_plan(incident_id: PathId, db: Db, clock: ClockDep, principal: CurrentPrincipal) -> list[RecoveryItemOut]:
+    """The incident's recovery tasks; session notes only for the psychological centre (audited)."""
+    items, reads = recovery.plan_of(db, clock, principal, incident_id)
+    out = [recovery_out(item, reads) for item in items]
+    db.commit()  # the audited read of the notes
+    return out
+
+
+@router.post("/recovery/{item_id}/done", responses=error_responses(403, 404, 409, 422))
+def recovery_done(item_id: PathId, body: RecoveryDoneIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> RecoveryItemOut:
+    """Mark a recovery task done (a session held, a follow-up made), with its note."""
+    item = recovery.complete(db, ctx.clock, _cfg(ctx), principal, item_id, body.note)
+    out = recovery_out(item, principal.has_role(*recovery.READS_NOTES))
     db.commit()
     return out

@@ -67,3 +67,28 @@ class ImprovementAction(Base):
     done_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RecoveryItem(Base):
+    """One task of an incident's recovery plan: a counselling session, a follow-up, an assessment; `note` is
+    clinical (the psychological centre alone reads it, audited)."""
+
+    __tablename__ = "recovery_item"
+    __table_args__ = (Index("ix_recovery_item_incident", "incident_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("incident_person.id", ondelete="CASCADE"))
+    unit_path: Mapped[str] = mapped_column(String(255))
+    code: Mapped[str] = mapped_column(String(40))
+    label_zh: Mapped[str] = mapped_column(String(200))
+    label_en: Mapped[str] = mapped_column(String(200))
+    owner_role: Mapped[str] = mapped_column(String(24))
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"), index=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(10))
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

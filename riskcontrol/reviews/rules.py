@@ -8,7 +8,7 @@ from typing import Final
 from pydantic import Field
 
 from riskcontrol.core.durations import Duration
-from riskcontrol.core.shapes import Frozen
+from riskcontrol.core.shapes import Frozen, Label
 from riskcontrol.incidents.playbook_rules import Level, LevelField
 
 # Only a finished incident closed in the ordinary way is reviewed; a false alarm or a merge is not.
@@ -43,3 +43,22 @@ def days_late(due_at: datetime, held_at: datetime) -> int:
     """Whole days a meeting was held after its due time (0 when on time)."""
     late = held_at - due_at
     return -(-late // timedelta(days=1)) if late > timedelta(0) else 0
+
+
+class PlanItem(Frozen):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
+    label: Label
+    within: Duration
+    owner: str = Field(pattern=ROLE)
+    involvements: tuple[str, ...] = ()
+
+
+class RecoveryPlan(Frozen):
+    """`sop/recovery_plan.yaml`: the items opened per person involved and once per incident."""
+
+    version: int = Field(ge=1)
+    per_person: tuple[PlanItem, ...] = ()
+    per_incident: tuple[PlanItem, ...] = ()
+
+    def items_for(self, involvement: str) -> list[PlanItem]:
+        return [item for item in self.per_person if involvement in item.involvements]

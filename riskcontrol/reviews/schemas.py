@@ -87,3 +87,26 @@ class ActionOut(BaseModel):
     evidence: str
     done_at: datetime | None
     done_by: int | None
+
+
+class RecoveryDoneIn(_In):
+    note: str = Field(default="", max_length=20_000, pattern=NO_NUL)
+
+
+class RecoveryItemOut(BaseModel):
+    id: int
+    incident_id: int
+    person_id: int | None
+    code: str
+    label_zh: str
+    label_en: str
+    owner_role: str
+    owner_user_id: int | None
+    due_at: datetime
+    status: str
+    overdue: bool
+    done_at: datetime | None
+    done_by: int | None
+    # Whether a note was written; its text only for the psychological centre.
+    has_note: bool
+    note: str | None

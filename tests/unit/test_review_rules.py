@@ -45,3 +45,13 @@ def test_a_broken_policy_names_file_line_and_field(tmp_path: Path) -> None:
         load_model(path, ReviewPolicy)
     assert caught.value.line is not None
     assert "due_within" in caught.value.field
+
+
+def test_the_shipped_recovery_plan_by_involvement() -> None:
+    from riskcontrol.reviews.rules import RecoveryPlan
+
+    plan = load_model(PROJECT_ROOT / "sop" / "recovery_plan.yaml", RecoveryPlan)
+    assert [i.code for i in plan.items_for("deceased")] == ["family_session"]
+    assert [i.code for i in plan.items_for("witness")] == ["individual_session"]
+    assert len(plan.items_for("missing")) == 6
+    assert [(i.code, i.within) for i in plan.per_incident] == [("group_session", timedelta(days=7))]
