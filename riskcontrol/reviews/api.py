@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import AppContext, ClockDep, Ctx, CurrentPrincipal, Db, PathId
 from riskcontrol.incidents import service as incidents
-from riskcontrol.reviews import actions, recovery, rules, service
-from riskcontrol.reviews.models import ImprovementAction, RecoveryItem, ReviewMeeting
+from riskcontrol.reviews import actions, cases, recovery, rules, service
+from riskcontrol.reviews.models import CaseStudy, ImprovementAction, RecoveryItem, ReviewMeeting
 from riskcontrol.reviews.schemas import (
     ActionDoneIn,
     ActionIn,
@@ -168,3 +169,46 @@ def recovery_done(item_id: PathId, body: RecoveryDoneIn, db: Db, ctx: Ctx, princ
     out = recovery_out(item, principal.has_role(*recovery.READS_NOTES))
     db.commit()
     return out
+
+
+def case_out(case: CaseStudy) -> dict[str, Any]:
+    return {"id": case.id, "title": case.title, "type": case.type, "level": case.level, "period": case.period, **case.body}
+
+
+@router.post("/incidents/{incident_id}/case", status_code=201, responses=error_responses(403, 404, 409))
+def make_case(incident_id: PathId, db: Db, clock: ClockDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Put the anonymised case of a closed, reviewed incident into the training library."""
+    case = cases.make(db, clock, principal, incident_id)
+    out = case_out(case)
+    db.commit()
+    return out
+
+
+@router.get("/cases")
+def list_cases(
+    db: Db,
+    principal: CurrentPrincipal,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    type_: Annotated[str | None, Query(alias="type", max_length=40)] = None,
+) -> list[dict[str, Any]]:
+    """The case library, newest first; `q` searches the whole text, `type` the incident type."""
+    return [
+        {"id": c.id, "title": c.title, "type": c.type, "level": c.level, "period": c.period}
+        for c in cases.search(db, principal, query=q, type_=type_)
+    ]
+
+
+@router.get("/cases/{case_id}", responses=error_responses(403, 404))
+def get_case(case_id: PathId, db: Db, principal: CurrentPrincipal) -> dict[str, Any]:
+    return case_out(cases.get(db, principal, case_id))
+
+
+@router.get("/cases/{case_id}/export.md", responses={200: {"content": {"text/markdown": {}}}, **error_responses(403, 404)})
+def export_case(case_id: PathId, db: Db, principal: CurrentPrincipal) -> Response:
+    """The case as Markdown, for training material."""
+    case = cases.get(db, principal, case_id)
+    return Response(
+        cases.markdown(case),
+        media_type="text/markdown; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="case-{case.id}.md"'},
+    )

@@ -92,3 +92,22 @@ class RecoveryItem(Base):
     done_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseStudy(Base):
+    """An anonymised case for counsellor training, made from a closed and reviewed incident: no names,
+    student numbers, phones or room numbers; times relative to the start; the place generalised."""
+
+    __tablename__ = "case_study"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="SET NULL"), unique=True, nullable=True)
+    title: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    period: Mapped[str] = mapped_column(String(20))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The whole case as plain text, for search.
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,245 @@
+"""The case library (案例库): anonymised cases from closed, reviewed incidents, for counsellor training.
+
+A case keeps what a counsellor can learn from — the type and level, how the response unfolded (each step
+as "T+N 分钟" from the start), which steps were on time, the review's conclusions and the improvement
+actions — and removes who it was: the names of the people involved, their families and the staff,
+student numbers, phone numbers and room numbers are replaced by roles ("学生甲", "家长", "辅导员") or
+generalised ("某宿舍楼"); the date becomes the month. Cases are anonymised, so every staff member may
+read them; making one needs student affairs or the psych centre.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from riskcontrol.core import audit
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.errors import Conflict, Forbidden, NotFound
+from riskcontrol.core.security import Principal
+from riskcontrol.grid.models import OrgUnit
+from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentPerson, IncidentTask
+from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
+from riskcontrol.people.models import Guardian, Student, User
+from riskcontrol.people.rules import STUDENT_ROLES, Role
+from riskcontrol.reviews.models import CaseStudy, ImprovementAction, ReviewMeeting
+
+MAKERS: Final = (Role.STUDENT_AFFAIRS, Role.PSYCH_CENTER, Role.ADMIN)
+LETTERS: Final = "甲乙丙丁戊己庚辛壬癸"
+# Patterns that identify whatever the lists miss: mobile numbers, student numbers, room numbers.
+_PHONE = re.compile(r"(?<!\d)(?:\+?86)?1[3-9]\d{9}(?!\d)")
+_NUMBER = re.compile(r"(?<!\d)\d{8,12}(?!\d)")
+_ROOM = re.compile(r"[东西南北EWSN]\d{1,2}[-－]\d{3}|[东西南北]区?\d{1,2}号?楼\d{3}室?|\d{1,2}号楼\d{3}室?")
+# Timeline data that says something worth teaching; identifiers inside are scrubbed.
+_TEXT_KEYS: Final = ("reason", "text", "evidence", "trigger", "dest", "code", "step", "whom", "note")
+
+
+@dataclass
+class Scrubber:
+    """Replaces every known identifier (longest first), then whatever the patterns catch."""
+
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, value: str | None, replacement: str) -> None:
+        value = (value or "").strip()
+        if len(value) >= 2 and all(value != known for known, _ in self.pairs):
+            self.pairs.append((value, replacement))
+
+    def __call__(self, text: str) -> str:
+        for value, replacement in sorted(self.pairs, key=lambda pair: -len(pair[0])):
+            text = text.replace(value, replacement)
+        text = _PHONE.sub("[电话]", text)
+        text = _NUMBER.sub("[学号]", text)
+        return _ROOM.sub("某宿舍", text)
+
+
+def _scrubber(db: Session, incident: Incident, users: Iterable[User]) -> Scrubber:
+    scrub = Scrubber()
+    people = list(
+        db.execute(select(IncidentPerson).where(IncidentPerson.incident_id == incident.id).order_by(IncidentPerson.id)).scalars()
+    )
+    for i, person in enumerate(people):
+        label = f"学生{LETTERS[i % len(LETTERS)]}"
+        scrub.add(person.name, label)
+        student = db.get(Student, person.student_id) if person.student_id is not None else None
+        if student is None:
+            continue
+        scrub.add(student.name, label)
+        scrub.add(student.name[1:], label)  # the given name alone, as people say it
+        scrub.add(student.student_no, "[学号]")
+        scrub.add(student.phone, "[电话]")
+        for guardian in db.execute(select(Guardian).where(Guardian.student_id == student.id)).scalars():
+            scrub.add(guardian.name, f"{label}家长")
+            scrub.add(guardian.phone, "[电话]")
+        if student.dorm_id is not None:
+            room = db.get(OrgUnit, student.dorm_id)
+            if room is not None:
+                scrub.add(room.code, "某宿舍")
+                scrub.add(room.name_zh, "某宿舍")
+    for user in users:
+        scrub.add(user.name, "工作人员")
+        scrub.add(user.phone, "[电话]")
+    return scrub
+
+
+def _relative(at: datetime, start: datetime) -> str:
+    minutes = int((at - start) / timedelta(minutes=1))
+    if minutes < 120:
+        return f"T+{minutes} 分钟"
+    if minutes < 48 * 60:
+        return f"T+{minutes // 60} 小时"
+    return f"T+{minutes // (24 * 60)} 天"
+
+
+def _event_line(event: IncidentEvent, scrub: Scrubber) -> str:
+    parts = [event.kind]
+    for key in _TEXT_KEYS:
+        value = event.data.get(key)
+        if isinstance(value, str) and value:
+            parts.append(f"{key}: {value}")
+    return scrub(" · ".join(parts))
+
+
+def build(db: Session, incident: Incident) -> dict[str, Any]:
+    """The anonymised case of an incident (not stored)."""
+    events = incidents.timeline(db, incident.id)
+    tasks = list(
+        db.execute(select(IncidentTask).where(IncidentTask.incident_id == incident.id).order_by(IncidentTask.due_at)).scalars()
+    )
+    actions = list(db.execute(select(ImprovementAction).where(ImprovementAction.incident_id == incident.id)).scalars())
+    review = (
+        db.execute(
+            select(ReviewMeeting)
+            .where(ReviewMeeting.incident_id == incident.id, ReviewMeeting.status == "held")
+            .order_by(ReviewMeeting.id.desc())
+        )
+        .scalars()
+        .first()
+    )
+    ids = {e.actor_id for e in events} | {t.done_by for t in tasks} | {a.owner_user_id for a in actions}
+    ids |= {r.user_id for r in incidents.role_history(db, incident.id)}
+    if review is not None:
+        ids |= {a.get("user_id") for a in review.attendees}
+    users = list(db.execute(select(User).where(User.id.in_([i for i in ids if isinstance(i, int)]))).scalars())
+    scrub = _scrubber(db, incident, users)
+    if review is not None:
+        for attendee in review.attendees:
+            scrub.add(str(attendee.get("name") or ""), str(attendee.get("role") or "参会人员"))
+    playbook = incidents.playbook_of(incident)
+    level = Level(incident.level)
+    on_time = sum(1 for t in tasks if t.done_at is not None and t.done_at <= t.due_at)
+    late = [t for t in tasks if t.done_at is not None and t.done_at > t.due_at]
+    return {
+        "title": scrub(incident.title),
+        "type": incident.type,
+        "type_label": playbook.label.zh,
+        "level": level.numeral,
+        "level_label": LEVEL_NAMES[level].zh,
+        "period": f"{incident.started_at:%Y年%m月}",
+        "drill": incident.drill,
+        "place": "某宿舍楼" if _ROOM.search(incident.location) else scrub(incident.location),
+        "summary": scrub(incident.summary),
+        "timeline": [{"when": _relative(e.at, incident.started_at), "what": _event_line(e, scrub)} for e in events],
+        "steps": {"total": len(tasks), "on_time": on_time, "late": [scrub(t.label_zh) for t in late]},
+        "conclusions": [scrub(c) for c in review.conclusions] if review is not None else [],
+        "minutes": scrub(review.minutes) if review is not None else "",
+        "actions": [{"type": a.type, "title": scrub(a.title), "status": a.status} for a in actions],
+    }
+
+
+def _plain(body: dict[str, Any]) -> str:
+    lines = [body["title"], body["type_label"], body["summary"], body["minutes"], *body["conclusions"]]
+    lines += [f"{row['when']} {row['what']}" for row in body["timeline"]]
+    lines += [a["title"] for a in body["actions"]]
+    return "\n".join(lines)
+
+
+def make(db: Session, clock: Clock, principal: Principal, incident_id: int) -> CaseStudy:
+    """Store the anonymised case of a closed incident whose review was held (once per incident)."""
+    if not principal.has_role(*MAKERS):
+        raise Forbidden("making a training case needs student affairs or the psychological centre")
+    incident = incidents.get(db, principal, incident_id)
+    if incident.is_open:
+        raise Conflict("a case is made from a closed incident", field="incident_id")
+    held = db.execute(
+        select(ReviewMeeting.id).where(ReviewMeeting.incident_id == incident.id, ReviewMeeting.status == "held")
+    ).first()
+    if held is None:
+        raise Conflict("a case is made once the incident's review meeting was held", field="incident_id")
+    if db.execute(select(CaseStudy.id).where(CaseStudy.incident_id == incident.id)).first() is not None:
+        raise Conflict("this incident's case is already in the library", field="incident_id")
+    body = build(db, incident)
+    case = CaseStudy(
+        incident_id=incident.id,
+        title=body["title"],
+        type=incident.type,
+        level=incident.level,
+        period=body["period"],
+        body=body,
+        text=_plain(body),
+        created_by=principal.user_id,
+        created_at=clock.now(),
+    )
+    db.add(case)
+    db.flush()
+    audit.record(
+        db,
+        clock,
+        actor_user_id=principal.user_id,
+        actor=principal.username,
+        action="case.make",
+        subject_type="case_study",
+        subject_id=case.id,
+    )
+    return case
+
+
+def _reader(principal: Principal) -> None:
+    if principal.roles <= STUDENT_ROLES:
+        raise Forbidden("the case library is for staff")
+
+
+def search(db: Session, principal: Principal, *, query: str | None = None, type_: str | None = None) -> list[CaseStudy]:
+    _reader(principal)
+    stmt = select(CaseStudy)
+    if query:
+        stmt = stmt.where(CaseStudy.text.contains(query, autoescape=True))
+    if type_:
+        stmt = stmt.where(CaseStudy.type == type_)
+    return list(db.execute(stmt.order_by(CaseStudy.id.desc()).limit(200)).scalars())
+
+
+def get(db: Session, principal: Principal, case_id: int) -> CaseStudy:
+    _reader(principal)
+    case = db.get(CaseStudy, case_id)
+    if case is None:
+        raise NotFound(f"no case with id {case_id}", field="case_id")
+    return case
+
+
+def markdown(case: CaseStudy) -> str:
+    """The case as a Markdown document for training material."""
+    body = case.body
+    out = [f"# {body['title']}", "", f"{body['type_label']} · {body['level']}级（{body['level_label']}） · {body['period']}", ""]
+    if body.get("drill"):
+        out += ["**演练**", ""]
+    out += ["## 事件概况", "", body["summary"] or "—", "", "## 处置过程", ""]
+    out += [f"- {row['when']}：{row['what']}" for row in body["timeline"]]
+    steps = body["steps"]
+    out += [
+        "",
+        "## 处置步骤",
+        "",
+        f"共 {steps['total']} 项，按时 {steps['on_time']} 项。",
+        *[f"- 超时：{label}" for label in steps["late"]],
+    ]
+    out += ["", "## 复盘结论", "", *[f"- {c}" for c in body["conclusions"]], "", "## 改进措施", ""]
+    out += [f"- [{a['type']}] {a['title']}（{a['status']}）" for a in body["actions"]] or ["—"]
+    return "\n".join(out) + "\n"
