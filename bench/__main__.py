@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import board, riskmap, scope, warning
+from bench import board, review_report, riskmap, scope, warning
 
 
 def main() -> None:
@@ -10,6 +10,7 @@ def main() -> None:
     warning.main()
     board.main()
     riskmap.main()
+    review_report.main()
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ from riskcontrol.reviews import actions as review_actions
 from riskcontrol.reviews import recovery as review_recovery
 from riskcontrol.reviews import service as review_service
 from riskcontrol.reviews.api import router as reviews_router
+from riskcontrol.reviews.report_api import router as review_report_router
 from riskcontrol.reviews.service import ReviewConfig
 from riskcontrol.settings import Settings
 from riskcontrol.web.board_pages import router as board_pages_router
@@ -64,6 +65,7 @@ from riskcontrol.web.incident_pages import router as incident_pages_router
 from riskcontrol.web.inspection_pages import router as inspection_pages_router
 from riskcontrol.web.pages import router as pages_router
 from riskcontrol.web.prevention_pages import router as prevention_pages_router
+from riskcontrol.web.review_pages import router as review_pages_router
 from riskcontrol.web.riskmap_pages import router as riskmap_pages_router
 from riskcontrol.web.warning_pages import router as warning_pages_router
 
@@ -211,6 +213,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(inspections_router)
     app.include_router(incidents_router)
     app.include_router(reviews_router)
+    app.include_router(review_report_router)
     app.include_router(incident_sockets)
     app.include_router(roster_router)
     app.include_router(prevention_router)
@@ -220,6 +223,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(board_pages_router)
     app.include_router(prevention_pages_router)
     app.include_router(riskmap_pages_router)
+    app.include_router(review_pages_router)
     app.include_router(inspection_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -109,6 +109,12 @@ def test_an_action_that_puts_a_hazard_right_is_escalated_when_late_and_closes_on
     assert aid not in [a["id"] for a in night.client.get("/api/v1/actions", headers=night.token("leader")).json()]
     kinds = [e["kind"] for e in night.client.get(f"/api/v1/incidents/{iid}/timeline", headers=night.token("response1")).json()]
     assert [k for k in kinds if k.startswith("action_")] == ["action_added", "action_overdue", "action_done"]
+    # The review report lists it under 八、改进措施.
+    report = night.client.get(f"/api/v1/incidents/{iid}/review-report.html", headers=night.token("affairs"))
+    assert report.status_code == 200, report.text
+    section = report.text[report.text.index("八、改进措施") :]
+    assert "西区湖边小路加装照明和护栏" in section
+    assert "已完成" in section
 
 
 def test_a_training_action_closed_by_its_owner_and_scope(night: Night) -> None:
@@ -134,3 +140,25 @@ def test_a_training_action_closed_by_its_owner_and_scope(night: Night) -> None:
     assert (done.status_code, done.json()["done_by"]) == (200, night.user("counselor_cs").id)
     again = night.client.post(f"/api/v1/actions/{aid}/done", headers=night.token("counselor_cs"), json={"evidence": "签到表"})
     assert again.status_code == 409
+
+
+def test_the_leaders_page_lists_reviews_with_their_reports_and_open_actions_overdue_first(night: Night) -> None:
+    iid = open_incident(night, "II")
+    walk(night, iid)
+    soon, later = TEN_PM + timedelta(days=2), TEN_PM + timedelta(days=20)
+    for title, due in (("更新夜间值班电话", later), ("门禁数据接入", soon)):
+        reply = add(night, iid, title=title, type="process", owner_user_id=night.user("affairs").id, due_at=due.isoformat())
+        assert reply.status_code == 201, reply.text
+    at(night, soon)
+    page = night.client.get("/reviews", headers=night.token("leader"))
+    assert page.status_code == 200
+    html = page.text
+    assert "复盘会与整改措施" in html
+    assert f"/api/v1/incidents/{iid}/review-report.pdf" in html
+    assert "待召开" in html
+    assert html.index("门禁数据接入") < html.index("更新夜间值班电话")  # the overdue one first
+    assert "逾期" in html
+    level_three = night.client.get("/reviews?level=3", headers=night.token("leader")).text
+    assert f"/api/v1/incidents/{iid}/review-report.pdf" not in level_three
+    student = night.client.get("/reviews", headers=night.token("monitor_cs2301")).text
+    assert "门禁数据接入" not in student

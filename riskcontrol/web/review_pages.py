@@ -1,0 +1,124 @@
+"""HTML route of the leaders' reading (/reviews): the review meetings in scope by date, type and level, each with
+its report (HTML and PDF), and every open improvement action, overdue first. Server-rendered, no script."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from riskcontrol.core.http import Ctx, Db
+from riskcontrol.incidents.models import Incident
+from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
+from riskcontrol.people.models import User
+from riskcontrol.people.rules import STUDENT_ROLES
+from riskcontrol.reviews import actions as review_actions
+from riskcontrol.reviews import service as reviews
+from riskcontrol.web.pages import OptionalPrincipal, sign_in_first
+from riskcontrol.web.templating import page_language, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    id: int
+    incident_id: int
+    title: str
+    type_label: str
+    level: str
+    level_class: str
+    drill: bool
+    closed: str
+    due: str
+    status: str
+    held: str
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    id: int
+    incident_id: int
+    title: str
+    type: str
+    owner: str
+    due: str
+    overdue: bool
+
+
+def _day(at: datetime | None, tz: tzinfo) -> str:
+    return at.astimezone(tz).strftime("%Y-%m-%d") if at is not None else "—"
+
+
+@router.get("/reviews")
+def reviews_page(
+    request: Request,
+    ctx: Ctx,
+    db: Db,
+    principal: OptionalPrincipal,
+    type_: Annotated[str | None, Query(alias="type", max_length=40)] = None,
+    level: Annotated[int | None, Query(ge=1, le=4)] = None,
+) -> Response:
+    """Reviews and open improvement actions for leaders and student affairs (in their scope)."""
+    lang = page_language(request, ctx.settings.default_language)
+    if principal is None:
+        return sign_in_first(request, ctx, lang)
+    tz = ctx.settings.tz
+    if principal.roles <= STUDENT_ROLES:
+        meetings, open_actions = [], []
+    else:
+        meetings = reviews.list_meetings(db, principal)
+        open_actions = review_actions.open_actions(db, principal)
+    ids = {m.incident_id for m in meetings} | {a.incident_id for a in open_actions}
+    incidents = {i.id: i for i in db.execute(select(Incident).where(Incident.id.in_(ids))).scalars()} if ids else {}
+    owners = {
+        u.id: u.name for u in db.execute(select(User).where(User.id.in_({a.owner_user_id for a in open_actions}))).scalars()
+    }
+    rows = []
+    for meeting in sorted(meetings, key=lambda m: m.closed_at, reverse=True):
+        incident = incidents[meeting.incident_id]
+        if (type_ and incident.type != type_) or (level and meeting.level != level):
+            continue
+        numeral = Level(meeting.level)
+        rows.append(
+            ReviewRow(
+                id=meeting.id,
+                incident_id=incident.id,
+                title=incident.title,
+                type_label=str(incident.playbook.get("label", {}).get("zh" if lang == "zh-CN" else "en", incident.type)),
+                level=f"{numeral.numeral} {LEVEL_NAMES[numeral].zh if lang == 'zh-CN' else LEVEL_NAMES[numeral].en}",
+                level_class=numeral.colour,
+                drill=meeting.drill,
+                closed=_day(meeting.closed_at, tz),
+                due=_day(meeting.due_at, tz),
+                status=meeting.status,
+                held=_day(meeting.held_at, tz),
+            )
+        )
+    actions = [
+        ActionRow(
+            id=a.id,
+            incident_id=a.incident_id,
+            title=a.title,
+            type=a.type,
+            owner=owners.get(a.owner_user_id, ""),
+            due=_day(a.due_at, tz),
+            overdue=a.overdue,
+        )
+        for a in open_actions
+    ]
+    types = sorted({(i.type, str(i.playbook.get("label", {}).get("zh", i.type))) for i in incidents.values()})
+    return render(
+        request,
+        "reviews.html",
+        lang=lang,
+        rows=rows,
+        actions=actions,
+        types=types,
+        chosen_type=type_ or "",
+        chosen_level=level or 0,
+    )
