@@ -139,7 +139,7 @@ def list_hazards(
     principal: CurrentPrincipal,
     state: State | None = None,
     level: Level | None = None,
-    category: Annotated[str | None, Query(max_length=40)] = None,
+    category: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z][a-z0-9_]*$")] = None,
     overdue: bool | None = None,
     open_only: Annotated[bool, Query(alias="open")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,

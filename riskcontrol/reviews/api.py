@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from riskcontrol.core.errors import error_responses
-from riskcontrol.core.http import AppContext, ClockDep, Ctx, CurrentPrincipal, Db, PathId
+from riskcontrol.core.http import NO_NUL, AppContext, ClockDep, Ctx, CurrentPrincipal, Db, PathId
 from riskcontrol.incidents import service as incidents
 from riskcontrol.reviews import actions, cases, recovery, rules, service
 from riskcontrol.reviews.models import CaseStudy, ImprovementAction, RecoveryItem, ReviewMeeting
@@ -188,8 +188,8 @@ def make_case(incident_id: PathId, db: Db, clock: ClockDep, principal: CurrentPr
 def list_cases(
     db: Db,
     principal: CurrentPrincipal,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    type_: Annotated[str | None, Query(alias="type", max_length=40)] = None,
+    q: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
+    type_: Annotated[str | None, Query(alias="type", max_length=40, pattern=r"^[a-z][a-z0-9_]*$")] = None,
 ) -> list[dict[str, Any]]:
     """The case library, newest first; `q` searches the whole text, `type` the incident type."""
     return [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -32,7 +32,7 @@ class HeldIn(_In):
     held_at: AwareDatetime = Field(strict=False)
     attendees: list[AttendeeIn] = Field(min_length=1, max_length=100)
     minutes: str = Field(min_length=1, max_length=50_000, pattern=NO_NUL)
-    conclusions: list[str] = Field(min_length=1, max_length=50)
+    conclusions: list[Annotated[str, Field(max_length=2000, pattern=NO_NUL)]] = Field(min_length=1, max_length=50)
 
 
 class MeetingOut(BaseModel):

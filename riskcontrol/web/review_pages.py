@@ -60,7 +60,7 @@ def reviews_page(
     ctx: Ctx,
     db: Db,
     principal: OptionalPrincipal,
-    type_: Annotated[str | None, Query(alias="type", max_length=40)] = None,
+    type_: Annotated[str | None, Query(alias="type", max_length=40, pattern=r"^[a-z][a-z0-9_]*$")] = None,
     level: Annotated[int | None, Query(ge=1, le=4)] = None,
 ) -> Response:
     """Reviews and open improvement actions for leaders and student affairs (in their scope)."""
