@@ -58,6 +58,7 @@ from riskcontrol.reviews import recovery as review_recovery
 from riskcontrol.reviews import service as review_service
 from riskcontrol.reviews.api import router as reviews_router
 from riskcontrol.reviews.report_api import router as review_report_router
+from riskcontrol.reviews.revision_api import router as revisions_router
 from riskcontrol.reviews.service import ReviewConfig
 from riskcontrol.settings import Settings
 from riskcontrol.web.board_pages import router as board_pages_router
@@ -214,6 +215,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(incidents_router)
     app.include_router(reviews_router)
     app.include_router(review_report_router)
+    app.include_router(revisions_router)
     app.include_router(incident_sockets)
     app.include_router(roster_router)
     app.include_router(prevention_router)

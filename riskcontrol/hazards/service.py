@@ -540,17 +540,14 @@ def tell_people(
         data={"hazard_id": hazard.id, "level": hazard.level},
     )
     channels = (notify.IN_APP, notify.SMS) if sms else (notify.IN_APP,)
-    told: dict[int, User] = {user.id: user for user in users}
-    for user in told.values():
-        notify.notify(
-            db,
-            clock,
-            cfg.events,
-            user=user,
-            channels=channels,
-            message=message,
-            subject_type=SUBJECT,
-            subject_id=hazard.id,
-            sms_cap=cfg.sms_daily_cap,
-        )
-    return sorted(told)
+    return notify.notify_all(
+        db,
+        clock,
+        cfg.events,
+        users=users,
+        channels=channels,
+        message=message,
+        subject_type=SUBJECT,
+        subject_id=hazard.id,
+        sms_cap=cfg.sms_daily_cap,
+    )

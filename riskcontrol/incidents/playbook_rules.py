@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import IntEnum, StrEnum
 from typing import Annotated, NoReturn
 
@@ -197,6 +197,18 @@ class Templates(Frozen):
     public_statement: Label
 
 
+class Revision(Frozen):
+    """What changed in one version of the playbook and why: written by the system when a revision proposed
+    from a review's improvement action is adopted (see reviews.revisions)."""
+
+    version: int = Field(ge=2)
+    adopted: date
+    why: str = Field(min_length=1)
+    changes: tuple[str, ...] = Field(min_length=1)
+    # Where the revision came from, e.g. "incident 12, improvement action 3".
+    source: str = ""
+
+
 def refuse(loc: tuple[str | int, ...], reason: str, value: object) -> NoReturn:
     """Fail validation at `loc`, so a file error names that very line."""
     refuse_all("Playbook", [(loc, reason, value)])
@@ -216,10 +228,23 @@ class Playbook(Frozen):
     steps: tuple[Step, ...] = Field(min_length=1)
     recovery: tuple[Handover, ...] = Field(min_length=1)
     templates: Templates
+    # The record of past versions, oldest first; the system appends to it (keep it the file's last key).
+    revisions: tuple[Revision, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Playbook:
         problems = _duplicates(((("grading", i, "level"), g.level.name) for i, g in enumerate(self.grading)), "level")
+        previous = 1
+        for i, revision in enumerate(self.revisions):
+            if not previous < revision.version <= self.version:
+                problems.append(
+                    (
+                        ("revisions", i, "version"),
+                        f"must be above {previous} and at most the playbook's version",
+                        revision.version,
+                    )
+                )
+            previous = revision.version
         if IcsRole.COMMANDER not in {r.role for r in self.roles}:
             problems.append((("roles",), "a playbook needs a commander", None))
         problems += _duplicates(((("roles", i, "role"), r.role.value) for i, r in enumerate(self.roles)), "role")

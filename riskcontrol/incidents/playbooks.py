@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import string
+import tempfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -10,11 +12,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
+import yaml
+
 from riskcontrol.core.datafiles import DataFileError, Loc, error_at, validate_all
 from riskcontrol.core.durations import format_duration
 from riskcontrol.core.shapes import Label
 from riskcontrol.grid.rules import PARENT_KINDS, UnitKind
-from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level, Playbook, WarningSource, sop_problems
+from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level, Playbook, Revision, WarningSource, sop_problems
 from riskcontrol.incidents.rules import CrisisSop
 from riskcontrol.incidents.sop import load_crisis_sop
 from riskcontrol.observations.catalog import load_checklist
@@ -107,6 +111,77 @@ def _read_all(
                 playbooks[playbook.type] = playbook
         errors += sorted(found, key=lambda e: e.line or 0)  # top to bottom, as an editor shows them
     return playbooks, errors
+
+
+def playbook_path(playbook_dir: Path, type: str) -> Path:
+    """Where the playbook of `type` lives: files are named after their type."""
+    return playbook_dir.resolve() / f"{type}.yaml"
+
+
+def check_text(
+    type: str, text: str, sop: CrisisSop, *, checklist_items: Collection[str] | None = None
+) -> tuple[Playbook | None, list[DataFileError]]:
+    """A proposed text of the playbook of `type`, checked exactly as the file would be: the playbook, or None
+    and every error (each names the line and field, in a file named `{type}.yaml`)."""
+    items = frozenset(checklist_items) if checklist_items is not None else None
+    with tempfile.TemporaryDirectory(prefix="playbook-") as tmp:
+        path = Path(tmp) / f"{type}.yaml"
+        path.write_text(text, encoding="utf-8")
+        playbooks, errors = _read_all(Path(tmp), [path], sop, items)
+    return playbooks.get(type), [DataFileError(Path(f"{type}.yaml"), e.line, e.field, e.reason) for e in errors]
+
+
+def _revisions_node(root: yaml.Node | None) -> yaml.Node | None:
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    return next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "revisions"), None)
+
+
+def revisions_last_problem(text: str) -> str | None:
+    """Why a revision record cannot be appended to `text`: `revisions`, when present, must be the last key
+    and a block list (`- version: …` lines)."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if not isinstance(root, yaml.MappingNode):
+        return "the playbook is not a mapping"
+    node = _revisions_node(root)
+    if node is None:
+        return None
+    if root.value[-1][1] is not node:
+        return "`revisions` must be the last key of the file (the record of each new version is appended to it)"
+    if not isinstance(node, yaml.SequenceNode) or node.flow_style or not node.value:
+        return "write `revisions` as a list of `- version: …` entries, or leave the key out"
+    return None
+
+
+def with_revision(text: str, revision: Revision) -> str:
+    """`text` with `revision` appended to its `revisions` list (made the last key when there is none);
+    the rest of the file, comments included, stays as written."""
+    problem = revisions_last_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    entry = yaml.safe_dump([revision.model_dump(mode="json")], allow_unicode=True, sort_keys=False, width=1000)
+    item = "".join(f"  {line}\n" for line in entry.splitlines())
+    body = text if text.endswith("\n") else text + "\n"
+    if _revisions_node(yaml.compose(text, Loader=yaml.SafeLoader)) is not None:
+        return body + item
+    return body + "\nrevisions:\n" + item
+
+
+def write_playbook(playbook_dir: Path, type: str, text: str) -> None:
+    """Replace the playbook file of `type` with `text` at once (readers see the old file or the new one)."""
+    path = playbook_path(playbook_dir, type)
+    fd, tmp = tempfile.mkstemp(prefix=f".{type}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def fit_problems(
@@ -218,4 +293,10 @@ def outline(playbook: Playbook, sop: CrisisSop, *, lang: str = "zh") -> list[str
     lines.append("模板" if lang == "zh" else "Templates")
     lines.append(f"  family_contact: {name(playbook.templates.family_contact)}")
     lines.append(f"  public_statement: {name(playbook.templates.public_statement)}")
+    if playbook.revisions:
+        lines.append("修订记录" if lang == "zh" else "Revisions")
+        for revision in playbook.revisions:
+            source = f" ({revision.source})" if revision.source else ""
+            lines.append(f"  v{revision.version} {revision.adopted.isoformat()}: {revision.why}{source}")
+            lines += [f"      {change}" for change in revision.changes]
     return lines

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -154,6 +154,35 @@ def notify(
         else:
             raise ValueError(f"unknown channel {channel!r}")
     return item
+
+
+def notify_all(
+    db: Session,
+    clock: Clock,
+    events: Events,
+    *,
+    users: Iterable[User],
+    channels: Sequence[str],
+    message: Message,
+    subject_type: str,
+    subject_id: str | int,
+    sms_cap: int | None = None,
+) -> list[int]:
+    """`notify` each active user once (a user listed twice is told once); the ids of those told, in order."""
+    told = {user.id: user for user in users if user.active}
+    for user in told.values():
+        notify(
+            db,
+            clock,
+            events,
+            user=user,
+            channels=channels,
+            message=message,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            sms_cap=sms_cap,
+        )
+    return sorted(told)
 
 
 def _failure_event(db: Session, message: OutboxMessage, final: bool, reason: str) -> DeliveryFailed | None:

@@ -29,7 +29,7 @@ from riskcontrol.incidents import service as incidents
 from riskcontrol.incidents.models import Incident
 from riskcontrol.notify import service as notify
 from riskcontrol.people.models import User
-from riskcontrol.reviews.models import ImprovementAction, ReviewMeeting
+from riskcontrol.reviews.models import ImprovementAction, PlaybookRevision, ReviewMeeting
 from riskcontrol.reviews.schemas import ActionDoneIn, ActionIn
 from riskcontrol.reviews.service import RECORDERS, ReviewConfig, school_holders
 
@@ -52,19 +52,9 @@ def _tell(
         sms_zh=f"【校园安全】整改措施“{action.title}”{zh}"[:300],
         data={"action_id": action.id, "incident_id": action.incident_id},
     )
-    told = {user.id: user for user in users if user.active}
-    for user in told.values():
-        notify.notify(
-            db,
-            clock,
-            cfg.events,
-            user=user,
-            channels=(notify.IN_APP,),
-            message=message,
-            subject_type=SUBJECT,
-            subject_id=action.id,
-        )
-    return sorted(told)
+    return notify.notify_all(
+        db, clock, cfg.events, users=users, channels=(notify.IN_APP,), message=message, subject_type=SUBJECT, subject_id=action.id
+    )
 
 
 def create(
@@ -160,7 +150,8 @@ def complete(
     db: Session, clock: Clock, cfg: ReviewConfig, principal: Principal, action_id: int, data: ActionDoneIn
 ) -> ImprovementAction:
     """Close an action with its evidence (its owner, or those who record reviews); an action that puts a hazard
-    right is closed only once the hazard has been struck off."""
+    right is closed only once the hazard has been struck off, and one that proposed a playbook revision only once
+    a leader has decided on it."""
     action = get(db, principal, action_id)
     if action.owner_user_id != principal.user_id and not principal.has_role(*RECORDERS):
         raise Forbidden("only the action's owner or student affairs may close it")
@@ -172,6 +163,13 @@ def complete(
             raise Conflict(
                 f"hazard {hazard.id} is {hazard.state}: the action closes once it is accepted and struck off", field="hazard_id"
             )
+    waiting = db.execute(
+        select(PlaybookRevision.id).where(PlaybookRevision.action_id == action.id, PlaybookRevision.status == "proposed").limit(1)
+    ).scalar_one_or_none()
+    if waiting is not None:
+        raise Conflict(
+            f"playbook revision {waiting} proposed from this action awaits a leader's decision", field="playbook_revision"
+        )
     now = clock.now()
     action.status, action.evidence, action.done_at, action.done_by = DONE, data.evidence, now, principal.user_id
     deadlines.cancel(db, subject_type=SUBJECT, subject_id=action.id)

@@ -111,3 +111,37 @@ class CaseStudy(Base):
     text: Mapped[str] = mapped_column(Text)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PlaybookRevision(Base):
+    """A new version of a playbook proposed from an improvement action: the whole proposed text, what it
+    changes and why; a leader adopts it (the playbook file is rewritten with the record appended) or rejects it."""
+
+    __tablename__ = "playbook_revision"
+    __table_args__ = (
+        Index("ix_playbook_revision_unit_path", "unit_path", postgresql_ops={"unit_path": "varchar_pattern_ops"}),
+        Index("ix_playbook_revision_type_status", "playbook_type", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action_id: Mapped[int] = mapped_column(ForeignKey("improvement_action.id", ondelete="CASCADE"), index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    unit_path: Mapped[str] = mapped_column(String(255))
+    playbook_type: Mapped[str] = mapped_column(String(40))
+    base_version: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    # One line per change, e.g. "steps.verification.tasks.verify_facts.due.II: 30m → 10m".
+    changes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The unified diff of the file, for reading line by line.
+    diff: Mapped[str] = mapped_column(Text)
+    # proposed → adopted | rejected | superseded (another revision of the same version was adopted first)
+    status: Mapped[str] = mapped_column(String(12))
+    proposed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    # The file as written on adoption: the proposed text with its revision record appended.
+    adopted_text: Mapped[str] = mapped_column(Text, default="")

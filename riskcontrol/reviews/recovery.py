@@ -123,21 +123,17 @@ def on_item_due(cfg: ReviewConfig) -> deadlines.Handler:
             sms_zh=f"【校园安全】善后任务逾期：{item.label_zh}",
             data={"recovery_item_id": item.id, "incident_id": incident.id},
         )
-        told = {u.id: u for u in people}
-        for user in told.values():
-            notify.notify(
-                db,
-                clock,
-                cfg.events,
-                user=user,
-                channels=(notify.IN_APP,),
-                message=message,
-                subject_type=SUBJECT,
-                subject_id=item.id,
-            )
-        incidents.record(
-            db, clock, cfg.incidents, incident, "recovery_overdue", None, item_id=item.id, code=item.code, told=sorted(told)
+        told = notify.notify_all(
+            db,
+            clock,
+            cfg.events,
+            users=people,
+            channels=(notify.IN_APP,),
+            message=message,
+            subject_type=SUBJECT,
+            subject_id=item.id,
         )
+        incidents.record(db, clock, cfg.incidents, incident, "recovery_overdue", None, item_id=item.id, code=item.code, told=told)
 
     return handle
 

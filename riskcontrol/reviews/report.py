@@ -23,7 +23,7 @@ from riskcontrol.notify.models import Notification
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import SEES_CONTACTS
 from riskcontrol.reviews import report_rules as rules
-from riskcontrol.reviews.models import ImprovementAction, ReviewMeeting
+from riskcontrol.reviews.models import ImprovementAction, PlaybookRevision, ReviewMeeting
 
 TEMPLATE_DIR: Final = Path(__file__).resolve().parents[2] / "incident_reports"
 FONT_FAMILY: Final = '"Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
@@ -104,6 +104,11 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
     owner_names = {
         u.id: u.name for u in db.execute(select(User).where(User.id.in_({a.owner_user_id for a in actions}))).scalars()
     }
+    revisions: dict[int, list[PlaybookRevision]] = {}
+    for revision in db.execute(
+        select(PlaybookRevision).where(PlaybookRevision.incident_id == incident.id).order_by(PlaybookRevision.id)
+    ).scalars():
+        revisions.setdefault(revision.action_id, []).append(revision)
     meeting = db.execute(
         select(ReviewMeeting).where(ReviewMeeting.incident_id == incident.id).order_by(ReviewMeeting.id.desc()).limit(1)
     ).scalar_one_or_none()
@@ -224,6 +229,9 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
                 "status": a.status,
                 "overdue": a.overdue,
                 "done": _fmt(a.done_at, tz) if a.done_at is not None else "",
+                "revisions": [
+                    {"playbook": r.playbook_type, "version": r.version, "status": r.status} for r in revisions.get(a.id, [])
+                ],
             }
             for a in actions
         ],

@@ -218,6 +218,11 @@ HEADINGS: Final[dict[str, dict[str, str]]] = {
         "action_done": "已完成",
         "action_overdue": "逾期未完成",
         "action_open": "进行中",
+        "revision": "预案修订",
+        "revision_proposed": "待审定",
+        "revision_adopted": "已采纳",
+        "revision_rejected": "未通过",
+        "revision_superseded": "已被取代",
         "school": "学校",
         "incident": "事件",
         "type": "事件类型",
@@ -282,6 +287,11 @@ HEADINGS: Final[dict[str, dict[str, str]]] = {
         "action_type_training": "Training",
         "action_done": "Done",
         "action_overdue": "Overdue",
+        "revision": "Playbook revision",
+        "revision_proposed": "awaiting decision",
+        "revision_adopted": "adopted",
+        "revision_rejected": "rejected",
+        "revision_superseded": "superseded",
         "action_open": "Open",
         "school": "School",
         "incident": "Incident",
@@ -351,6 +361,22 @@ _WHOM: Final[dict[str, tuple[str, str]]] = {
 }
 
 
+# Timeline entries written after the incident closed: its review's improvement actions and the playbook
+# revisions they proposed.
+_LATER: Final[dict[str, tuple[str, str]]] = {
+    "action_added": ("新增整改措施：{title}", "Improvement action added: {title}"),
+    "action_done": ("整改措施 #{action_id} 已完成", "Improvement action #{action_id} done"),
+    "action_overdue": ("整改措施 #{action_id} 逾期未完成", "Improvement action #{action_id} overdue"),
+    "revision_proposed": ("提出预案修订：{playbook} v{version}", "Playbook revision proposed: {playbook} v{version}"),
+    "playbook_revised": ("预案修订已采纳：{playbook} v{version}", "Playbook revision adopted: {playbook} v{version}"),
+    "revision_rejected": ("预案修订未通过：{playbook} v{version}", "Playbook revision rejected: {playbook} v{version}"),
+    "revision_superseded": (
+        "预案修订已被取代：{playbook} v{version}",
+        "Playbook revision superseded: {playbook} v{version}",
+    ),
+}
+
+
 def describe(
     kind: str,
     data: Mapping[str, Any],
@@ -395,4 +421,7 @@ def describe(
         return f"{source} → {dest}{reason}"
     if kind == "note":
         return f"Note: {data.get('text', '')}" if en else f"备注：{data.get('text', '')}"
+    if kind in _LATER:
+        zh, english = _LATER[kind]
+        return (english if en else zh).format(**{k: data.get(k, "") for k in ("title", "action_id", "playbook", "version")})
     return f"{kind}: {json.dumps(dict(data), ensure_ascii=False, sort_keys=True, default=str)}"

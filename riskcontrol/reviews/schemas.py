@@ -110,3 +110,43 @@ class RecoveryItemOut(BaseModel):
     # Whether a note was written; its text only for the psychological centre.
     has_note: bool
     note: str | None
+
+
+class RevisionIn(_In):
+    """A new version of a playbook: its whole YAML text (with `version` raised by one) and why."""
+
+    # The incident's own type when left out.
+    playbook_type: str | None = Field(default=None, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
+    text: str = Field(min_length=1, max_length=200_000, pattern=NO_NUL)
+    reason: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
+
+
+class DecisionIn(_In):
+    note: str = Field(default="", max_length=4000, pattern=NO_NUL)
+
+
+class RejectIn(_In):
+    note: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
+
+
+class RevisionOut(BaseModel):
+    id: int
+    action_id: int
+    incident_id: int
+    playbook_type: str
+    base_version: int
+    version: int
+    reason: str
+    changes: list[str]
+    status: str
+    proposed_by: int | None
+    proposed_at: datetime
+    decided_by: int | None
+    decided_at: datetime | None
+    decision_note: str
+
+
+class RevisionFullOut(RevisionOut):
+    text: str
+    diff: str
+    adopted_text: str

@@ -107,19 +107,16 @@ def _tell(
         sms_zh=f"【校园安全】{drill}{incident.title} 复盘会：{zh}"[:300],
         data={"review_id": meeting.id, "incident_id": meeting.incident_id},
     )
-    told = {user.id: user for user in users}
-    for user in told.values():
-        notify.notify(
-            db,
-            clock,
-            cfg.events,
-            user=user,
-            channels=(notify.IN_APP,),
-            message=message,
-            subject_type=SUBJECT,
-            subject_id=meeting.id,
-        )
-    return sorted(told)
+    return notify.notify_all(
+        db,
+        clock,
+        cfg.events,
+        users=users,
+        channels=(notify.IN_APP,),
+        message=message,
+        subject_type=SUBJECT,
+        subject_id=meeting.id,
+    )
 
 
 # --- reacting to incidents -----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,8 +56,9 @@ class Night:
             return found
 
 
-@pytest.fixture
-def night(sessions: sessionmaker[Session], database_url: str, tmp_path: Path) -> Iterator[Night]:
+@contextmanager
+def a_night(sessions: sessionmaker[Session], database_url: str, tmp_path: Path, **overrides: Any) -> Iterator[Night]:
+    """The demo campus at 22:00 with the app and its worker; `overrides` are further settings."""
     with sessions() as db:
         seed_demo(db, ManualClock(TEN_PM))
         db.commit()
@@ -74,10 +76,17 @@ def night(sessions: sessionmaker[Session], database_url: str, tmp_path: Path) ->
             twilio_from_number="+8610690000",
             twilio_api_base=twilio.base_url,
             public_base_url="http://testserver",
+            **overrides,
         )
         app = create_app(settings, clock=clock)
         with TestClient(app) as client:
             yield Night(client, app, build_worker(app.state.ctx), clock, twilio, sessions)
+
+
+@pytest.fixture
+def night(sessions: sessionmaker[Session], database_url: str, tmp_path: Path) -> Iterator[Night]:
+    with a_night(sessions, database_url, tmp_path) as it:
+        yield it
 
 
 def file_observation(night: Night, checklist: tuple[str, ...], *, client_id: str = "phone-7f3a-0001") -> dict[str, Any]:
