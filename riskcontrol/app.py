@@ -62,11 +62,13 @@ from riskcontrol.reviews.revision_api import router as revisions_router
 from riskcontrol.reviews.service import ReviewConfig
 from riskcontrol.settings import Settings
 from riskcontrol.web.board_pages import router as board_pages_router
+from riskcontrol.web.case_pages import router as case_pages_router
 from riskcontrol.web.incident_pages import router as incident_pages_router
 from riskcontrol.web.inspection_pages import router as inspection_pages_router
 from riskcontrol.web.pages import router as pages_router
 from riskcontrol.web.prevention_pages import router as prevention_pages_router
 from riskcontrol.web.review_pages import router as review_pages_router
+from riskcontrol.web.revision_pages import router as revision_pages_router
 from riskcontrol.web.riskmap_pages import router as riskmap_pages_router
 from riskcontrol.web.warning_pages import router as warning_pages_router
 
@@ -226,6 +228,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(prevention_pages_router)
     app.include_router(riskmap_pages_router)
     app.include_router(review_pages_router)
+    app.include_router(revision_pages_router)
+    app.include_router(case_pages_router)
     app.include_router(inspection_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -29,6 +29,7 @@ from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentPerson
 from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
 from riskcontrol.people.models import Guardian, Student, User
 from riskcontrol.people.rules import STUDENT_ROLES, Role
+from riskcontrol.reviews import report_rules
 from riskcontrol.reviews.models import CaseStudy, ImprovementAction, ReviewMeeting
 
 MAKERS: Final = (Role.STUDENT_AFFAIRS, Role.PSYCH_CENTER, Role.ADMIN)
@@ -98,13 +99,16 @@ def _relative(at: datetime, start: datetime) -> str:
     return f"T+{minutes // (24 * 60)} 天"
 
 
-def _event_line(event: IncidentEvent, scrub: Scrubber) -> str:
-    parts = [event.kind]
-    for key in _TEXT_KEYS:
-        value = event.data.get(key)
-        if isinstance(value, str) and value:
-            parts.append(f"{key}: {value}")
-    return scrub(" · ".join(parts))
+def _event_line(event: IncidentEvent, scrub: Scrubber, states: dict[str, str], tasks: dict[str, str]) -> str:
+    """The timeline entry in words, as the review report writes it (a holder's name left out), then scrubbed;
+    an entry the report has no words for keeps only its kind and its free-text fields."""
+    data = {**event.data, "name": "（略）"} if "name" in event.data else event.data
+    if event.kind in report_rules.DESCRIBED:
+        line = report_rules.describe(event.kind, data, "zh", state_label=lambda c: states.get(c, c), task_label=tasks)
+    else:
+        texts = [f"{key}: {value}" for key in _TEXT_KEYS if isinstance(value := data.get(key), str) and value]
+        line = " · ".join([event.kind, *texts])
+    return scrub(line)
 
 
 def build(db: Session, incident: Incident) -> dict[str, Any]:
@@ -123,6 +127,8 @@ def build(db: Session, incident: Incident) -> dict[str, Any]:
         .scalars()
         .first()
     )
+    states = {state.code: state.label.zh for state in incidents.machine_of(incident).sop.states}
+    task_labels = {t.code: t.label_zh for t in tasks}
     ids = {e.actor_id for e in events} | {t.done_by for t in tasks} | {a.owner_user_id for a in actions}
     ids |= {r.user_id for r in incidents.role_history(db, incident.id)}
     if review is not None:
@@ -146,7 +152,9 @@ def build(db: Session, incident: Incident) -> dict[str, Any]:
         "drill": incident.drill,
         "place": "某宿舍楼" if _ROOM.search(incident.location) else scrub(incident.location),
         "summary": scrub(incident.summary),
-        "timeline": [{"when": _relative(e.at, incident.started_at), "what": _event_line(e, scrub)} for e in events],
+        "timeline": [
+            {"when": _relative(e.at, incident.started_at), "what": _event_line(e, scrub, states, task_labels)} for e in events
+        ],
         "steps": {"total": len(tasks), "on_time": on_time, "late": [scrub(t.label_zh) for t in late]},
         "conclusions": [scrub(c) for c in review.conclusions] if review is not None else [],
         "minutes": scrub(review.minutes) if review is not None else "",

@@ -377,6 +377,12 @@ _LATER: Final[dict[str, tuple[str, str]]] = {
 }
 
 
+# The kinds `describe` puts in words (any other reads as its kind and raw data).
+DESCRIBED: Final = frozenset(
+    {"created", "role", "person", "paged", "tasks_opened", "task_overdue", "task_done", "transition", "note", *_LATER}
+)
+
+
 def describe(
     kind: str,
     data: Mapping[str, Any],

@@ -184,6 +184,7 @@ def home(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal) -> Re
     if principal is None or token is None:
         return sign_in_first(request, ctx, lang)
     total, by_kind, roots = scope_summary(db, principal, lang)
+    staff = not principal.roles <= STUDENT_ROLES
     return render(
         request,
         "home.html",
@@ -197,6 +198,7 @@ def home(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal) -> Re
         show_board=principal.has_role(*_BOARD_ROLES),
         show_prevention=principal.has_role(*_PREVENTION_ROLES),
         show_inspections=principal.has_role(Role.SAFETY_OFFICER, Role.ADMIN),
-        show_staff_map=not principal.roles <= STUDENT_ROLES,
+        show_staff_map=staff,
+        show_cases=staff,
         csrf=csrf_token(ctx.secret, token),
     )

@@ -17,7 +17,9 @@ from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import STUDENT_ROLES
 from riskcontrol.reviews import actions as review_actions
+from riskcontrol.reviews import revisions
 from riskcontrol.reviews import service as reviews
+from riskcontrol.reviews.revisions import PROPOSED
 from riskcontrol.web.pages import OptionalPrincipal, sign_in_first
 from riskcontrol.web.templating import page_language, render
 
@@ -50,6 +52,17 @@ class ActionRow:
     overdue: bool
 
 
+# A filter left at 全部 arrives empty (a form sends every field), which means no filter.
+TypeFilter = Annotated[str | None, Query(alias="type", max_length=40, pattern=r"^(?:[a-z][a-z0-9_]*)?$")]
+
+
+def level_label(level: int, lang: str) -> str:
+    """An incident level as its numeral and name in the page language, e.g. "Ⅱ 重大"."""
+    numeral = Level(level)
+    name = LEVEL_NAMES[numeral]
+    return f"{numeral.numeral} {name.zh if lang == 'zh-CN' else name.en}"
+
+
 def _day(at: datetime | None, tz: tzinfo) -> str:
     return at.astimezone(tz).strftime("%Y-%m-%d") if at is not None else "—"
 
@@ -60,8 +73,8 @@ def reviews_page(
     ctx: Ctx,
     db: Db,
     principal: OptionalPrincipal,
-    type_: Annotated[str | None, Query(alias="type", max_length=40, pattern=r"^[a-z][a-z0-9_]*$")] = None,
-    level: Annotated[int | None, Query(ge=1, le=4)] = None,
+    type_: TypeFilter = None,
+    level: Annotated[str | None, Query(max_length=1, pattern=r"^[1-4]?$")] = None,
 ) -> Response:
     """Reviews and open improvement actions for leaders and student affairs (in their scope)."""
     lang = page_language(request, ctx.settings.default_language)
@@ -78,20 +91,21 @@ def reviews_page(
     owners = {
         u.id: u.name for u in db.execute(select(User).where(User.id.in_({a.owner_user_id for a in open_actions}))).scalars()
     }
+    chosen_level = int(level) if level else 0
+    pending = 0 if principal.roles <= STUDENT_ROLES else len(revisions.list_revisions(db, principal, status=PROPOSED))
     rows = []
     for meeting in sorted(meetings, key=lambda m: m.closed_at, reverse=True):
         incident = incidents[meeting.incident_id]
-        if (type_ and incident.type != type_) or (level and meeting.level != level):
+        if (type_ and incident.type != type_) or (chosen_level and meeting.level != chosen_level):
             continue
-        numeral = Level(meeting.level)
         rows.append(
             ReviewRow(
                 id=meeting.id,
                 incident_id=incident.id,
                 title=incident.title,
                 type_label=str(incident.playbook.get("label", {}).get("zh" if lang == "zh-CN" else "en", incident.type)),
-                level=f"{numeral.numeral} {LEVEL_NAMES[numeral].zh if lang == 'zh-CN' else LEVEL_NAMES[numeral].en}",
-                level_class=numeral.colour,
+                level=level_label(meeting.level, lang),
+                level_class=Level(meeting.level).colour,
                 drill=meeting.drill,
                 closed=_day(meeting.closed_at, tz),
                 due=_day(meeting.due_at, tz),
@@ -120,5 +134,6 @@ def reviews_page(
         actions=actions,
         types=types,
         chosen_type=type_ or "",
-        chosen_level=level or 0,
+        chosen_level=chosen_level,
+        pending_revisions=pending,
     )

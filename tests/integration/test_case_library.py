@@ -85,6 +85,11 @@ def test_the_case_carries_no_identifier_of_the_people_involved(night: Night) -> 
     assert case["period"] == "2026年11月"
     assert "辅导员夜间值班电话需公示" in case["conclusions"]
     assert any(row["when"] == "T+0 分钟" for row in case["timeline"])
+    # The course of events reads in words, as in the review report.
+    lines = [row["what"] for row in case["timeline"]]
+    assert "事件登记" in lines
+    assert "接报 → 现场控制" in lines
+    assert not any(line.startswith(("transition", "created", "role")) for line in lines), lines
     assert "学生甲" in text
     # Found by search, readable by counsellors, not by students.
     assert [c["id"] for c in night.client.get("/api/v1/cases?q=门禁", headers=night.token("counselor_cs")).json()] == [case["id"]]
