@@ -9,7 +9,6 @@ the rest ok on request, and keeps a walk in progress across a reload.
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -30,7 +29,7 @@ from riskcontrol.hazards.inspection_models import InspectionRound
 from riskcontrol.hazards.inspection_rules import Item, KindPlan, Status
 from riskcontrol.hazards.inspection_schemas import CompleteIn
 from riskcontrol.hazards.inspections import InspectionConfig, RoundView
-from riskcontrol.web.pages import OptionalPrincipal, sign_in_first
+from riskcontrol.web.pages import OptionalPrincipal, csrf_refused, sign_in_first
 from riskcontrol.web.templating import page_language, redirect, render, translator
 from riskcontrol.web.warning_pages import script_messages
 
@@ -334,11 +333,9 @@ async def complete_submit(request: Request, round_id: PathId, db: Db, ctx: Ctx, 
     # The fields are named after the checklist's items, so the form is read as a whole.
     async with request.form(max_files=0, max_fields=MAX_FORM_FIELDS) as raw:
         form = {key: value for key, value in raw.multi_items() if isinstance(value, str)}
+    what = f"POST {PAGE}/{{round_id}}/complete"
     csrf = form.get("csrf", "")
-    if not hmac.compare_digest(csrf.encode("utf-8"), csrf_token(ctx.secret, token).encode("utf-8")):
-        await run_in_threadpool(
-            record_denial, ctx, principal, f"POST {PAGE}/{{round_id}}/complete", "csrf token missing or wrong", 403
-        )
-        message = translator(lang)("error.csrf")
-        return render(request, "error.html", lang=lang, status_code=403, switch_path=PAGE, message=message)
+    refused = await run_in_threadpool(csrf_refused, request, ctx, principal, token, csrf, lang, what=what, back=PAGE)
+    if refused is not None:
+        return refused
     return await run_in_threadpool(_complete, request, db, ctx, principal, lang, round_id, form)

@@ -65,6 +65,17 @@ def _set_session_cookie(response: Response, ctx: AppContext, token: str | None) 
     response.set_cookie(SESSION_COOKIE, token, max_age=max_age, path="/", secure=secure, httponly=True, samesite="lax")
 
 
+def csrf_refused(
+    request: Request, ctx: AppContext, principal: Principal, token: str, csrf: str, lang: str, *, what: str, back: str
+) -> Response | None:
+    """None when a form's `csrf` is the token bound to this session; otherwise the refusal is audited (`what`
+    names the route) and the 403 page is the answer, with its language links to `back`."""
+    if hmac.compare_digest(csrf.encode("utf-8"), csrf_token(ctx.secret, token).encode("utf-8")):
+        return None
+    record_denial(ctx, principal, what, "csrf token missing or wrong", 403)
+    return render(request, "error.html", lang=lang, status_code=403, switch_path=back, message=translator(lang)("error.csrf"))
+
+
 def sign_in_first(request: Request, ctx: AppContext, lang: str) -> Response:
     """A redirect to the sign-in form for a page that needs a session; a stale session cookie is cleared."""
     response = redirect(request, "/login", lang=lang)
@@ -141,10 +152,8 @@ def logout(
         response = redirect(request, "/login", lang=lang)
         _set_session_cookie(response, ctx, None)
         return response
-    expected = csrf_token(ctx.secret, token)
-    if not hmac.compare_digest(csrf.encode("utf-8"), expected.encode("utf-8")):
-        record_denial(ctx, principal, "POST /logout", "csrf token missing or wrong", 403)
-        return render(request, "error.html", lang=lang, status_code=403, switch_path="/", message=translator(lang)("error.csrf"))
+    if (refused := csrf_refused(request, ctx, principal, token, csrf, lang, what="POST /logout", back="/")) is not None:
+        return refused
     auth.logout(db, ctx.clock, principal)
     db.commit()
     response = redirect(request, "/login", lang=lang)

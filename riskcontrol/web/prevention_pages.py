@@ -7,7 +7,6 @@ officers and leaders walk down from their top units and see each unit's done, du
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -29,7 +28,7 @@ from riskcontrol.incidents.prevention import MeasureKey, RoundView
 from riskcontrol.incidents.prevention_api import config
 from riskcontrol.incidents.prevention_rules import Bucket, Tally
 from riskcontrol.people.models import Student
-from riskcontrol.web.pages import OptionalPrincipal, sign_in_first, unit_name
+from riskcontrol.web.pages import OptionalPrincipal, csrf_refused, sign_in_first, unit_name
 from riskcontrol.web.templating import page_language, redirect, render, translator
 
 router = APIRouter(include_in_schema=False)
@@ -297,10 +296,9 @@ def complete_submit(
     token = request_token(request)
     if principal is None or token is None:
         return sign_in_first(request, ctx, lang)
-    if not hmac.compare_digest(csrf.encode("utf-8"), csrf_token(ctx.secret, token).encode("utf-8")):
-        record_denial(ctx, principal, f"POST {PAGE}/rounds/{{round_id}}/complete", "csrf token missing or wrong", 403)
-        message = translator(lang)("error.csrf")
-        return render(request, "error.html", lang=lang, status_code=403, switch_path=PAGE, message=message)
+    what = f"POST {PAGE}/rounds/{{round_id}}/complete"
+    if (refused := csrf_refused(request, ctx, principal, token, csrf, lang, what=what, back=PAGE)) is not None:
+        return refused
     try:
         counts = _whole_number(covered, "covered"), _whole_number(population, "population")
         prevention.complete_round(db, ctx.clock, principal, round_id, evidence or None, *counts, library=config(ctx).library())

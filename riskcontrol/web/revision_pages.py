@@ -6,7 +6,6 @@ Server-rendered, no script: a leader reads what would change and why, and decide
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Annotated, Literal
@@ -16,7 +15,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from riskcontrol.core.errors import DomainError
-from riskcontrol.core.http import NO_NUL, AppContext, Ctx, Db, PathId, record_denial, request_token
+from riskcontrol.core.http import NO_NUL, AppContext, Ctx, Db, PathId, request_token
 from riskcontrol.core.security import Principal, csrf_token
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import STUDENT_ROLES
@@ -25,7 +24,7 @@ from riskcontrol.reviews.models import PlaybookRevision
 from riskcontrol.reviews.revisions import DECIDERS, PROPOSED
 from riskcontrol.reviews.schemas import DecisionIn, RejectIn
 from riskcontrol.reviews.service import ReviewConfig
-from riskcontrol.web.pages import OptionalPrincipal, sign_in_first
+from riskcontrol.web.pages import OptionalPrincipal, csrf_refused, sign_in_first
 from riskcontrol.web.templating import page_language, redirect, render, translator
 
 router = APIRouter(include_in_schema=False)
@@ -187,9 +186,9 @@ def decide_submit(
     if principal is None or token is None:
         return sign_in_first(request, ctx, lang)
     t = translator(lang)
-    if not hmac.compare_digest(csrf.encode("utf-8"), csrf_token(ctx.secret, token).encode("utf-8")):
-        record_denial(ctx, principal, f"POST {PAGE}/{{revision_id}}/decide", "csrf token missing or wrong", 403)
-        return render(request, "error.html", lang=lang, status_code=403, switch_path=PAGE, message=t("error.csrf"))
+    what = f"POST {PAGE}/{{revision_id}}/decide"
+    if (refused := csrf_refused(request, ctx, principal, token, csrf, lang, what=what, back=PAGE)) is not None:
+        return refused
     note = note.strip()
     if decision == "reject" and not note:
         return _detail(request, ctx, db, principal, lang, revision_id, status_code=422, error=t("revisions.error.note"))
