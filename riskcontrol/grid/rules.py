@@ -36,6 +36,11 @@ def parent_problem(kind: UnitKind, parent_kind: UnitKind | None) -> str | None:
     return None
 
 
+def path_ids(path: str) -> list[int]:
+    """The unit ids along a materialised path, from the root down: "/1/2/8/" → [1, 2, 8]."""
+    return [int(part) for part in path.strip("/").split("/") if part]
+
+
 def child_path(parent_path: str | None, unit_id: int) -> str:
     """The materialized path of a unit: its ancestors' ids and its own, each followed by '/'."""
     return f"{parent_path or '/'}{unit_id}/"

@@ -7,10 +7,8 @@ so a row left over from an earlier deadline does nothing, and each fires once (d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from riskcontrol.core import deadlines
@@ -27,33 +25,19 @@ from riskcontrol.hazards.service import (
     SUBJECT,
     HazardConfig,
     local_time,
-    nearest_holders,
-    path_ids,
     record,
     tell_people,
 )
-from riskcontrol.people.models import RoleAssignment, User
+from riskcontrol.people import service as people_service
+from riskcontrol.people.models import User
 from riskcontrol.people.rules import Role
-
-
-def _holders_at_root(db: Session, path: str, roles: Sequence[str]) -> list[User]:
-    ids = path_ids(path)
-    if not ids:
-        return []
-    stmt = (
-        select(User)
-        .join(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(RoleAssignment.unit_id == ids[0], RoleAssignment.role.in_(list(roles)), User.active.is_(True))
-        .order_by(User.id)
-    )
-    return list(db.execute(stmt).scalars().unique())
 
 
 def heads_of(db: Session, cfg: HazardConfig, hazard: Hazard) -> list[User]:
     """The owner unit's head: the nearest holders of the head roles for the unit's kind."""
     unit = db.get(OrgUnit, hazard.unit_id)
     roles = cfg.matrix().head_roles(unit.kind) if unit is not None else ()
-    return nearest_holders(db, hazard.unit_path, roles) if roles else []
+    return people_service.nearest_holders(db, hazard.unit_path, roles) if roles else []
 
 
 def _still_owed(hazard: Hazard | None, deadline: Deadline) -> bool:
@@ -110,7 +94,7 @@ def turn_overdue(db: Session, clock: Clock, cfg: HazardConfig, hazard: Hazard, *
         owner = db.get(User, hazard.owner_user_id) if hazard.owner_user_id is not None else None
         people = [owner] if owner is not None and owner.active else []
         people += heads_of(db, cfg, hazard)
-        people += _holders_at_root(db, hazard.unit_path, [Role.SAFETY_OFFICER])
+        people += people_service.holders_at_root(db, hazard.unit_path, [Role.SAFETY_OFFICER])
     body = (
         f"整改期限 {local_time(cfg, hazard.deadline)} 已过，尚未申请验收。责任人、单位负责人与保卫处请督促整改。",
         f"The deadline {local_time(cfg, hazard.deadline)} has passed without a request for acceptance.",
@@ -129,7 +113,7 @@ def turn_overdue(db: Session, clock: Clock, cfg: HazardConfig, hazard: Hazard, *
     record(db, clock, hazard, "overdue", None, told=told, due=hazard.deadline.isoformat())
     if band.supervised_when_overdue and not hazard.supervised:
         hazard.supervised = True
-        leaders = _holders_at_root(db, hazard.unit_path, [Role.LEADER]) if tell else []
+        leaders = people_service.holders_at_root(db, hazard.unit_path, [Role.LEADER]) if tell else []
         told = tell_people(
             db,
             clock,
@@ -166,7 +150,7 @@ def on_acceptance_due(cfg: HazardConfig) -> deadlines.Handler:
         hazard = db.get(Hazard, int(deadline.subject_id))
         if hazard is None or hazard.state != State.AWAITING_ACCEPTANCE or hazard.acceptance_due_at is None:
             return
-        people = _holders_at_root(db, hazard.unit_path, [Role.SAFETY_OFFICER]) + heads_of(db, cfg, hazard)
+        people = people_service.holders_at_root(db, hazard.unit_path, [Role.SAFETY_OFFICER]) + heads_of(db, cfg, hazard)
         told = tell_people(
             db,
             clock,

@@ -32,7 +32,7 @@ from riskcontrol.core.events import Events
 from riskcontrol.core.periods import Calendar
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
-from riskcontrol.grid.rules import UnitKind
+from riskcontrol.grid.rules import UnitKind, path_ids
 from riskcontrol.grid.service import scope_clause
 from riskcontrol.hazards import inspection_rules as rules
 from riskcontrol.hazards import service as hazard_service
@@ -43,6 +43,7 @@ from riskcontrol.hazards.places import PLACES_FILE, Place, Places, load_places
 from riskcontrol.hazards.schemas import HazardIn, PointIn
 from riskcontrol.hazards.service import HazardConfig
 from riskcontrol.notify import service as notify
+from riskcontrol.people import service as people_service
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import Role
 
@@ -115,7 +116,7 @@ class InspectionConfig:
 
 def school_path(path: str) -> str:
     """The path of the school a unit's `path` lies under."""
-    return f"/{hazard_service.path_ids(path)[0]}/"
+    return f"/{path_ids(path)[0]}/"
 
 
 # --- opening rounds ----------------------------------------------------------------------------
@@ -247,7 +248,7 @@ def _recipients(db: Session, rows: Sequence[InspectionRound]) -> tuple[dict[int,
 
     def holders(path: str, role: str) -> list[User]:
         if (path, role) not in found:
-            found[path, role] = hazard_service.nearest_holders(db, path, [role])
+            found[path, role] = people_service.nearest_holders(db, path, [role])
         return found[path, role]
 
     users: dict[int, User] = {}

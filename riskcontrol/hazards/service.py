@@ -5,7 +5,7 @@ with the history of every change; and the deadline rows that follow a hazard (th
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -38,7 +38,7 @@ from riskcontrol.hazards.schemas import (
     SubmitIn,
 )
 from riskcontrol.notify import service as notify
-from riskcontrol.people.models import RoleAssignment, User
+from riskcontrol.people.models import User
 from riskcontrol.people.rules import Role
 
 MATRIX_FILE: Final = "risk_matrix.yaml"
@@ -493,28 +493,6 @@ def _schedule_owing(db: Session, clock: Clock, cfg: HazardConfig, hazard: Hazard
 
 def local_time(cfg: HazardConfig, at: datetime) -> str:
     return at.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M")
-
-
-def path_ids(path: str) -> list[int]:
-    return [int(part) for part in path.strip("/").split("/") if part]
-
-
-def nearest_holders(db: Session, path: str, roles: Sequence[str]) -> list[User]:
-    """Active holders of `roles` at the unit of `path` or, failing that, at the nearest unit above holding one."""
-    ids = path_ids(path)
-    stmt = (
-        select(RoleAssignment.unit_id, User)
-        .join(User, User.id == RoleAssignment.user_id)
-        .where(RoleAssignment.unit_id.in_(ids), RoleAssignment.role.in_(list(roles)), User.active.is_(True))
-        .order_by(User.id)
-    )
-    by_unit: dict[int, list[User]] = {}
-    for unit_id, user in db.execute(stmt):
-        by_unit.setdefault(unit_id, []).append(user)
-    for unit_id in reversed(ids):
-        if by_unit.get(unit_id):
-            return by_unit[unit_id]
-    return []
 
 
 def tell_people(

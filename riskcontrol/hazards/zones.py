@@ -14,11 +14,12 @@ from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.errors import InvalidInput
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
+from riskcontrol.grid.rules import path_ids
 from riskcontrol.grid.service import scope_clause
 from riskcontrol.hazards.geometry import geometry_of
 from riskcontrol.hazards.models import Zone
 from riskcontrol.hazards.schemas import ZoneEditIn, ZoneIn
-from riskcontrol.hazards.service import audit_change, path_ids, require_manager, unit_in_scope
+from riskcontrol.hazards.service import audit_change, require_manager, unit_in_scope
 
 
 def _windows(data: Sequence[Any]) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from riskcontrol.core.events import Events
 from riskcontrol.core.security import Principal
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
+from riskcontrol.grid.rules import path_ids
 from riskcontrol.grid.service import scope_clause
 from riskcontrol.incidents import prevention_rules as rules
 from riskcontrol.incidents.models import MeasureRound
@@ -70,10 +71,6 @@ MeasureKey = tuple[str, str]
 def measures(library: PlaybookLibrary) -> dict[MeasureKey, PreventionMeasure]:
     """Every standing measure of the library by (playbook type, measure code), in playbook order."""
     return {(type_, measure.code): measure for type_ in library.types() for measure in library.playbooks[type_].prevention}
-
-
-def path_ids(path: str) -> list[int]:
-    return [int(part) for part in path.strip("/").split("/") if part]
 
 
 # --- opening rounds ----------------------------------------------------------------------------

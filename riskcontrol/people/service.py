@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -14,6 +14,7 @@ from riskcontrol.core.errors import Forbidden, InvalidInput, NotFound
 from riskcontrol.core.security import Principal, hash_password, require_role
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
+from riskcontrol.grid.rules import path_ids
 from riskcontrol.people import rules
 from riskcontrol.people.models import Guardian, RoleAssignment, Student, User
 
@@ -117,3 +118,35 @@ def set_password(db: Session, clock: Clock, *, user: User, password: str, by: Pr
         subject_type="user",
         subject_id=user.id,
     )
+
+
+def holders_at_root(db: Session, path: str, roles: Iterable[str]) -> list[User]:
+    """Active holders of `roles` at the root unit (the school) of `path`."""
+    ids = path_ids(path)
+    if not ids:
+        return []
+    stmt = (
+        select(User)
+        .join(RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(RoleAssignment.unit_id == ids[0], RoleAssignment.role.in_(list(roles)), User.active.is_(True))
+        .order_by(User.id)
+    )
+    return list(db.execute(stmt).scalars().unique())
+
+
+def nearest_holders(db: Session, path: str, roles: Iterable[str]) -> list[User]:
+    """Active holders of `roles` at the unit of `path` or, failing that, at the nearest unit above holding one."""
+    ids = path_ids(path)
+    stmt = (
+        select(RoleAssignment.unit_id, User)
+        .join(User, User.id == RoleAssignment.user_id)
+        .where(RoleAssignment.unit_id.in_(ids), RoleAssignment.role.in_(list(roles)), User.active.is_(True))
+        .order_by(User.id)
+    )
+    by_unit: dict[int, dict[int, User]] = {}
+    for unit_id, user in db.execute(stmt):
+        by_unit.setdefault(unit_id, {})[user.id] = user
+    for unit_id in reversed(ids):
+        if by_unit.get(unit_id):
+            return list(by_unit[unit_id].values())
+    return []

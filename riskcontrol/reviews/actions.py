@@ -28,10 +28,11 @@ from riskcontrol.hazards.service import HazardConfig
 from riskcontrol.incidents import service as incidents
 from riskcontrol.incidents.models import Incident
 from riskcontrol.notify import service as notify
+from riskcontrol.people import service as people_service
 from riskcontrol.people.models import User
 from riskcontrol.reviews.models import ImprovementAction, PlaybookRevision, ReviewMeeting
 from riskcontrol.reviews.schemas import ActionDoneIn, ActionIn
-from riskcontrol.reviews.service import RECORDERS, ReviewConfig, school_holders
+from riskcontrol.reviews.service import RECORDERS, ReviewConfig
 
 SUBJECT: Final = "improvement_action"
 REMIND: Final = "action.remind"
@@ -231,7 +232,7 @@ def on_due(cfg: ReviewConfig) -> deadlines.Handler:
             return
         action.overdue = True
         owner = db.get(User, action.owner_user_id)
-        people = ([owner] if owner else []) + school_holders(db, action.unit_path, cfg.policy().escalate_to)
+        people = ([owner] if owner else []) + people_service.holders_at_root(db, action.unit_path, cfg.policy().escalate_to)
         told = _tell(
             db,
             clock,

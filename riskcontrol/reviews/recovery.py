@@ -27,16 +27,16 @@ from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden
 from riskcontrol.core.events import Events
 from riskcontrol.core.security import Principal
-from riskcontrol.hazards.service import nearest_holders
 from riskcontrol.incidents import service as incidents
 from riskcontrol.incidents.models import Incident, IncidentPerson
 from riskcontrol.incidents.service import RecoveryBegan
 from riskcontrol.notify import service as notify
+from riskcontrol.people import service as people_service
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import Role
 from riskcontrol.reviews.models import RecoveryItem
 from riskcontrol.reviews.rules import PlanItem, RecoveryPlan
-from riskcontrol.reviews.service import ReviewConfig, school_holders
+from riskcontrol.reviews.service import ReviewConfig
 
 PLAN_FILE: Final = "recovery_plan.yaml"
 SUBJECT: Final = "recovery_item"
@@ -60,7 +60,7 @@ def load_plan(sop_dir: Path) -> RecoveryPlan:
 def _item(
     db: Session, clock: Clock, incident: Incident, plan_item: PlanItem, began_at: datetime, person_id: int | None
 ) -> RecoveryItem:
-    owners = nearest_holders(db, incident.unit_path, [plan_item.owner])
+    owners = people_service.nearest_holders(db, incident.unit_path, [plan_item.owner])
     item = RecoveryItem(
         incident_id=incident.id,
         person_id=person_id,
@@ -108,7 +108,7 @@ def on_item_due(cfg: ReviewConfig) -> deadlines.Handler:
             return
         item.overdue = True
         owner = db.get(User, item.owner_user_id) if item.owner_user_id is not None else None
-        people = ([owner] if owner is not None and owner.active else []) + school_holders(
+        people = ([owner] if owner is not None and owner.active else []) + people_service.holders_at_root(
             db, item.unit_path, [Role.STUDENT_AFFAIRS]
         )
         incident = db.get(Incident, item.incident_id)

@@ -32,12 +32,13 @@ from riskcontrol.incidents.playbook_rules import Playbook, Revision
 from riskcontrol.incidents.playbooks import check_text, playbook_path, revisions_last_problem, with_revision, write_playbook
 from riskcontrol.notify import service as notify
 from riskcontrol.observations.catalog import load_checklist
+from riskcontrol.people import service as people_service
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import STUDENT_ROLES, Role
 from riskcontrol.reviews import actions
 from riskcontrol.reviews.models import ImprovementAction, PlaybookRevision
 from riskcontrol.reviews.schemas import DecisionIn, RejectIn, RevisionIn
-from riskcontrol.reviews.service import RECORDERS, ReviewConfig, school_holders
+from riskcontrol.reviews.service import RECORDERS, ReviewConfig
 
 SUBJECT: Final = "playbook_revision"
 PROPOSED, ADOPTED, REJECTED, SUPERSEDED = "proposed", "adopted", "rejected", "superseded"
@@ -176,7 +177,7 @@ def propose(
         clock,
         cfg,
         revision,
-        school_holders(db, action.unit_path, DECIDERS),
+        people_service.holders_at_root(db, action.unit_path, DECIDERS),
         "playbook.revision_proposed",
         f"整改措施“{action.title}”提出预案修订（{len(found)} 处改动），请审定。",
         f"Proposed from the improvement action '{action.title}' ({len(found)} changes); please decide.",

@@ -34,7 +34,8 @@ from riskcontrol.incidents import service as incidents
 from riskcontrol.incidents.models import Incident
 from riskcontrol.incidents.service import IncidentClosed, IncidentConfig, IncidentReopened
 from riskcontrol.notify import service as notify
-from riskcontrol.people.models import RoleAssignment, User
+from riskcontrol.people import service as people_service
+from riskcontrol.people.models import User
 from riskcontrol.people.rules import Role
 from riskcontrol.reviews import rules
 from riskcontrol.reviews.models import ReviewMeeting
@@ -73,17 +74,6 @@ class ReviewConfig:
 
 def _local(cfg: ReviewConfig, at: datetime) -> str:
     return at.astimezone(cfg.tz).strftime("%Y-%m-%d")
-
-
-def school_holders(db: Session, path: str, roles: Iterable[str]) -> list[User]:
-    root = int(path.strip("/").split("/")[0])
-    stmt = (
-        select(User)
-        .join(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(RoleAssignment.unit_id == root, RoleAssignment.role.in_(list(roles)), User.active.is_(True))
-        .order_by(User.id)
-    )
-    return list(db.execute(stmt).scalars().unique())
 
 
 def _commander(db: Session, incident_id: int) -> list[User]:
@@ -187,7 +177,9 @@ def on_remind(cfg: ReviewConfig) -> deadlines.Handler:
             if meeting.scheduled_for
             else "，尚未安排时间"
         )
-        people = _commander(db, meeting.incident_id) + school_holders(db, meeting.unit_path, cfg.policy().organisers)
+        people = _commander(db, meeting.incident_id) + people_service.holders_at_root(
+            db, meeting.unit_path, cfg.policy().organisers
+        )
         _tell(
             db,
             clock,
@@ -208,7 +200,9 @@ def on_due(cfg: ReviewConfig) -> deadlines.Handler:
         if meeting is None or meeting.status not in (DUE, SCHEDULED):
             return
         meeting.status, meeting.escalated_at = OVERDUE, clock.now()
-        people = school_holders(db, meeting.unit_path, cfg.policy().escalate_to) + _commander(db, meeting.incident_id)
+        people = people_service.holders_at_root(db, meeting.unit_path, cfg.policy().escalate_to) + _commander(
+            db, meeting.incident_id
+        )
         told = _tell(
             db,
             clock,
