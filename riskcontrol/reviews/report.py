@@ -161,8 +161,10 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
     notes = _notifications(db, "incident", incident.id, (None, None), lang, tz)
     if esc is not None:
         notes = _notifications(db, "escalation", esc.id, ack, lang, tz) + notes
-    user_names = incidents.names(db, [n["user_id"] for n in notes])
-    for n in notes:
+    # The review meeting's own reminders and escalation, after the incident.
+    meeting_notes = _notifications(db, "review_meeting", meeting.id, (None, None), lang, tz) if meeting is not None else []
+    user_names = incidents.names(db, [n["user_id"] for n in notes + meeting_notes])
+    for n in notes + meeting_notes:
         n["to"] = user_names.get(n["user_id"], "—")
     figures = rules.response_figures(
         incident.started_at,
@@ -237,6 +239,9 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
         ],
         "meeting": meeting if meeting is not None and meeting.held_at is not None else None,
         "meeting_held": _fmt(meeting.held_at, tz) if meeting is not None else "—",
+        "meeting_due": _fmt(meeting.due_at, tz) if meeting is not None else "",
+        "meeting_status": meeting.status if meeting is not None else "",
+        "meeting_notifications": meeting_notes,
         "chart": chart,
     }
 

@@ -97,6 +97,12 @@ def test_a_review_not_held_in_30_days_escalates_on_the_right_day(night: Night) -
     at(night, due + timedelta(hours=1))
     assert len(told(night, rid, "review.overdue")) == 4
     assert next(m for m in reviews(night) if m["id"] == rid)["status"] == "overdue"
+    # The review report says so, with the meeting's own reminders and escalation under 七.
+    report = night.client.get(f"/api/v1/incidents/{iid}/review-report.html", headers=night.token("leader")).text
+    meeting_part = report[report.index('<h2 id="meeting">') : report.index('<h2 id="actions">')]
+    assert "应召开时限 2026-12-28 22:00 · 逾期未召开" in meeting_part
+    assert "提醒与督办" in meeting_part
+    assert meeting_part.count('<tr><td class="time">') == 10  # 6 reminders, 4 escalations
 
     # Held two days late: recorded with who came, the minutes and the conclusions.
     held_at = (due + timedelta(days=2)).astimezone(SHANGHAI).replace(hour=15, minute=0)
