@@ -61,6 +61,7 @@ from riskcontrol.reviews.report_api import router as review_report_router
 from riskcontrol.reviews.revision_api import router as revisions_router
 from riskcontrol.reviews.service import ReviewConfig
 from riskcontrol.settings import Settings
+from riskcontrol.web.aftercare_pages import router as aftercare_pages_router
 from riskcontrol.web.board_pages import router as board_pages_router
 from riskcontrol.web.case_pages import router as case_pages_router
 from riskcontrol.web.incident_pages import router as incident_pages_router
@@ -229,6 +230,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(riskmap_pages_router)
     app.include_router(review_pages_router)
     app.include_router(revision_pages_router)
+    app.include_router(aftercare_pages_router)
     app.include_router(case_pages_router)
     app.include_router(inspection_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
