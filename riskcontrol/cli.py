@@ -109,16 +109,28 @@ def demo(
     host: str = "127.0.0.1",
     port: int = 8000,
 ) -> None:
-    """Migrate, seed the demo campus if the database is empty, print the demo logins, then serve."""
+    """Migrate, seed the demo campus and its history if the database is empty, print the demo logins, then serve."""
     from riskcontrol import demo as demo_campus
+    from riskcontrol import demo_history
+    from riskcontrol.app import build_context
     from riskcontrol.core import migrations
 
     settings = _settings()
     settings.resolve_secret()
     migrations.upgrade(settings.database_url)
+    clock = SystemClock()
     with _database(settings) as factory, transaction(factory) as db:
-        summary = demo_campus.seed_demo(db, SystemClock())
+        summary = demo_campus.seed_demo(db, clock)
     out.print(summary.describe())
+    if summary.created:
+        # The past incident is walked with the application's own wiring: its configs, deadline handlers and events.
+        ctx = build_context(settings, clock=clock)
+        try:
+            history = demo_history.seed_history(ctx, clock)
+        finally:
+            ctx.bus.close()
+            ctx.engine.dispose()
+        out.print(history.describe(), soft_wrap=True, highlight=False)
     out.print(demo_campus.logins_table(), width=max(out.width, 120))
     if serve_after:
         serve(host=host, port=port, worker=True)
