@@ -30,7 +30,7 @@ from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
 from riskcontrol.people.models import Guardian, Student, User
 from riskcontrol.people.rules import STUDENT_ROLES, Role
 from riskcontrol.reviews import report_rules
-from riskcontrol.reviews.models import CaseStudy, ImprovementAction, ReviewMeeting
+from riskcontrol.reviews.models import CaseStudy, ImprovementAction, RecoveryItem, ReviewMeeting
 
 MAKERS: Final = (Role.STUDENT_AFFAIRS, Role.PSYCH_CENTER, Role.ADMIN)
 LETTERS: Final = "甲乙丙丁戊己庚辛壬癸"
@@ -79,6 +79,11 @@ def _scrubber(db: Session, incident: Incident, users: Iterable[User]) -> Scrubbe
         for guardian in db.execute(select(Guardian).where(Guardian.student_id == student.id)).scalars():
             scrub.add(guardian.name, f"{label}家长")
             scrub.add(guardian.phone, "[电话]")
+        # The class narrows it to a few dozen students: generalised too.
+        unit = db.get(OrgUnit, student.class_id) if student.class_id is not None else None
+        if unit is not None:
+            scrub.add(unit.name_zh, "某班")
+            scrub.add(unit.code, "某班")
         if student.dorm_id is not None:
             room = db.get(OrgUnit, student.dorm_id)
             if room is not None:
@@ -129,6 +134,8 @@ def build(db: Session, incident: Incident) -> dict[str, Any]:
     )
     states = {state.code: state.label.zh for state in incidents.machine_of(incident).sop.states}
     task_labels = {t.code: t.label_zh for t in tasks}
+    for item in db.execute(select(RecoveryItem).where(RecoveryItem.incident_id == incident.id)).scalars():
+        task_labels.setdefault(item.code, item.label_zh)
     ids = {e.actor_id for e in events} | {t.done_by for t in tasks} | {a.owner_user_id for a in actions}
     ids |= {r.user_id for r in incidents.role_history(db, incident.id)}
     if review is not None:

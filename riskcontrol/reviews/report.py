@@ -23,7 +23,7 @@ from riskcontrol.notify.models import Notification
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import SEES_CONTACTS
 from riskcontrol.reviews import report_rules as rules
-from riskcontrol.reviews.models import ImprovementAction, PlaybookRevision, ReviewMeeting
+from riskcontrol.reviews.models import ImprovementAction, PlaybookRevision, RecoveryItem, ReviewMeeting
 
 TEMPLATE_DIR: Final = Path(__file__).resolve().parents[2] / "incident_reports"
 FONT_FAMILY: Final = '"Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
@@ -140,6 +140,9 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
         return states.get(code, code)
 
     task_labels = {t.code: (t.label_en if en else t.label_zh) for t in task_rows}
+    # Recovery tasks are named on the timeline too (their codes differ from the SOP's).
+    for item in db.execute(select(RecoveryItem).where(RecoveryItem.incident_id == incident.id)).scalars():
+        task_labels.setdefault(item.code, item.label_en if en else item.label_zh)
     tasks_out = []
     for t in task_rows:
         v = rules.verdict(t.due_at, t.done_at, now)

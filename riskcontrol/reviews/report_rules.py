@@ -378,6 +378,13 @@ _WHOM: Final[dict[str, tuple[str, str]]] = {
 # Timeline entries written after the incident closed: its review's improvement actions and the playbook
 # revisions they proposed.
 _LATER: Final[dict[str, tuple[str, str]]] = {
+    "recovery_plan": ("制定善后计划", "Recovery plan made"),
+    "recovery_done": ("完成善后任务：{label}", "Recovery task done: {label}"),
+    "recovery_overdue": ("善后任务逾期：{label}", "Recovery task overdue: {label}"),
+    "review_due": ("复盘会列入计划", "Review meeting put on record"),
+    "review_scheduled": ("安排复盘会", "Review meeting scheduled"),
+    "review_held": ("召开复盘会", "Review meeting held"),
+    "review_overdue": ("复盘会逾期未召开", "Review meeting overdue, not held"),
     "action_added": ("新增整改措施：{title}", "Improvement action added: {title}"),
     "action_done": ("整改措施 #{action_id} 已完成", "Improvement action #{action_id} done"),
     "action_overdue": ("整改措施 #{action_id} 逾期未完成", "Improvement action #{action_id} overdue"),
@@ -443,5 +450,6 @@ def describe(
         return f"Note: {data.get('text', '')}" if en else f"备注：{data.get('text', '')}"
     if kind in _LATER:
         zh, english = _LATER[kind]
-        return (english if en else zh).format(**{k: data.get(k, "") for k in ("title", "action_id", "playbook", "version")})
+        fields = {k: data.get(k, "") for k in ("title", "action_id", "playbook", "version")}
+        return (english if en else zh).format(label=task(data.get("code", "")), **fields)
     return f"{kind}: {json.dumps(dict(data), ensure_ascii=False, sort_keys=True, default=str)}"
