@@ -64,6 +64,7 @@ from riskcontrol.settings import Settings
 from riskcontrol.web.aftercare_pages import router as aftercare_pages_router
 from riskcontrol.web.board_pages import router as board_pages_router
 from riskcontrol.web.case_pages import router as case_pages_router
+from riskcontrol.web.hazard_pages import router as hazard_pages_router
 from riskcontrol.web.incident_pages import router as incident_pages_router
 from riskcontrol.web.inspection_pages import router as inspection_pages_router
 from riskcontrol.web.pages import router as pages_router
@@ -233,6 +234,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(aftercare_pages_router)
     app.include_router(case_pages_router)
     app.include_router(inspection_pages_router)
+    app.include_router(hazard_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -24,22 +24,41 @@ MAX_PHOTOS: Final = 10
 def add_photo(db: Session, clock: Clock, cfg: HazardConfig, principal: Principal, hazard_id: int, data: PhotoIn) -> Hazard:
     """Attach a photo (JPEG, PNG, WebP or HEIC, at most 5 MB) to a hazard; the file is kept under var/."""
     hazard = get(db, principal, hazard_id)
-    if len(hazard.photos) >= MAX_PHOTOS:
-        raise InvalidInput(f"a hazard holds at most {MAX_PHOTOS} photos", field="data_base64")
+    _room_for_one(hazard, "data_base64")
     try:
         raw = base64.b64decode(data.data_base64, validate=True)
     except ValueError as exc:
         raise InvalidInput("the photo is not valid base64", field="data_base64") from exc
+    return attach_photo(db, clock, cfg, principal, hazard, raw, caption=data.caption, field="data_base64")
+
+
+def _room_for_one(hazard: Hazard, field: str) -> None:
+    if len(hazard.photos) >= MAX_PHOTOS:
+        raise InvalidInput(f"a hazard holds at most {MAX_PHOTOS} photos", field=field)
+
+
+def check_photo(raw: bytes, *, field: str) -> tuple[str, str]:
+    """The media type and file extension of `raw`, refused (naming `field`) unless it is a JPEG, PNG, WebP or
+    HEIC image of at most 5 MB."""
     if len(raw) > MAX_PHOTO_BYTES:
-        raise InvalidInput("the photo is larger than 5 MB", field="data_base64")
+        raise InvalidInput("the photo is larger than 5 MB", field=field)
     kind = filetype.guess(raw)
     mime = kind.mime if kind is not None else "unknown"
     if mime not in PHOTO_TYPES:
-        raise InvalidInput(f"the photo must be a JPEG, PNG, WebP or HEIC image, not {mime}", field="data_base64")
+        raise InvalidInput(f"the photo must be a JPEG, PNG, WebP or HEIC image, not {mime}", field=field)
+    return mime, kind.extension
+
+
+def attach_photo(
+    db: Session, clock: Clock, cfg: HazardConfig, principal: Principal, hazard: Hazard, raw: bytes, *, caption: str, field: str
+) -> Hazard:
+    """Attach the photo bytes `raw` to `hazard` (already read in the caller's scope); a refusal names `field`."""
+    _room_for_one(hazard, field)
+    mime, extension = check_photo(raw, field=field)
     folder = cfg.photo_dir / str(hazard.id)
     folder.mkdir(parents=True, exist_ok=True)
     n = len(hazard.photos) + 1
-    path = folder / f"{n}.{kind.extension if kind else 'bin'}"
+    path = folder / f"{n}.{extension}"
     path.write_bytes(raw)
     hazard.photos = [
         *hazard.photos,
@@ -47,12 +66,12 @@ def add_photo(db: Session, clock: Clock, cfg: HazardConfig, principal: Principal
             "n": n,
             "file": str(path),
             "type": mime,
-            "caption": data.caption,
+            "caption": caption,
             "by": principal.user_id,
             "at": clock.now().isoformat(),
         },
     ]
-    record(db, clock, hazard, "photo_added", principal.user_id, n=n, caption=data.caption)
+    record(db, clock, hazard, "photo_added", principal.user_id, n=n, caption=caption)
     return hazard
 
 

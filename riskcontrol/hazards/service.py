@@ -38,6 +38,7 @@ from riskcontrol.hazards.schemas import (
     SubmitIn,
 )
 from riskcontrol.notify import service as notify
+from riskcontrol.people import service as people_service
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import Role
 
@@ -529,3 +530,17 @@ def tell_people(
         subject_id=hazard.id,
         sms_cap=cfg.sms_daily_cap,
     )
+
+
+def tell_safety_office(db: Session, clock: Clock, cfg: HazardConfig, hazard: Hazard, reporter: Principal) -> list[int]:
+    """Tell the safety officers nearest up the grid from a newly reported hazard, and the school's, in the app
+    that it waits to be assessed (a reporting officer is not told of their own report)."""
+    officers = [Role.SAFETY_OFFICER]
+    people = people_service.nearest_holders(db, hazard.unit_path, officers)
+    told = [u for u in people + people_service.holders_at_root(db, hazard.unit_path, officers) if u.id != reporter.user_id]
+    where = " ".join(filter(None, (hazard.building, hazard.floor)))
+    by, found = reporter.display_name, local_time(cfg, hazard.found_at)
+    zh = f"{by}上报，地点：{where}，发现时间：{found}。请在隐患台账中评估。"
+    en = f"Reported by {by} at {where}, found {found}. Please assess it on the hazard ledger."
+    title = ("新上报隐患待评估", "New hazard report to assess")
+    return tell_people(db, clock, cfg, told, hazard, kind="hazard.reported", title=title, body=(zh, en), sms=False)

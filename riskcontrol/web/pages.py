@@ -35,6 +35,8 @@ _KIND_ORDER = {kind.value: index for index, kind in enumerate(UnitKind)}
 _BOARD_ROLES = (Role.RESPONSE_TEAM, Role.STUDENT_AFFAIRS, Role.LEADER, Role.ADMIN)
 # Whom it offers the prevention page: those who oversee prevention, and those who own its rounds.
 _PREVENTION_ROLES = frozenset(Role) - {Role.RESPONSE_TEAM}
+# Who may report a hazard from the phone (随手拍): everyone on the grid, students' roles included; not the administrator.
+REPORTERS = frozenset(Role) - {Role.ADMIN}
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ def home(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal) -> Re
         show_board=principal.has_role(*_BOARD_ROLES),
         show_prevention=principal.has_role(*_PREVENTION_ROLES),
         show_inspections=principal.has_role(Role.SAFETY_OFFICER, Role.ADMIN),
+        show_hazard_report=principal.has_role(*REPORTERS),
         show_staff_map=staff,
         show_cases=staff,
         csrf=csrf_token(ctx.secret, token),
