@@ -67,3 +67,8 @@ def next_local(after: datetime, tz: tzinfo, at: time) -> datetime:
 
     candidate = moment(after.astimezone(tz).date())
     return candidate if candidate > after else moment(after.astimezone(tz).date() + timedelta(days=1))
+
+
+def local_text(at: datetime | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M", *, empty: str = "—") -> str:
+    """`at` as read on the school's clock in `tz` (`empty` when there is no time)."""
+    return at.astimezone(tz).strftime(fmt) if at is not None else empty

@@ -27,12 +27,11 @@ from riskcontrol.hazards.rules import State as HazardState
 from riskcontrol.hazards.service import HazardConfig
 from riskcontrol.incidents import service as incidents
 from riskcontrol.incidents.models import Incident
-from riskcontrol.notify import service as notify
 from riskcontrol.people import service as people_service
 from riskcontrol.people.models import User
 from riskcontrol.reviews.models import ImprovementAction, PlaybookRevision, ReviewMeeting
 from riskcontrol.reviews.schemas import ActionDoneIn, ActionIn
-from riskcontrol.reviews.service import RECORDERS, ReviewConfig
+from riskcontrol.reviews.service import RECORDERS, ReviewConfig, tell
 
 SUBJECT: Final = "improvement_action"
 REMIND: Final = "action.remind"
@@ -44,17 +43,17 @@ OPEN, DONE = "open", "done"
 def _tell(
     db: Session, clock: Clock, cfg: ReviewConfig, action: ImprovementAction, users: list[User], kind: str, zh: str, en: str
 ) -> list[int]:
-    message = notify.Message(
+    return tell(
+        db,
+        clock,
+        cfg,
+        users,
         kind=kind,
-        title_zh=f"整改措施：{action.title}",
-        title_en=f"Improvement action: {action.title}",
-        body_zh=zh,
-        body_en=en,
-        sms_zh=f"【校园安全】整改措施“{action.title}”{zh}"[:300],
+        title=(f"整改措施：{action.title}", f"Improvement action: {action.title}"),
+        body=(zh, en),
+        sms=f"整改措施“{action.title}”{zh}",
         data={"action_id": action.id, "incident_id": action.incident_id},
-    )
-    return notify.notify_all(
-        db, clock, cfg.events, users=users, channels=(notify.IN_APP,), message=message, subject_type=SUBJECT, subject_id=action.id
+        subject=(SUBJECT, action.id),
     )
 
 

@@ -30,13 +30,12 @@ from riskcontrol.core.security import Principal
 from riskcontrol.incidents import service as incidents
 from riskcontrol.incidents.models import Incident, IncidentPerson
 from riskcontrol.incidents.service import RecoveryBegan
-from riskcontrol.notify import service as notify
 from riskcontrol.people import service as people_service
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import Role
 from riskcontrol.reviews.models import RecoveryItem
 from riskcontrol.reviews.rules import PlanItem, RecoveryPlan
-from riskcontrol.reviews.service import ReviewConfig
+from riskcontrol.reviews.service import ReviewConfig, tell
 
 PLAN_FILE: Final = "recovery_plan.yaml"
 SUBJECT: Final = "recovery_item"
@@ -113,25 +112,21 @@ def on_item_due(cfg: ReviewConfig) -> deadlines.Handler:
         )
         incident = db.get(Incident, item.incident_id)
         assert incident is not None
-        message = notify.Message(
-            kind="recovery.overdue",
-            title_zh=f"善后任务逾期：{item.label_zh}",
-            title_en=f"Recovery task overdue: {item.label_en}",
-            body_zh=f"事件“{incident.title}”的善后任务“{item.label_zh}”"
-            f"已于 {item.due_at.astimezone(cfg.tz):%Y-%m-%d %H:%M} 到期，尚未完成。",
-            body_en=f"The recovery task '{item.label_en}' of '{incident.title}' is overdue.",
-            sms_zh=f"【校园安全】善后任务逾期：{item.label_zh}",
-            data={"recovery_item_id": item.id, "incident_id": incident.id},
-        )
-        told = notify.notify_all(
+        told = tell(
             db,
             clock,
-            cfg.events,
-            users=people,
-            channels=(notify.IN_APP,),
-            message=message,
-            subject_type=SUBJECT,
-            subject_id=item.id,
+            cfg,
+            people,
+            kind="recovery.overdue",
+            title=(f"善后任务逾期：{item.label_zh}", f"Recovery task overdue: {item.label_en}"),
+            body=(
+                f"事件“{incident.title}”的善后任务“{item.label_zh}”"
+                f"已于 {item.due_at.astimezone(cfg.tz):%Y-%m-%d %H:%M} 到期，尚未完成。",
+                f"The recovery task '{item.label_en}' of '{incident.title}' is overdue.",
+            ),
+            sms=f"善后任务逾期：{item.label_zh}",
+            data={"recovery_item_id": item.id, "incident_id": incident.id},
+            subject=(SUBJECT, item.id),
         )
         incidents.record(db, clock, cfg.incidents, incident, "recovery_overdue", None, item_id=item.id, code=item.code, told=told)
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from riskcontrol.core import audit
-from riskcontrol.core.clock import Clock
+from riskcontrol.core.clock import Clock, local_text
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation.models import Escalation
 from riskcontrol.grid.models import OrgUnit
@@ -29,10 +29,6 @@ TEMPLATE_DIR: Final = Path(__file__).resolve().parents[2] / "incident_reports"
 FONT_FAMILY: Final = '"Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
 
 _env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select_autoescape(["html"]), keep_trailing_newline=True)
-
-
-def _fmt(at: datetime | None, tz: tzinfo) -> str:
-    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if at is not None else "—"
 
 
 def _source_escalation(db: Session, incident: Incident) -> Escalation | None:
@@ -66,7 +62,7 @@ def _notifications(
                 "user_id": item["user_id"],
                 "what": n.title_en if lang == "en" else n.title_zh,
                 "kind": n.kind,
-                "sent": _fmt(n.created_at, tz),
+                "sent": local_text(n.created_at, tz),
                 "channels": [
                     {
                         "channel": c["channel"],
@@ -76,8 +72,8 @@ def _notifications(
                     }
                     for c in item["channels"]
                 ],
-                "delivered": _fmt(n.delivered_at, tz) if n.delivered_at else "—",
-                "acknowledged": _fmt(acked or n.read_at, tz) if (acked or n.read_at) else "—",
+                "delivered": local_text(n.delivered_at, tz) if n.delivered_at else "—",
+                "acknowledged": local_text(acked or n.read_at, tz) if (acked or n.read_at) else "—",
             }
         )
     return rows
@@ -151,8 +147,8 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
                 "step": state_label(t.state),
                 "label": t.label_en if en else t.label_zh,
                 "code": t.code,
-                "due": _fmt(t.due_at, tz),
-                "done": _fmt(t.done_at, tz) if t.done_at else "—",
+                "due": local_text(t.due_at, tz),
+                "done": local_text(t.done_at, tz) if t.done_at else "—",
                 "by": who.get(t.done_by, "—") if t.done_by else "—",
                 "verdict": v.text(lang),
                 "verdict_code": v.code,
@@ -199,9 +195,9 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
         "type_label": label(playbook.label),
         "level": f"{level.numeral} ({label(LEVEL_NAMES[level])})" if en else f"{level.numeral}级（{label(LEVEL_NAMES[level])}）",
         "state": state_label(incident.state),
-        "started": _fmt(incident.started_at, tz),
-        "closed": _fmt(incident.closed_at, tz),
-        "generated": _fmt(now, tz),
+        "started": local_text(incident.started_at, tz),
+        "closed": local_text(incident.closed_at, tz),
+        "generated": local_text(now, tz),
         "people": [
             {"name": name, "involvement": rules.INVOLVEMENT.get(p.involvement, {}).get(lang, p.involvement)}
             for name, p in zip(masked, people, strict=True)
@@ -209,7 +205,7 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
         "timeline": [
             {
                 "seq": e.seq,
-                "at": _fmt(e.at, tz),
+                "at": local_text(e.at, tz),
                 "who": who.get(e.actor_id, "—") if e.actor_id else "—",
                 "what": rules.describe(e.kind, e.data, lang, state_label=state_label, task_label=task_labels),
             }
@@ -230,10 +226,10 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
                 "title": a.title,
                 "type": a.type,
                 "owner": owner_names.get(a.owner_user_id, ""),
-                "due": _fmt(a.due_at, tz),
+                "due": local_text(a.due_at, tz),
                 "status": a.status,
                 "overdue": a.overdue,
-                "done": _fmt(a.done_at, tz) if a.done_at is not None else "",
+                "done": local_text(a.done_at, tz) if a.done_at is not None else "",
                 "revisions": [
                     {"playbook": r.playbook_type, "version": r.version, "status": r.status} for r in revisions.get(a.id, [])
                 ],
@@ -241,8 +237,8 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
             for a in actions
         ],
         "meeting": meeting if meeting is not None and meeting.held_at is not None else None,
-        "meeting_held": _fmt(meeting.held_at, tz) if meeting is not None else "—",
-        "meeting_due": _fmt(meeting.due_at, tz) if meeting is not None else "",
+        "meeting_held": local_text(meeting.held_at, tz) if meeting is not None else "—",
+        "meeting_due": local_text(meeting.due_at, tz) if meeting is not None else "",
         "meeting_status": meeting.status if meeting is not None else "",
         "meeting_notifications": meeting_notes,
         "chart": chart,

@@ -30,7 +30,6 @@ from riskcontrol.incidents.models import Incident
 from riskcontrol.incidents.playbook_diff import changes
 from riskcontrol.incidents.playbook_rules import Playbook, Revision
 from riskcontrol.incidents.playbooks import check_text, playbook_path, revisions_last_problem, with_revision, write_playbook
-from riskcontrol.notify import service as notify
 from riskcontrol.observations.catalog import load_checklist
 from riskcontrol.people import service as people_service
 from riskcontrol.people.models import User
@@ -38,7 +37,7 @@ from riskcontrol.people.rules import STUDENT_ROLES, Role
 from riskcontrol.reviews import actions
 from riskcontrol.reviews.models import ImprovementAction, PlaybookRevision
 from riskcontrol.reviews.schemas import DecisionIn, RejectIn, RevisionIn
-from riskcontrol.reviews.service import RECORDERS, ReviewConfig
+from riskcontrol.reviews.service import RECORDERS, ReviewConfig, tell
 
 SUBJECT: Final = "playbook_revision"
 PROPOSED, ADOPTED, REJECTED, SUPERSEDED = "proposed", "adopted", "rejected", "superseded"
@@ -51,24 +50,17 @@ def _tell(
     db: Session, clock: Clock, cfg: ReviewConfig, revision: PlaybookRevision, users: list[User], kind: str, zh: str, en: str
 ) -> list[int]:
     name = f"{revision.playbook_type} v{revision.version}"
-    message = notify.Message(
-        kind=kind,
-        title_zh=f"预案修订：{name}",
-        title_en=f"Playbook revision: {name}",
-        body_zh=zh,
-        body_en=en,
-        sms_zh=f"【校园安全】预案修订 {name}：{zh}"[:300],
-        data={"revision_id": revision.id, "action_id": revision.action_id, "incident_id": revision.incident_id},
-    )
-    return notify.notify_all(
+    return tell(
         db,
         clock,
-        cfg.events,
-        users=users,
-        channels=(notify.IN_APP,),
-        message=message,
-        subject_type=SUBJECT,
-        subject_id=revision.id,
+        cfg,
+        users,
+        kind=kind,
+        title=(f"预案修订：{name}", f"Playbook revision: {name}"),
+        body=(zh, en),
+        sms=f"预案修订 {name}：{zh}",
+        data={"revision_id": revision.id, "action_id": revision.action_id, "incident_id": revision.incident_id},
+        subject=(SUBJECT, revision.id),
     )
 
 

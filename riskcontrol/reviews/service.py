@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -82,20 +82,28 @@ def _commander(db: Session, incident_id: int) -> list[User]:
     return [user] if user is not None and user.active else []
 
 
-def _tell(
-    db: Session, clock: Clock, cfg: ReviewConfig, meeting: ReviewMeeting, users: Iterable[User], kind: str, zh: str, en: str
+def tell(
+    db: Session,
+    clock: Clock,
+    cfg: ReviewConfig,
+    users: Iterable[User],
+    *,
+    kind: str,
+    title: tuple[str, str],
+    body: tuple[str, str],
+    sms: str,
+    data: dict[str, Any],
+    subject: tuple[str, int],
 ) -> list[int]:
-    incident = db.get(Incident, meeting.incident_id)
-    assert incident is not None
-    drill = "【演练】" if meeting.drill else ""
+    """Tell `users` in the app (each active one once) of a recovery-stage matter; the ids of those told."""
     message = notify.Message(
         kind=kind,
-        title_zh=f"{drill}复盘会：{incident.title}",
-        title_en=f"{'[Drill] ' if meeting.drill else ''}Review meeting: {incident.title}",
-        body_zh=zh,
-        body_en=en,
-        sms_zh=f"【校园安全】{drill}{incident.title} 复盘会：{zh}"[:300],
-        data={"review_id": meeting.id, "incident_id": meeting.incident_id},
+        title_zh=title[0],
+        title_en=title[1],
+        body_zh=body[0],
+        body_en=body[1],
+        sms_zh=f"【校园安全】{sms}"[:300],
+        data=data,
     )
     return notify.notify_all(
         db,
@@ -104,8 +112,28 @@ def _tell(
         users=users,
         channels=(notify.IN_APP,),
         message=message,
-        subject_type=SUBJECT,
-        subject_id=meeting.id,
+        subject_type=subject[0],
+        subject_id=subject[1],
+    )
+
+
+def _tell(
+    db: Session, clock: Clock, cfg: ReviewConfig, meeting: ReviewMeeting, users: Iterable[User], kind: str, zh: str, en: str
+) -> list[int]:
+    incident = db.get(Incident, meeting.incident_id)
+    assert incident is not None
+    drill = "【演练】" if meeting.drill else ""
+    return tell(
+        db,
+        clock,
+        cfg,
+        users,
+        kind=kind,
+        title=(f"{drill}复盘会：{incident.title}", f"{'[Drill] ' if meeting.drill else ''}Review meeting: {incident.title}"),
+        body=(zh, en),
+        sms=f"{drill}{incident.title} 复盘会：{zh}",
+        data={"review_id": meeting.id, "incident_id": meeting.incident_id},
+        subject=(SUBJECT, meeting.id),
     )
 
 

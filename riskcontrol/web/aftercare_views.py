@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
 from typing import Literal
 
 from sqlalchemy import select
 
+from riskcontrol.core.clock import local_text
 from riskcontrol.core.http import AppContext, Db
 from riskcontrol.core.security import Principal
 from riskcontrol.incidents.models import Incident, IncidentPerson
@@ -77,10 +77,6 @@ class ActionRow:
     may_close: bool
 
 
-def _when(at: datetime | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return at.astimezone(tz).strftime(fmt) if at is not None else ""
-
-
 def may_complete(principal: Principal, item: RecoveryItem) -> bool:
     """Whether `recovery.complete` would let the caller mark the task done."""
     mine = item.owner_user_id == principal.user_id
@@ -130,9 +126,9 @@ def plan_view(
                 id=item.id,
                 label=item.label_en if lang == "en" else item.label_zh,
                 owner=f"{t('role.' + item.owner_role)} · {owner}",
-                due=_when(item.due_at, tz),
+                due=local_text(item.due_at, tz, empty=""),
                 status=status,
-                done=f"{_when(item.done_at, tz)} {who.get(item.done_by or 0, '')}".strip(),
+                done=f"{local_text(item.done_at, tz, empty='')} {who.get(item.done_by or 0, '')}".strip(),
                 has_note=bool(item.note),
                 note=item.note if reads else None,
                 may_complete=may_complete(principal, item),
@@ -161,11 +157,11 @@ def meeting_view(
     return MeetingView(
         id=meeting.id,
         status=meeting.status,
-        due=_when(meeting.due_at, tz),
-        scheduled=_when(meeting.scheduled_for, tz),
-        scheduled_input=_when(meeting.scheduled_for, tz, "%Y-%m-%dT%H:%M"),
+        due=local_text(meeting.due_at, tz, empty=""),
+        scheduled=local_text(meeting.scheduled_for, tz, empty=""),
+        scheduled_input=local_text(meeting.scheduled_for, tz, "%Y-%m-%dT%H:%M", empty=""),
         place=meeting.place,
-        held=_when(meeting.held_at, tz),
+        held=local_text(meeting.held_at, tz, empty=""),
         days_late=rules.days_late(meeting.due_at, meeting.held_at) if meeting.held_at is not None else 0,
         attendees=attendees,
         minutes=meeting.minutes,
@@ -186,10 +182,10 @@ def action_row(db: Db, ctx: AppContext, principal: Principal, action: Improvemen
         detail=action.detail,
         type=action.type,
         owner=who.get(action.owner_user_id, ""),
-        due=_when(action.due_at, tz, "%Y-%m-%d"),
+        due=local_text(action.due_at, tz, "%Y-%m-%d", empty=""),
         status=status,
         evidence=action.evidence,
-        done=_when(action.done_at, tz),
+        done=local_text(action.done_at, tz, empty=""),
         hazard_id=action.hazard_id,
         revisions=[RevisionLink(r.id, r.version, r.status) for r in revisions.of_action(db, action.id)],
         may_close=action.status == actions.OPEN and (mine or principal.has_role(*reviews.RECORDERS)),

@@ -4,13 +4,13 @@ its report (HTML and PDF), and every open improvement action, overdue first. Ser
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from riskcontrol.core.clock import local_text
 from riskcontrol.core.http import Ctx, Db
 from riskcontrol.incidents.models import Incident
 from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
@@ -63,10 +63,6 @@ def level_label(level: int, lang: str) -> str:
     return f"{numeral.numeral} {name.zh if lang == 'zh-CN' else name.en}"
 
 
-def _day(at: datetime | None, tz: tzinfo) -> str:
-    return at.astimezone(tz).strftime("%Y-%m-%d") if at is not None else "—"
-
-
 @router.get("/reviews")
 def reviews_page(
     request: Request,
@@ -107,10 +103,10 @@ def reviews_page(
                 level=level_label(meeting.level, lang),
                 level_class=Level(meeting.level).colour,
                 drill=meeting.drill,
-                closed=_day(meeting.closed_at, tz),
-                due=_day(meeting.due_at, tz),
+                closed=local_text(meeting.closed_at, tz, "%Y-%m-%d"),
+                due=local_text(meeting.due_at, tz, "%Y-%m-%d"),
                 status=meeting.status,
-                held=_day(meeting.held_at, tz),
+                held=local_text(meeting.held_at, tz, "%Y-%m-%d"),
             )
         )
     actions = [
@@ -120,7 +116,7 @@ def reviews_page(
             title=a.title,
             type=a.type,
             owner=owners.get(a.owner_user_id, ""),
-            due=_day(a.due_at, tz),
+            due=local_text(a.due_at, tz, "%Y-%m-%d"),
             overdue=a.overdue,
         )
         for a in open_actions

@@ -7,13 +7,14 @@ Server-rendered, no script: a leader reads what would change and why, and decide
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from riskcontrol.core.clock import local_text
 from riskcontrol.core.errors import DomainError
 from riskcontrol.core.http import NO_NUL, AppContext, Ctx, Db, PathId, request_token
 from riskcontrol.core.security import Principal, csrf_token
@@ -55,10 +56,6 @@ def _cfg(ctx: AppContext) -> ReviewConfig:
     return cfg
 
 
-def _when(at: datetime | None, tz: tzinfo) -> str:
-    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if at is not None else "—"
-
-
 def _label(cfg: ReviewConfig, playbook_type: str, lang: str) -> str:
     playbook = cfg.incidents.library().get(playbook_type)
     if playbook is None:
@@ -78,7 +75,7 @@ def _row(revision: PlaybookRevision, names: dict[int, str], cfg: ReviewConfig, l
         base_version=revision.base_version,
         version=revision.version,
         status=revision.status,
-        proposed=_when(revision.proposed_at, tz),
+        proposed=local_text(revision.proposed_at, tz),
         proposer=names.get(revision.proposed_by or 0, "—"),
         reason=revision.reason,
     )
@@ -147,7 +144,7 @@ def _detail(
         incident_id=revision.incident_id,
         changes=revision.changes,
         diff=diff_lines(revision.diff),
-        decided=_when(revision.decided_at, tz),
+        decided=local_text(revision.decided_at, tz),
         decider=names.get(revision.decided_by or 0, "—"),
         note=revision.decision_note,
         can_decide=may_decide(principal, revision),
