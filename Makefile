@@ -18,7 +18,13 @@ export RISKCONTROL_TEST_PG_URL RISKCONTROL_TEST_REDIS_URL
 APT_RUN := fonts-noto-cjk fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 APT_TEST := chromium postgresql redis-server poppler-utils
 
-.PHONY: run test lint unit test-sqlite test-postgres bench setup services clean
+# The installer's version comes from the lock, like every other package's.
+UV_VERSION := $(shell awk '/^name = "uv"$$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' uv.lock)
+# A prefix for the test runs (`make test-future` sets it); the 25 slowest tests close each pass.
+TEST_WRAPPER ?=
+PYTEST := $(TEST_WRAPPER) $(BIN)/python -m pytest --durations=25
+
+.PHONY: run test lint unit test-sqlite test-postgres test-future fuzz bench setup services clean lock upgrade
 
 run: setup
 	$(call apt_ensure,$(APT_RUN))
@@ -36,22 +42,44 @@ lint: setup
 
 # The whole suite on SQLite (unit, integration, HTTP and browser tests).
 test-sqlite: setup
-	env -u RISKCONTROL_TEST_DATABASE_URL -u RISKCONTROL_TEST_REDIS_URL $(BIN)/python -m pytest tests
+	env -u RISKCONTROL_TEST_DATABASE_URL -u RISKCONTROL_TEST_REDIS_URL $(PYTEST) tests
 
 # The integration suite again on PostgreSQL, with the live bus over Redis.
 test-postgres: setup services
-	RISKCONTROL_TEST_DATABASE_URL=$(RISKCONTROL_TEST_PG_URL) $(BIN)/python -m pytest tests/integration
+	RISKCONTROL_TEST_DATABASE_URL=$(RISKCONTROL_TEST_PG_URL) $(PYTEST) tests/integration
+
+# Both passes with the clock of pytest and of everything it starts (servers, Chromium: libfaketime
+# rides along in LD_PRELOAD) 400 days ahead: no test may depend on today's date.
+test-future: setup
+	$(call apt_ensure,$(APT_RUN) $(APT_TEST) faketime)
+	$(MAKE) --no-print-directory services test-sqlite test-postgres TEST_WRAPPER="faketime -f +400d"
 
 bench: setup services
 	$(BIN)/python -m bench
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the locked versions, and nothing else; refused when pyproject.toml has moved on from
+# uv.lock (then run `make lock` and commit both).
+$(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	test "$$($(BIN)/uv --version 2>/dev/null | cut -d' ' -f2)" = "$(UV_VERSION)" || \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --extra dev --python $(BIN)/python
 	touch $@
+
+# Re-resolve after changing dependencies in pyproject.toml (keeps every other pin as it is).
+lock: setup-uv
+	$(BIN)/uv lock
+
+# Take the newest releases the ranges in pyproject.toml allow, on purpose; then run `make test`.
+upgrade: setup-uv
+	$(BIN)/uv lock --upgrade
+
+.PHONY: setup-uv
+setup-uv:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 # Start PostgreSQL and Redis on this machine when they are not answering.
 services:

@@ -21,6 +21,7 @@ from riskcontrol.core.errors import error_responses
 from riskcontrol.core.health import router as health_router
 from riskcontrol.core.http import AppContext, install_error_handlers
 from riskcontrol.core.principals import PrincipalCache
+from riskcontrol.core.security import use_password_hashing
 from riskcontrol.core.worker import Worker
 from riskcontrol.escalation import concern_watch
 from riskcontrol.escalation import service as escalation_service
@@ -93,6 +94,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
         ),
         bus=make_bus(settings.redis_url),
     )
+    use_password_hashing(settings.resolve_argon2_profile())
     on_failure = notify_service.outbox_failure_hook(ctx.events)
     callback = settings.public_url(TWILIO_STATUS_PATH) if settings.sms_backend == "twilio" else None
     ctx.channels.register(notify_service.IN_APP, InAppSender(ctx.bus), on_failure)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.core.clock import SystemClock
 from riskcontrol.core.db import make_engine, make_sessionmaker, transaction
+from riskcontrol.core.security import use_password_hashing
 from riskcontrol.settings import Settings, SettingsError
 
 app = typer.Typer(help="riskcontrol: campus safety risk-control and crisis-response command system.", no_args_is_help=True)
@@ -117,6 +118,7 @@ def demo(
 
     settings = _settings()
     settings.resolve_secret()
+    use_password_hashing(settings.resolve_argon2_profile())
     migrations.upgrade(settings.database_url)
     clock = SystemClock()
     with _database(settings) as factory, transaction(factory) as db:

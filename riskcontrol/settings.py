@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from riskcontrol.core.security import HashingProfile
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -44,6 +46,8 @@ class Settings(BaseSettings):
     map_tiles_crs: Literal["wgs84", "gcj02"] = "wgs84"
     timezone: str = "Asia/Shanghai"
     default_language: Literal["zh-CN", "en"] = "zh-CN"
+    # argon2's cost for new password hashes; "cheapest" is for test suites only and refused in production.
+    argon2_profile: HashingProfile = "standard"
     session_ttl: timedelta = timedelta(hours=12)
     # How long a server process may serve a caller's roles from memory; a sign-out, role change or
     # deactivation made in another process takes effect within this many seconds (0: always read).
@@ -111,6 +115,12 @@ class Settings(BaseSettings):
         self.secret_file.write_text(secret + "\n", encoding="utf-8")
         self.secret_file.chmod(0o600)
         return secret
+
+    def resolve_argon2_profile(self) -> HashingProfile:
+        """The password-hashing profile to run with; production refuses the test suite's cheap one."""
+        if self.is_production and self.argon2_profile != "standard":
+            raise SettingsError("RISKCONTROL_ARGON2_PROFILE=cheapest is for test suites only and is refused in production")
+        return self.argon2_profile
 
     def public_url(self, path: str) -> str:
         """The address the outside world (e.g. Twilio's callbacks) uses for `path` on this server."""

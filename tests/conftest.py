@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,8 +17,14 @@ from riskcontrol.app import create_app
 from riskcontrol.core import migrations
 from riskcontrol.core.clock import ManualClock
 from riskcontrol.core.db import make_engine, make_sessionmaker
+from riskcontrol.core.security import use_password_hashing
 from riskcontrol.models import metadata
 from riskcontrol.settings import Settings
+
+# The suite signs in thousands of times: argon2's cheapest profile, in this process and in every
+# server or worker process a test starts (production refuses it; tests/unit/test_settings.py).
+os.environ["RISKCONTROL_ARGON2_PROFILE"] = "cheapest"
+use_password_hashing("cheapest")
 
 # 22:00 in Shanghai on the day the foundation was laid.
 START = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
@@ -76,6 +83,60 @@ def wipe(engine: Engine) -> None:
         conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
         for table in tables:
             conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+# Snapshots taken during this test run, by database URL and name (a PostgreSQL template left by an
+# earlier run may hold an older schema, so only this run's count).
+_SNAPSHOTS: set[tuple[str, str]] = set()
+
+
+def from_snapshot(sessions: sessionmaker[Session], name: str, build: Callable[[Session], object]) -> None:
+    """Fill the (wiped) test database with the state `build` makes, building it only once per test run.
+
+    The first call runs `build` and keeps a copy of the whole database; later calls restore that copy:
+    SQLite's backup API into the live file, PostgreSQL's `CREATE DATABASE … TEMPLATE`."""
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, Engine)
+    url = engine.url.render_as_string(hide_password=False)
+    if (url, name) in _SNAPSHOTS:
+        _copy_database(engine, name, restore=True)
+        return
+    with sessions() as db:
+        build(db)
+        db.commit()
+    _copy_database(engine, name, restore=False)
+    _SNAPSHOTS.add((url, name))
+
+
+def _copy_database(engine: Engine, name: str, *, restore: bool) -> None:
+    if engine.dialect.name == "sqlite":
+        assert engine.url.database
+        kept = sqlite3.connect(f"{engine.url.database}.{name}")
+        live = engine.raw_connection()
+        try:
+            driver = live.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            source, target = (kept, driver) if restore else (driver, kept)
+            source.backup(target)
+        finally:
+            live.close()
+            kept.close()
+        return
+    live_name, kept_name = engine.url.database, f"{engine.url.database}_{name}"
+    origin, copy = (kept_name, live_name) if restore else (live_name, kept_name)
+    # A template must have no other sessions; the test's own pooled ones reconnect afterwards.
+    engine.dispose()
+    admin = create_engine(engine.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"),
+                {"n": origin},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{copy}" TEMPLATE "{origin}"'))
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ class RedisBus:
             # When Redis went away the goodbye fails too; the connections are closed either way.
             with contextlib.suppress(redis.RedisError, OSError):
                 await pubsub.unsubscribe(channel)
-            await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            await pubsub.aclose()
             await client.aclose()
 
     def close(self) -> None:

@@ -8,25 +8,50 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Literal
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from riskcontrol.core.errors import Forbidden
 
-_hasher = PasswordHasher()
-# Verifying against this keeps a login for an unknown user as slow as one for a known user.
-_DUMMY_HASH = _hasher.hash("riskcontrol-timing-equaliser")
+# "standard" is argon2's RFC 9106 low-memory profile; "cheapest" exists only so that a test suite
+# signing in thousands of times does not spend minutes hashing (settings refuse it in production).
+HashingProfile = Literal["standard", "cheapest"]
+_PROFILES = {"standard": profiles.RFC_9106_LOW_MEMORY, "cheapest": profiles.CHEAPEST}
+
+
+@dataclass(frozen=True)
+class _Hashing:
+    profile: HashingProfile
+    hasher: PasswordHasher
+    # Verifying against this keeps a login for an unknown user as slow as one for a known user.
+    dummy_hash: str
+
+
+def _hashing(profile: HashingProfile) -> _Hashing:
+    hasher = PasswordHasher.from_parameters(_PROFILES[profile])
+    return _Hashing(profile, hasher, hasher.hash("riskcontrol-timing-equaliser"))
+
+
+_current = _hashing("standard")
+
+
+def use_password_hashing(profile: HashingProfile) -> None:
+    """Hash new passwords with `profile` from now on in this process (a stored hash keeps its own cost)."""
+    global _current  # one process-wide choice, made by the composition root
+    if _current.profile != profile:
+        _current = _hashing(profile)
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _current.hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; an absent hash still costs one verification."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _current.hasher.verify(password_hash or _current.dummy_hash, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

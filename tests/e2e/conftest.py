@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Viewp
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.app import create_app
+from riskcontrol.core.clock import ManualClock
 from riskcontrol.settings import Settings
 from tests.factories import PASSWORD
 
@@ -65,19 +66,21 @@ def serve(app: FastAPI, *, ws: str) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def live_server(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[LiveServer]:
-    """The application on the (migrated, empty) test database, served by uvicorn in a background thread."""
+def live_server(settings: Settings, sessions: sessionmaker[Session], clock: ManualClock) -> Iterator[LiveServer]:
+    """The application on the (migrated, empty) test database, served by uvicorn in a background thread.
+
+    It runs on the test's manual clock, as the scenario's data does: a page must read the same on any day."""
     # Websockets are not needed here, and the HTTP-only server starts without optional imports.
-    with serve(create_app(settings), ws="none") as live:
+    with serve(create_app(settings, clock=clock), ws="none") as live:
         yield live
 
 
 @pytest.fixture
-def live_server_ws(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[LiveServer]:
+def live_server_ws(settings: Settings, sessions: sessionmaker[Session], clock: ManualClock) -> Iterator[LiveServer]:
     """The same with websockets (the live inbox); no worker thread runs, so a test drives rounds itself."""
     assert not settings.run_worker_in_process
     # The sans-I/O protocol of `websockets`: the legacy one warns, and warnings are errors here.
-    with serve(create_app(settings), ws="websockets-sansio") as live:
+    with serve(create_app(settings, clock=clock), ws="websockets-sansio") as live:
         yield live
 
 
@@ -103,12 +106,19 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
+def on_the_clock(context: BrowserContext, clock: ManualClock) -> BrowserContext:
+    """The browser's clock starts at the scenario's time and runs on, as a phone's keeps with the server's."""
+    context.clock.install(time=clock.now())
+    return context
+
+
 @pytest.fixture
-def phone(browser: Browser) -> Iterator[BrowserContext]:
-    """A phone-sized Chinese-language browser context (390×844, touch), closed after the test."""
+def phone(browser: Browser, clock: ManualClock) -> Iterator[BrowserContext]:
+    """A phone-sized Chinese-language browser context (390×844, touch) on the test's clock, closed after the test."""
     context = browser.new_context(
         viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai", device_scale_factor=2, is_mobile=True, has_touch=True
     )
+    on_the_clock(context, clock)
     yield context
     context.close()
 

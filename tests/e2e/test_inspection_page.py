@@ -18,7 +18,6 @@ from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from riskcontrol.core.clock import SystemClock
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.hazards import inspections
@@ -46,7 +45,7 @@ def test_the_e1_safety_officer_walks_his_building_on_his_phone_and_files_one_haz
     )
     f.user(db, "safety_e1", ("safety_officer", e1), name="王安全")
     cfg: InspectionConfig = live_server.app.state.ctx.extras["inspections"]
-    assert inspections.open_rounds(db, SystemClock(), cfg) > 0
+    assert inspections.open_rounds(db, live_server.app.state.ctx.clock, cfg) > 0
     db.commit()
     with sessions() as check:
         round_id = check.execute(select(InspectionRound.id).where(InspectionRound.place_code == "E1")).scalar_one()

@@ -16,7 +16,6 @@ from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from riskcontrol.core.clock import SystemClock
 from riskcontrol.incidents import prevention
 from riskcontrol.incidents.models import MeasureRound
 from riskcontrol.incidents.prevention import PreventionConfig
@@ -42,7 +41,7 @@ def test_a_class_monitor_marks_the_anti_fraud_quiz_done_on_her_phone(
     f.user(db, "monitor", ("class_monitor", campus["C1K1"]), name="陈班长")
     f.user(db, "counselor", ("counselor", campus["C1"]), name="李老师")
     cfg: PreventionConfig = live_server.app.state.ctx.extras["prevention"]
-    assert prevention.open_rounds(db, SystemClock(), cfg.library(), cfg.calendar) > 0
+    assert prevention.open_rounds(db, live_server.app.state.ctx.clock, cfg.library(), cfg.calendar) > 0
     db.commit()
 
     page = phone.new_page()

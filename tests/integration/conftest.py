@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,9 +23,10 @@ from riskcontrol.demo import DEMO_PASSWORD, seed_demo
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.people.models import Student, User
 from riskcontrol.settings import Settings
+from tests.conftest import START, from_snapshot
 from tests.fakes.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
-TEN_PM = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
+TEN_PM = START  # 22:00 in Shanghai
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STATUS_URL = "http://testserver/api/v1/notify/twilio/status"
 
@@ -38,6 +39,7 @@ class Night:
     clock: ManualClock
     twilio: FakeTwilio
     sessions: sessionmaker[Session]
+    signed_in: dict[str, tuple[datetime, dict[str, str]]] = field(default_factory=dict)
 
     def at(self, hh_mm: str) -> None:
         """Move the clock to hh:mm Shanghai time tonight and let the worker do one round."""
@@ -46,8 +48,13 @@ class Night:
         self.worker.run_once()
 
     def token(self, username: str) -> dict[str, str]:
-        reply = self.client.post("/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD})
-        return {"Authorization": f"Bearer {reply.json()['access_token']}"}
+        """A bearer header for `username`: signed in once, and again when the clock has left the hour after."""
+        now = self.clock.now()
+        held = self.signed_in.get(username)
+        if held is None or not held[0] <= now <= held[0] + timedelta(hours=1):
+            reply = self.client.post("/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD})
+            held = self.signed_in[username] = (now, {"Authorization": f"Bearer {reply.json()['access_token']}"})
+        return held[1]
 
     def user(self, username: str) -> User:
         with self.sessions() as db:
@@ -57,12 +64,14 @@ class Night:
 
 
 @contextmanager
-def a_night(sessions: sessionmaker[Session], database_url: str, tmp_path: Path, **overrides: Any) -> Iterator[Night]:
-    """The demo campus at 22:00 with the app and its worker; `overrides` are further settings."""
-    with sessions() as db:
-        seed_demo(db, ManualClock(TEN_PM))
-        db.commit()
-    clock = ManualClock(TEN_PM)
+def a_night(
+    sessions: sessionmaker[Session], database_url: str, tmp_path: Path, clock: ManualClock | None = None, **overrides: Any
+) -> Iterator[Night]:
+    """The demo campus at 22:00 with the app and its worker, on `clock` (a new one at 22:00 by default);
+    `overrides` are further settings."""
+    from_snapshot(sessions, "demo", lambda db: seed_demo(db, ManualClock(TEN_PM)))
+    clock = clock or ManualClock(TEN_PM)
+    assert clock.now() == TEN_PM
     with FakeTwilio() as twilio:
         settings = Settings(
             environment="test",
@@ -84,8 +93,9 @@ def a_night(sessions: sessionmaker[Session], database_url: str, tmp_path: Path, 
 
 
 @pytest.fixture
-def night(sessions: sessionmaker[Session], database_url: str, tmp_path: Path) -> Iterator[Night]:
-    with a_night(sessions, database_url, tmp_path) as it:
+def night(sessions: sessionmaker[Session], database_url: str, tmp_path: Path, clock: ManualClock) -> Iterator[Night]:
+    """The night on the test's clock, which a live server in the same test shares."""
+    with a_night(sessions, database_url, tmp_path, clock) as it:
         yield it
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from riskcontrol.app import create_app
 from riskcontrol.settings import Settings, SettingsError
 
 
@@ -42,3 +43,17 @@ def test_production_accepts_a_strong_secret_and_uses_secure_cookies(tmp_path: Pa
 def test_an_unknown_time_zone_is_refused() -> None:
     with pytest.raises(ValueError, match="Mars"):
         Settings(timezone="Mars/Olympus")
+
+
+def test_passwords_are_hashed_at_full_cost_unless_a_test_suite_asks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("RISKCONTROL_ARGON2_PROFILE", raising=False)
+    assert Settings(var_dir=tmp_path).resolve_argon2_profile() == "standard"
+    assert Settings(var_dir=tmp_path, environment="test", argon2_profile="cheapest").resolve_argon2_profile() == "cheapest"
+
+
+def test_production_refuses_the_test_suites_cheap_password_hashing(tmp_path: Path) -> None:
+    s = Settings(environment="production", var_dir=tmp_path, secret_key="k" * 40, argon2_profile="cheapest")
+    with pytest.raises(SettingsError, match="RISKCONTROL_ARGON2_PROFILE"):
+        s.resolve_argon2_profile()
+    with pytest.raises(SettingsError, match="RISKCONTROL_ARGON2_PROFILE"):
+        create_app(s)
