@@ -54,6 +54,14 @@ test-future: setup
 	$(call apt_ensure,$(APT_RUN) $(APT_TEST) faketime)
 	$(MAKE) --no-print-directory services test-sqlite test-postgres TEST_WRAPPER="faketime -f +400d"
 
+# Before a release: the schema fuzzer with random seeds and 300 requests per operation, on SQLite and
+# on PostgreSQL; each failure found is written to tests/fuzz-examples/ (commit it with its fix), and
+# every later `make test` replays it.
+FUZZ := RISKCONTROL_FUZZ_EXAMPLES=300 RISKCONTROL_FUZZ_SEED=random $(PYTEST) tests/integration/test_api_fuzz.py
+fuzz: setup services
+	env -u RISKCONTROL_TEST_DATABASE_URL $(FUZZ)
+	RISKCONTROL_TEST_DATABASE_URL=$(RISKCONTROL_TEST_PG_URL) $(FUZZ)
+
 bench: setup services
 	$(BIN)/python -m bench
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from riskcontrol.core.durations import format_duration
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, Offset, PathId
+from riskcontrol.core.instants import Instant
 from riskcontrol.hazards import inspections
 from riskcontrol.hazards.inspection_rules import InspectionPlan, Item, Status
 from riskcontrol.hazards.inspection_schemas import (
@@ -139,7 +139,7 @@ def get_missed(
     ctx: Ctx,
     principal: CurrentPrincipal,
     kind: Annotated[PlaceKind | None, Query(description="the kind of place")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="due at or after this time; 180 days back by default")] = None,
+    since: Annotated[Instant | None, Query(description="due at or after this time; 180 days back by default")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Offset = 0,
 ) -> list[RoundOut]:

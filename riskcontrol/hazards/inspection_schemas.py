@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from riskcontrol.core.http import NO_NUL
+from riskcontrol.core.instants import Instant
 from riskcontrol.hazards.inspection_rules import CODE, MAX_NOTE
 
 # A period code: 2026-W48, 2026-11, 2026-autumn, 2027-spring, 2026-2027.
@@ -31,7 +32,7 @@ class CompleteIn(_In):
 
     results: list[ResultIn] = Field(min_length=1, max_length=100)
     note: str = Field(default="", max_length=4000, pattern=NO_NUL)
-    started_at: AwareDatetime | None = Field(default=None, strict=False)
+    started_at: Instant | None = None
 
 
 class UnitRefOut(BaseModel):

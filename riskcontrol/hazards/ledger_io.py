@@ -24,6 +24,7 @@ from riskcontrol.core import csvimport
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.csvimport import ErrorCollector, Row, RowError
 from riskcontrol.core.errors import InvalidInput
+from riskcontrol.core.instants import OutOfRange, in_range
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.hazards import service
@@ -70,9 +71,14 @@ def _when(text: str, cfg: HazardConfig) -> datetime:
     text = text.strip().replace("/", "-")
     if len(text) == 10:
         day = datetime.fromisoformat(text).date()
-        return datetime.combine(day, time(23, 59), cfg.tz)
+        return in_range(datetime.combine(day, time(23, 59), cfg.tz))
     at = datetime.fromisoformat(text)
-    return at if at.tzinfo is not None else at.replace(tzinfo=cfg.tz)
+    return in_range(at if at.tzinfo is not None else at.replace(tzinfo=cfg.tz))
+
+
+def _when_error(text: str, exc: ValueError) -> str:
+    """Why a date cell was refused: outside the supported years, or not a date at all."""
+    return str(exc) if isinstance(exc, OutOfRange) else f"{text!r} is not a date (YYYY-MM-DD) or a date and time"
 
 
 def _plan_row(
@@ -129,8 +135,8 @@ def _plan_row(
     if cell("found_at"):
         try:
             found_at = _when(cell("found_at"), cfg)
-        except ValueError:
-            errors.add(row.line, "found_at", f"{cell('found_at')!r} is not a date (YYYY-MM-DD) or a date and time")
+        except ValueError as exc:
+            errors.add(row.line, "found_at", _when_error(cell("found_at"), exc))
     hazard: HazardIn | None = None
     if len(errors) == before and owning is not None:
         try:
@@ -177,8 +183,8 @@ def _plan_row(
             deadline = None
             try:
                 deadline = _when(cell("deadline"), cfg)
-            except ValueError:
-                errors.add(row.line, "deadline", f"{cell('deadline')!r} is not a date (YYYY-MM-DD) or a date and time")
+            except ValueError as exc:
+                errors.add(row.line, "deadline", _when_error(cell("deadline"), exc))
             if owner_unit is not None and owner is not None and deadline is not None and len(errors) == before:
                 try:
                     fixes = AssignIn.model_validate(

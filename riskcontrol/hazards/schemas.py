@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from riskcontrol.core.http import MAX_ID, NO_NUL
+from riskcontrol.core.instants import Instant
 
 CODE = r"^[a-z][a-z0-9_]*$"
 LonLat = tuple[float, float]
@@ -42,7 +43,7 @@ class HazardIn(_In):
     place: str = Field(default="", max_length=40, pattern=NO_NUL)
     building: str = Field(default="", max_length=100, pattern=NO_NUL)
     floor: str = Field(default="", max_length=20, pattern=NO_NUL)
-    found_at: AwareDatetime | None = Field(default=None, strict=False)
+    found_at: Instant | None = None
     likelihood: int | None = Field(default=None, ge=1, le=5)
     impact: int | None = Field(default=None, ge=1, le=5)
 
@@ -72,7 +73,7 @@ class AssignIn(_In):
     owner_user_id: int = Field(ge=1, le=MAX_ID)
     owner_department: str = Field(default="", max_length=100, pattern=NO_NUL)
     measures: str = Field(min_length=1, max_length=8000, pattern=NO_NUL)
-    deadline: AwareDatetime = Field(strict=False)
+    deadline: Instant
     funds: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     contingency_plan: str = Field(min_length=1, max_length=8000, pattern=NO_NUL)
 
@@ -91,7 +92,7 @@ class ReasonIn(_In):
 
 class ReopenIn(_In):
     reason: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
-    deadline: AwareDatetime = Field(strict=False)
+    deadline: Instant
 
 
 class PhotoIn(_In):

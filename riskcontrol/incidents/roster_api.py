@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import datetime, time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, PathId
+from riskcontrol.core.instants import Day
 from riskcontrol.incidents import roster
 from riskcontrol.incidents.models import DutyShift
 from riskcontrol.incidents.roster import RosterConfig
@@ -29,8 +30,6 @@ from riskcontrol.incidents.roster_schemas import (
 from riskcontrol.people.models import User
 
 router = APIRouter(prefix="/api/v1/roster", tags=["roster"])
-# Weeks that can exist in the database (a date near year 1 or 9999 cannot be stored as UTC).
-EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 
 
 def _cfg(ctx: AppContext) -> RosterConfig:
@@ -86,9 +85,7 @@ def week(
     db: Db,
     ctx: Ctx,
     principal: CurrentPrincipal,
-    start: Annotated[
-        date | None, Query(alias="from", ge=EARLIEST, le=LATEST, description="YYYY-MM-DD; today if left out")
-    ] = None,
+    start: Annotated[Day | None, Query(alias="from", description="YYYY-MM-DD; today if left out")] = None,
 ) -> WeekOut:
     """The roster for the 7 days from `from` (00:00 school time), with its gaps."""
     roster.require_reader(principal)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from riskcontrol.core.http import MAX_ID, NO_NUL
+from riskcontrol.core.instants import Instant
 from riskcontrol.incidents.roster_rules import Position
 
 
@@ -19,8 +20,8 @@ class ShiftIn(_In):
 
     user_id: int = Field(ge=1, le=MAX_ID)
     position: Position = Field(strict=False)
-    starts_at: AwareDatetime = Field(strict=False)
-    ends_at: AwareDatetime = Field(strict=False)
+    starts_at: Instant
+    ends_at: Instant
 
 
 class HandoverIn(_In):

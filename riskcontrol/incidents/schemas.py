@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from riskcontrol.core.http import MAX_ID, NO_NUL
+from riskcontrol.core.instants import Instant
 from riskcontrol.incidents.playbook_rules import LevelField
 
 CODE = r"^[a-z][a-z0-9_]*$"
@@ -33,7 +34,7 @@ class IncidentIn(_In):
     summary: str = Field(default="", max_length=8000, pattern=NO_NUL)
     source: str = Field(default="hotline", max_length=20, pattern=CODE)
     source_id: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
-    started_at: AwareDatetime | None = Field(default=None, strict=False)
+    started_at: Instant | None = None
     commander_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     people: list[PersonIn] = Field(default_factory=list, max_length=50)
     drill: bool = False

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from riskcontrol.core.http import MAX_ID, NO_NUL
+from riskcontrol.core.instants import Instant
 
 FactCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 # Counts beyond this are not a campus item any more and would not survive a JSON round trip as exact.
@@ -25,7 +26,7 @@ class OpinionReportIn(BaseModel):
     platforms: list[FactCode] = Field(min_length=1, max_length=20)
     url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\s\x00]+$")
     summary: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
-    discovered_at: AwareDatetime = Field(strict=False)
+    discovered_at: Instant
     reposts: int = Field(default=0, ge=0, le=MAX_COUNT)
     views: int = Field(default=0, ge=0, le=MAX_COUNT)
     media: FactCode | None = None

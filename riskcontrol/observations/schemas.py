@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from riskcontrol.core.http import MAX_ID, NO_NUL
+from riskcontrol.core.instants import Instant
 
 
 class LocationIn(BaseModel):
@@ -37,7 +38,7 @@ class ObservationIn(BaseModel):
     student_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     checklist: list[str] = Field(max_length=40)
     note: str | None = Field(default=None, max_length=4000, pattern=NO_NUL)
-    observed_at: AwareDatetime = Field(strict=False)
+    observed_at: Instant
     location: LocationIn | None = None
     photo: PhotoIn | None = None
 

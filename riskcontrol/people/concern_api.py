@@ -6,10 +6,11 @@ from datetime import date, datetime
 from typing import Annotated, Literal, Self
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import MAX_ID, NO_NUL, AppContext, Ctx, CurrentPrincipal, Db, Offset, PathId
+from riskcontrol.core.instants import Day, Instant
 from riskcontrol.people import concern_rules as rules
 from riskcontrol.people import concern_service as service
 from riskcontrol.people.concern_models import ACTIVE, TalkRecord
@@ -29,7 +30,7 @@ class KeyConcernIn(_Strict):
     level: rules.Level
     reasons: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
     counselor_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    review_on: date | None = Field(default=None, strict=False)
+    review_on: Day | None = None
 
 
 class KeyConcernPatch(_Strict):
@@ -37,7 +38,7 @@ class KeyConcernPatch(_Strict):
 
     level: rules.Level | None = None
     counselor_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    review_on: date | None = Field(default=None, strict=False)
+    review_on: Day | None = None
     reason: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
 
     @model_validator(mode="after")
@@ -54,7 +55,7 @@ class CloseIn(_Strict):
 class TalkIn(_Strict):
     """A talk (谈心谈话). `summary` is a case note: clinical counselling notes stay in the psych centre's records."""
 
-    talked_at: AwareDatetime = Field(strict=False)
+    talked_at: Instant
     mode: rules.TalkMode
     summary: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
     risk_change: rules.RiskChange

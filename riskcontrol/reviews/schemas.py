@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from riskcontrol.core.http import MAX_ID, NO_NUL
+from riskcontrol.core.instants import Instant
 from riskcontrol.hazards.schemas import HazardIn
 
 
@@ -16,7 +17,7 @@ class _In(BaseModel):
 
 
 class ScheduleIn(_In):
-    scheduled_for: AwareDatetime = Field(strict=False)
+    scheduled_for: Instant
     place: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
 
 
@@ -29,7 +30,7 @@ class AttendeeIn(_In):
 
 
 class HeldIn(_In):
-    held_at: AwareDatetime = Field(strict=False)
+    held_at: Instant
     attendees: list[AttendeeIn] = Field(min_length=1, max_length=100)
     minutes: str = Field(min_length=1, max_length=50_000, pattern=NO_NUL)
     conclusions: list[Annotated[str, Field(max_length=2000, pattern=NO_NUL)]] = Field(min_length=1, max_length=50)
@@ -61,7 +62,7 @@ class ActionIn(_In):
     detail: str = Field(default="", max_length=8000, pattern=NO_NUL)
     type: Literal["rule", "process", "facility", "training"]
     owner_user_id: int = Field(ge=1, le=MAX_ID)
-    due_at: AwareDatetime = Field(strict=False)
+    due_at: Instant
     # The hazard on the ledger this action puts right (it is done only once the hazard is struck off),
     # or a new one to put on the ledger for it.
     hazard_id: int | None = Field(default=None, ge=1, le=MAX_ID)

@@ -11,6 +11,7 @@ from typing import Final, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from riskcontrol.core.errors import DomainError, InvalidInput
+from riskcontrol.core.instants import in_range
 from riskcontrol.reviews.schemas import AttendeeIn
 from riskcontrol.web.templating import translator
 
@@ -69,9 +70,9 @@ def local_time(value: str, field: str, lang: str, tz: tzinfo, *, whole_day: bool
         if pattern.match(value) is None:
             raise ValueError(value)
         at = datetime.fromisoformat(value)
+        return in_range((datetime.combine(at.date(), time(23, 59)) if whole_day else at).replace(tzinfo=tz))
     except ValueError:
         raise _refusal(lang, key, field) from None
-    return (datetime.combine(at.date(), time(23, 59)) if whole_day else at).replace(tzinfo=tz)
 
 
 def lines(text: str) -> list[str]:

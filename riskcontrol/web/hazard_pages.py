@@ -28,6 +28,7 @@ from starlette.types import Message, Receive
 
 from riskcontrol.core.errors import DomainError, InvalidInput, TooLarge
 from riskcontrol.core.http import NO_NUL, AppContext, Ctx, Db, QueryId, record_denial, request_token
+from riskcontrol.core.instants import in_range
 from riskcontrol.core.security import Principal, csrf_token
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.hazards import photos, service
@@ -244,12 +245,9 @@ def _found_at(ctx: AppContext, t: Translate, text: str) -> datetime | None:
         return None
     try:
         found = datetime.fromisoformat(text)
+        return in_range(found if found.tzinfo is not None else found.replace(tzinfo=ctx.settings.tz))
     except ValueError:
-        found = None
-    # A year far off is a slip of the thumb (and a year near 1 does not survive the shift to UTC).
-    if found is None or not 2000 <= found.year <= 9000:
-        raise Refusal("found_at", t("hazard_report.error.found_at"))
-    return found if found.tzinfo is not None else found.replace(tzinfo=ctx.settings.tz)
+        raise Refusal("found_at", t("hazard_report.error.found_at")) from None
 
 
 def _hazard_in(ctx: AppContext, t: Translate, places: Places, units: list[OrgUnit], values: dict[str, str]) -> HazardIn:

@@ -122,10 +122,11 @@ def test_student_affairs_schedules_the_meeting_and_records_it_held_through_the_f
     assert f'action="{page(iid)}/reviews/{rid}/schedule"' not in counsellor  # only those who record reviews
     assert f'href="{page(iid)}"' in phone(night, "leader").get("/reviews").text  # each row of the leaders' reading
 
-    bad = submit(affairs, f"{page(iid)}/reviews/{rid}/schedule", scheduled_for="12月1日下午三点", place="行政楼会议室")
-    assert bad.status_code == 422
-    assert "会议时间格式不正确" in bad.text
-    assert 'value="行政楼会议室"' in bad.text  # what was typed is kept
+    for when in ("12月1日下午三点", "0001-01-01T00:00", "9999-12-31T23:59"):
+        bad = submit(affairs, f"{page(iid)}/reviews/{rid}/schedule", scheduled_for=when, place="行政楼会议室")
+        assert bad.status_code == 422
+        assert "会议时间格式不正确" in bad.text
+        assert 'value="行政楼会议室"' in bad.text  # what was typed is kept
     assert (meeting_of(night, iid).status, meeting_of(night, iid).scheduled_for) == ("due", None)
 
     scheduled = submit(affairs, f"{page(iid)}/reviews/{rid}/schedule", scheduled_for="2026-12-01T15:00", place="行政楼会议室")
@@ -155,9 +156,10 @@ def test_student_affairs_schedules_the_meeting_and_records_it_held_through_the_f
         "minutes": "复盘了接报、核实、家校沟通各环节。",
         "conclusions": "夜间查寝与门禁数据联动需加快\n\n辅导员夜间联系方式需更新\n",
     }
-    malformed = submit(affairs, f"{page(iid)}/reviews/{rid}/held", **(form | {"held_at": "2026-12-01T15"}))
-    assert malformed.status_code == 422
-    assert "召开时间格式不正确" in malformed.text
+    for when in ("2026-12-01T15", "0001-01-01T00:00", "9999-12-31T23:59"):
+        malformed = submit(affairs, f"{page(iid)}/reviews/{rid}/held", **(form | {"held_at": when}))
+        assert malformed.status_code == 422
+        assert "召开时间格式不正确" in malformed.text
     no_name = submit(affairs, f"{page(iid)}/reviews/{rid}/held", **(form | {"attendees": "王老师 / 辅导员\n / 家属"}))
     assert no_name.status_code == 422
     assert "参会人员第 2 行" in no_name.text
@@ -211,9 +213,10 @@ def test_an_action_is_added_by_student_affairs_and_closed_by_its_owner_with_evid
     unknown = submit(affairs, f"{page(iid)}/actions", **(action | {"owner": "nobody_here"}))
     assert unknown.status_code == 422
     assert "负责人：没有用户名为“nobody_here”的用户。" in unknown.text
-    bad_day = submit(affairs, f"{page(iid)}/actions", **(action | {"owner": "safety", "due": "2026-12-40"}))
-    assert bad_day.status_code == 422
-    assert "完成期限格式不正确" in bad_day.text
+    for day in ("2026-12-40", "0001-01-01", "9999-12-31"):
+        bad_day = submit(affairs, f"{page(iid)}/actions", **(action | {"owner": "safety", "due": day}))
+        assert bad_day.status_code == 422
+        assert "完成期限格式不正确" in bad_day.text
     with night.sessions() as db:
         assert db.execute(select(func.count()).where(ImprovementAction.incident_id == iid)).scalar_one() == 0
 

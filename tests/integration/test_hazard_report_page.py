@@ -208,7 +208,7 @@ def test_a_report_without_a_title_or_a_photo_or_a_place_is_refused_naming_the_fi
     assert (unknown.status_code, "类别：请从列表中选择类别。" in unknown.text) == (422, True)
     future = send(her, form(her, found_at="2026-11-29T09:00"), png())
     assert (future.status_code, "发现时间：发现时间不能晚于现在。" in future.text) == (422, True)
-    for when in ("0001-01-01T00:00", "昨晚十点"):
+    for when in ("0001-01-01T00:00", "0001-01-01T00:00+00:01", "9999-12-31T23:59-14:00", "昨晚十点"):
         garbled = send(her, form(her, found_at=when), png())
         assert (garbled.status_code, "发现时间：请填写有效的日期和时间。" in garbled.text) == (422, True)
     nul = send(her, form(her, title="消防门\x00坏了"), png())

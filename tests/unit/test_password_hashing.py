@@ -22,7 +22,10 @@ def test_the_standard_profile_hashes_at_rfc_9106_cost_and_both_kinds_verify(back
     security.use_password_hashing("standard")
     full = security.hash_password("correct horse")
     params = extract_parameters(full)
-    assert (params.time_cost, params.memory_cost) == (profiles.RFC_9106_LOW_MEMORY.time_cost, profiles.RFC_9106_LOW_MEMORY.memory_cost)
+    assert (params.time_cost, params.memory_cost) == (
+        profiles.RFC_9106_LOW_MEMORY.time_cost,
+        profiles.RFC_9106_LOW_MEMORY.memory_cost,
+    )
     assert extract_parameters(cheap).memory_cost == profiles.CHEAPEST.memory_cost
     assert security.verify_password(cheap, "correct horse")
     assert security.verify_password(full, "correct horse")
