@@ -3,7 +3,9 @@
 A missing-student report comes in on the hotline while the board is up on the wall (and on the
 team lead's phone): the card appears with its level and a ticking clock, and moves to 现场控制 when
 the team takes control, without a reload. A push lost on the way shows as a gap in the incident's
-sequence numbers, and the board fetches itself again; so does a "resync" from the server.
+sequence numbers, and the board fetches itself again; so does a "resync" from the server. A
+screen whose connection dropped fetches the board again once it is back, so what changed meanwhile
+shows.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import APIRequestContext, Browser, Page, Playwright, Request, ViewportSize, expect
+from playwright.sync_api import APIRequestContext, Browser, Page, Playwright, ViewportSize, WebSocketRoute, expect
 from sqlalchemy.orm import Session
 
 from riskcontrol.core.bus import MemoryBus
@@ -26,6 +28,7 @@ from riskcontrol.incidents import service as incident_service
 from riskcontrol.incidents.models import DutyShift
 from riskcontrol.incidents.schemas import IncidentIn, TransitionIn
 from tests import factories as f
+from tests.conftest import START
 from tests.e2e.conftest import PHONE, LiveServer, sign_in
 
 pytestmark = pytest.mark.browser
@@ -48,7 +51,7 @@ def seed(db: Session) -> Campus:
     team = f.user(db, TEAM, ("response_team", campus["S"]), name="张队长")
     f.user(db, LEADER, ("leader", campus["S"]), name="刘校长")
     f.user(db, "dorm_head", ("dorm_head", campus["C1K1R1"]), name="王小明")
-    now = datetime.now(UTC)
+    now = START  # the live server runs on the test's clock, which starts here
     db.add(
         DutyShift(
             user_id=team.id,
@@ -109,16 +112,24 @@ def open_board(page: Page, server: LiveServer, username: str, query: str = "") -
     expect(page.locator("#board-empty")).to_be_visible()
 
 
-def board_fetch(request: Request) -> bool:
-    return request.url.endswith("/api/v1/board") and request.method == "GET"
+def live_connection(page: Page) -> str:
+    """Wait until the board says it is live (its socket subscribed, the board fetched since); which connection that is."""
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    return page.get_attribute("#board", "data-connections") or ""
+
+
+def syncs(page: Page) -> int:
+    """How many whole boards the page has shown (fetched, or its socket's snapshots)."""
+    return int(page.get_attribute("#board", "data-syncs") or "0")
 
 
 def assert_ticks(page: Page, selector: str, pattern: str) -> None:
-    """The text of `selector` has the form `pattern`, now and 1.2 s later, and changed in between."""
-    first = page.locator(selector).inner_text()
-    page.wait_for_timeout(1200)
-    second = page.locator(selector).inner_text()
+    """The text of `selector` has the form `pattern`, then by itself, within a few seconds, another text of that form."""
+    shown = page.locator(selector)
+    first = shown.inner_text()
     assert re.fullmatch(pattern, first), first
+    expect(shown).not_to_have_text(first, timeout=3000)
+    second = shown.inner_text()
     assert re.fullmatch(pattern, second), second
     assert first != second
 
@@ -194,7 +205,8 @@ def test_a_lost_push_or_a_resync_message_makes_the_board_fetch_itself_again(
         card = page.locator(f'.incident-card[data-id="{first["id"]}"]')
         expect(card.locator(".incident-level")).to_have_text("Serious")
         expect(card.locator(".state-label")).to_have_text("Reported")
-        syncs = int(page.get_attribute("#board", "data-syncs") or "0")
+        connection = live_connection(page)
+        before = syncs(page)
 
         # Two changes commit but are never pushed: a note on the first incident, and a second
         # incident (at level Ⅳ, which pages nobody, so no failed SMS to a phoneless user reports it).
@@ -215,17 +227,18 @@ def test_a_lost_push_or_a_resync_message_makes_the_board_fetch_itself_again(
             unseen_id = unseen.id
         expect(seen).to_have_count(1)
 
-        # The next push about the first incident skips a number: the board fetches itself again.
-        with page.expect_request(board_fetch):
-            noted = api.post(f"/api/v1/incidents/{first['id']}/notes", headers=team, data={"text": "家长已到校"})
-            assert noted.status == 201, noted.text()
+        # The next push about the first incident skips a number: the board fetches itself again
+        # (the second incident was never pushed: only a fetch can show it), on the same connection.
+        noted = api.post(f"/api/v1/incidents/{first['id']}/notes", headers=team, data={"text": "家长已到校"})
+        assert noted.status == 201, noted.text()
         unseen_card = page.locator(f'.incident-card[data-id="{unseen_id}"]')
         expect(unseen_card).to_be_visible()
         expect(unseen_card.locator(".incident-title")).to_have_text("Second student unreachable")
         expect(seen).to_have_count(2)
         # Ⅱ above Ⅳ, whatever came first.
         expect(seen.first).to_have_attribute("data-id", str(first["id"]))
-        assert int(page.get_attribute("#board", "data-syncs") or "0") > syncs
+        assert syncs(page) > before
+        assert live_connection(page) == connection  # not a reconnect's fetch: the gap's
 
         # The second one is called off quietly; the server says it lost its subscription: fetch again.
         with ctx.sessions() as quiet:
@@ -234,12 +247,80 @@ def test_a_lost_push_or_a_resync_message_makes_the_board_fetch_itself_again(
             )
             quiet.commit()
         expect(unseen_card).to_be_visible()
-        with page.expect_request(board_fetch):
-            ctx.bus.publish(incident_service.BOARD_CHANNEL, {"type": "resync"})
+        # Published once the page says its socket is subscribed, so the message reaches it.
+        assert live_connection(page) == connection
+        before = syncs(page)
+        ctx.bus.publish(incident_service.BOARD_CHANNEL, {"type": "resync"})
         expect(unseen_card).to_have_count(0)
         expect(seen).to_have_count(1)
-        expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+        assert syncs(page) > before
+        assert live_connection(page) == connection  # the message's fetch, not a reconnect's
         assert page.locator("#board button").count() == 0
+
+
+def test_what_changed_while_the_board_was_disconnected_shows_once_it_reconnects(
+    browser: Browser, live_server_ws: LiveServer, playwright_driver: Playwright, db: Session
+) -> None:
+    campus = seed(db)
+    ctx: AppContext = live_server_ws.app.state.ctx
+    servers: list[WebSocketRoute] = []  # the server end of each connection the board made, in order
+    meanwhile: dict[str, int] = {}  # what happened while it was away → the incident's id
+
+    with screen(browser, DESKTOP) as page, team_api(playwright_driver, live_server_ws) as (api, team):
+        principal = ctx.principals.get(ctx.sessions, ctx.clock, team["Authorization"].removeprefix("Bearer "))
+        assert principal is not None
+
+        def open_quietly(title: str, cfg: incident_service.IncidentConfig) -> int:
+            with ctx.sessions() as desk:
+                data = {"type": "missing_student", "level": "IV", "unit_id": campus.class_id, "title": title}
+                incident = incident_service.open_incident(desk, ctx.clock, cfg, principal, IncidentIn.model_validate(data))
+                desk.commit()
+                return incident.id
+
+        def connect(socket: WebSocketRoute) -> None:
+            if not servers:
+                servers.append(socket.connect_to_server())
+                return
+            # The board is coming back after its socket dropped. An incident is opened now, while
+            # it is not connected: its push reaches nobody.
+            meanwhile["down"] = open_quietly("宿舍楼顶有人逗留", ctx.extras["incidents"])
+            server = socket.connect_to_server()
+
+            def relay(message: str | bytes) -> None:
+                if "between" not in meanwhile:
+                    # The server subscribed the new socket and took its snapshot; before the board
+                    # reads it, another incident commits and its push is lost.
+                    meanwhile["between"] = open_quietly("操场东侧围墙有人翻越", silent(ctx))
+                socket.send(message)
+
+            server.on_message(relay)
+            servers.append(server)
+
+        page.route_web_socket(re.compile(r"/ws/board$"), connect)
+        open_board(page, live_server_ws, TEAM)
+        first = open_incident(api, team, campus, "学生晚归未归、电话无法接通")
+        cards = page.locator(".incident-card")
+        expect(cards).to_have_count(1)
+        expect(cards.first).to_have_attribute("data-id", str(first["id"]))
+        assert live_connection(page) == "1"
+
+        servers[0].close()  # the server end goes away: a restart, a proxy closing the socket
+        expect(page.locator("#board")).to_have_attribute("data-connections", "2", timeout=10_000)
+        assert sorted(meanwhile) == ["between", "down"], "the board did not reconnect through the test's route"
+        down = page.locator(f'.incident-card[data-id="{meanwhile["down"]}"]')
+        expect(down).to_be_visible()
+        expect(down.locator(".incident-title")).to_have_text("宿舍楼顶有人逗留")
+        between = page.locator(f'.incident-card[data-id="{meanwhile["between"]}"]')
+        expect(between).to_be_visible()
+        expect(between.locator(".incident-title")).to_have_text("操场东侧围墙有人翻越")
+        expect(cards).to_have_count(3)
+        expect(cards.first).to_have_attribute("data-id", str(first["id"]))  # Ⅱ above Ⅳ
+        assert live_connection(page) == "2"
+
+        # And it is live again: the next change is pushed to it.
+        moved = api.post(f"/api/v1/incidents/{first['id']}/transitions/take_control", headers=team)
+        assert moved.status == 200, moved.text()
+        expect(cards.first.locator(".state-label")).to_have_text("现场控制")
 
 
 def test_the_home_page_offers_the_board_to_those_who_run_or_oversee_incidents(

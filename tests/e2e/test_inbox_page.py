@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -55,7 +52,7 @@ def file_red(playwright_driver: Playwright, server: LiveServer, seeded: Class) -
                 "student_id": seeded.student_id,
                 "checklist": ["suicide_plan"],
                 "note": "她说今晚想结束一切",
-                "observed_at": datetime.now(UTC).isoformat(),
+                "observed_at": server.app.state.ctx.clock.now().isoformat(),
             },
         )
         assert filed.status == 201, filed.text()
@@ -71,14 +68,6 @@ def open_inbox(phone: BrowserContext, server: LiveServer) -> Page:
     page.wait_for_selector("#inbox[data-live]")
     expect(page.locator("#inbox-empty")).to_be_visible()
     return page
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until `check()` holds (for what the browser reports back over its own connection)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "the condition did not come true in time"
-        time.sleep(0.05)
 
 
 def test_a_red_warning_appears_live_with_a_countdown_and_one_tap_acknowledges_it(
@@ -116,7 +105,13 @@ def test_a_red_warning_appears_live_with_a_countdown_and_one_tap_acknowledges_it
             items = check.execute(select(Notification).where(Notification.user_id == seeded.counselor_id)).scalars().all()
             return bool(items) and all(item.delivered_at is not None for item in items)
 
-    eventually(delivered)  # the page sent a receipt for what it showed
+    # The page sends a receipt for each item it shows, and marks the item once the server stored it.
+    with sessions() as check:
+        shown = check.execute(select(Notification.id).where(Notification.user_id == seeded.counselor_id)).scalars().all()
+    assert shown
+    for item_id in shown:
+        expect(page.locator(f'#recent-list .recent-item[data-id="{item_id}"]')).to_have_attribute("data-delivered", "1")
+    assert delivered()  # the page sent a receipt for what it showed
 
     card.get_by_role("button", name="确认").click()
     expect(card.locator(".esc-status")).to_contain_text("已确认")

@@ -3,8 +3,9 @@
 // incident API and, later, its detail page. The board is the state of GET /api/v1/board kept
 // current by the board socket. Each push carries the incident's timeline sequence number: a number past
 // the next one expected means pushes were lost, and so does a "resync" from the server; either way
-// the whole board is fetched again, as it is whenever the socket drops. Countdowns run on server
-// time: `now` of each snapshot sets the offset, so a wall screen with a wrong clock is still right.
+// the whole board is fetched again, as it is whenever the socket drops and after every (re)connect.
+// Countdowns run on server time: `now` of each snapshot sets the offset, so a wall screen with a
+// wrong clock is still right.
 
 import { dataJson, element, hhmm, show, translator } from "./page.js";
 
@@ -27,7 +28,8 @@ let onDuty = [];
 const serverClock = { ms: Date.now(), at: performance.now() };
 const live = {
   socket: null,
-  open: false,
+  open: false, // the server has subscribed this socket: every change from now on is pushed to it
+  connections: 0, // how many times the socket came up
   delay: 1000,
   timer: 0,
   retryIn: 0,
@@ -266,6 +268,7 @@ function applyBoard(board, startEpoch) {
 
 async function load() {
   const startEpoch = live.epoch;
+  const startSyncs = live.syncs;
   let board;
   try {
     const response = await fetch(BOARD, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -275,6 +278,9 @@ async function load() {
   } catch {
     return;
   }
+  // The socket's snapshot came in meanwhile: this board may be older than it, and the fetch
+  // that snapshot asked for follows this one (see subscribed), so it is the one to show.
+  if (live.syncs !== startSyncs) return;
   applyBoard(board, startEpoch);
 }
 
@@ -335,6 +341,20 @@ function onIncident(message) {
   if (seen !== undefined && first > seen + 1) resync();
 }
 
+/** The socket's first message: the server subscribed it, then took this snapshot. */
+function subscribed(board) {
+  live.open = true;
+  live.delay = 1000;
+  live.connections += 1;
+  root.dataset.live = "1";
+  root.dataset.connections = String(live.connections);
+  applyBoard(board, live.epoch);
+  // And fetch again, after every (re)connect: whatever committed while the socket was down or
+  // coming up is on that board, whether or not a push or a "resync" told this screen about it.
+  // Pushes that arrive meanwhile merge by sequence number, as always.
+  resync();
+}
+
 function onMessage(event) {
   let message;
   try {
@@ -342,7 +362,7 @@ function onMessage(event) {
   } catch {
     return;
   }
-  if (message.type === "snapshot") applyBoard(message, live.epoch);
+  if (message.type === "snapshot") subscribed(message);
   else if (message.type === "incident") onIncident(message);
   else if (message.type === "resync") resync();
 }
@@ -355,12 +375,8 @@ function connect() {
   const socket = new WebSocket(`${scheme}://${window.location.host}${root.dataset.socket}`);
   live.socket = socket;
   indicate();
-  socket.addEventListener("open", () => {
-    live.open = true;
-    live.delay = 1000;
-    root.dataset.live = "1";
-    indicate();
-  });
+  // Not live at "open": the server accepts the socket before it subscribes it. Live starts with
+  // the first message (subscribed).
   socket.addEventListener("message", onMessage);
   socket.addEventListener("close", () => {
     live.socket = null;
@@ -368,7 +384,7 @@ function connect() {
     delete root.dataset.live;
     // Fetch now: the board stays current while the socket is down, and a refused handshake
     // (signed out) looks like any dropped connection until the API answers 401. The next
-    // connection starts with a snapshot taken after it subscribed, so nothing falls in between.
+    // connection fetches again once it is subscribed, so nothing falls in between.
     resync().then(() => {
       if (live.signedOut) return;
       const wait = live.delay + Math.floor(Math.random() * 500);

@@ -18,6 +18,7 @@ const english = document.documentElement.lang === "en";
 const cards = new Map(); // escalation id → {esc, node, deadline, status}
 const notificationsOf = new Map(); // escalation id → ids of the inbox items about it
 const recent = new Map(); // notification id → item
+const delivered = new Set(); // ids of the items the server confirmed this screen's receipt for
 const live = { socket: null, delay: 1000, timer: 0, signedOut: false, loaded: false, syncing: null, again: false };
 
 // ---- countdowns ------------------------------------------------------------------------------
@@ -195,13 +196,19 @@ function remember(item) {
     notificationsOf.set(escalationId, ids);
   }
   recent.set(item.id, item);
+  showRecent();
+}
+
+function showRecent() {
   const newest = [...recent.values()].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id - a.id);
   const list = $("recent-list");
   list.replaceChildren();
   for (const shown of newest.slice(0, RECENT_LIMIT)) {
     const row = element("li", `recent-item level-${shown.level || "none"}`);
+    row.dataset.id = String(shown.id);
     row.append(element("span", "recent-time", hhmm(shown.created_at)));
     row.append(element("span", "recent-title", english ? shown.title_en : shown.title_zh));
+    if (shown.delivered_at || delivered.has(shown.id)) row.dataset.delivered = "1";
     list.append(row);
   }
   show($("recent-empty"), recent.size === 0);
@@ -227,8 +234,18 @@ function signedOut() {
 
 function onMessage(event) {
   const message = JSON.parse(event.data);
-  if (message.type === "receipt") return; // the server stored a receipt this screen sent
+  if (message.type === "receipt") {
+    // The server stored a receipt this screen sent: the item counts as delivered from now on.
+    delivered.add(message.id);
+    showRecent();
+    return;
+  }
   if (message.type === "snapshot") {
+    // The first message: the server subscribed this socket before taking it, so from now on
+    // every new item is pushed here; the fetch below picks up whatever came while it was down.
+    live.delay = 1000;
+    root.dataset.live = "1";
+    banner("");
     for (const item of message.items) {
       remember(item);
       if (!item.delivered_at) receipt("received", item.id);
@@ -246,11 +263,6 @@ function connect() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${window.location.host}/ws/inbox`);
   live.socket = socket;
-  socket.addEventListener("open", () => {
-    live.delay = 1000;
-    root.dataset.live = "1";
-    banner("");
-  });
   socket.addEventListener("message", onMessage);
   socket.addEventListener("close", () => {
     live.socket = null;
