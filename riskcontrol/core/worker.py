@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -60,7 +61,20 @@ class Worker:
                 self.run_once()
             except Exception:
                 log.exception("worker round failed")
-            stop.wait(interval.total_seconds())
+            pause(stop, interval.total_seconds())
+
+
+# Short relative sleeps, not `stop.wait(seconds)`: a timed lock wait hands the kernel an absolute
+# monotonic deadline, which libfaketime (`make test-future`) moves 400 days on, and the loop never
+# wakes. A stop is seen within one slice.
+PAUSE_SLICE = 0.05
+
+
+def pause(stop: threading.Event, seconds: float) -> None:
+    """Wait `seconds`, or less once `stop` is set."""
+    ends = time.monotonic() + seconds
+    while not stop.is_set() and (left := ends - time.monotonic()) > 0:
+        time.sleep(min(left, PAUSE_SLICE))
 
 
 def latest_heartbeat(db: Session) -> datetime | None:

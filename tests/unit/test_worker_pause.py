@@ -1,0 +1,32 @@
+"""The worker's pause between rounds: it ends when asked to stop, whatever the interval."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from riskcontrol.core.clock import ManualClock
+from riskcontrol.core.worker import Worker, pause
+from tests.conftest import START
+
+
+def test_a_stopped_pause_returns_at_once_and_a_short_one_ends_by_itself() -> None:
+    stop = threading.Event()
+    pause(stop, 0.01)
+    stop.set()
+    pause(stop, 3600)
+
+
+def test_the_worker_loop_ends_soon_after_stop_even_with_an_hour_between_rounds() -> None:
+    rounds: list[int] = []
+    worker = Worker(sessions=None, clock=ManualClock(START), jobs=[])  # type: ignore[arg-type]
+    worker.run_once = lambda: rounds.append(1)  # type: ignore[method-assign]
+    stop = threading.Event()
+    loop = threading.Thread(target=worker.run_forever, args=(stop, timedelta(hours=1)), daemon=True)
+    loop.start()
+    while not rounds:
+        pause(threading.Event(), 0.01)
+    stop.set()
+    loop.join(timeout=30)
+    assert not loop.is_alive()
+    assert rounds == [1]
