@@ -69,10 +69,7 @@ setup: $(VENV)/.installed
 
 # Exactly the locked versions, and nothing else; refused when pyproject.toml has moved on from
 # uv.lock (then run `make lock` and commit both).
-$(VENV)/.installed: pyproject.toml uv.lock
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	test "$$($(BIN)/uv --version 2>/dev/null | cut -d' ' -f2)" = "$(UV_VERSION)" || \
-	  $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+$(VENV)/.installed: pyproject.toml uv.lock | setup-uv
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --extra dev --python $(BIN)/python
 	touch $@
 
@@ -84,10 +81,12 @@ lock: setup-uv
 upgrade: setup-uv
 	$(BIN)/uv lock --upgrade
 
+# The venv and, in it, the locked version of uv (the one thing installed before the lock is read).
 .PHONY: setup-uv
 setup-uv:
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test "$$($(BIN)/uv --version 2>/dev/null | cut -d' ' -f2)" = "$(UV_VERSION)" || \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 # Start PostgreSQL and Redis on this machine when they are not answering.
 services:

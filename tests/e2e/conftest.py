@@ -106,19 +106,14 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
-def on_the_clock(context: BrowserContext, clock: ManualClock) -> BrowserContext:
-    """The browser's clock starts at the scenario's time and runs on, as a phone's keeps with the server's."""
-    context.clock.install(time=clock.now())
-    return context
-
-
 @pytest.fixture
 def phone(browser: Browser, clock: ManualClock) -> Iterator[BrowserContext]:
     """A phone-sized Chinese-language browser context (390×844, touch) on the test's clock, closed after the test."""
     context = browser.new_context(
         viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai", device_scale_factor=2, is_mobile=True, has_touch=True
     )
-    on_the_clock(context, clock)
+    # The phone's clock starts at the scenario's time and runs on, as a real one keeps with the server's.
+    context.clock.install(time=clock.now())
     yield context
     context.close()
 
