@@ -34,7 +34,7 @@ from sqlalchemy import Engine, insert, select, text
 from bench.scope import prepare
 from bench.serve import serving_processes
 from riskcontrol.app import build_context
-from riskcontrol.core import deadlines, outbox
+from riskcontrol.core import deadlines, dispatcher
 from riskcontrol.core.db import make_engine
 from riskcontrol.core.deadlines import Deadline
 from riskcontrol.demo import DEMO_PASSWORD
@@ -180,7 +180,7 @@ def worker_catch_up(var_dir: Path) -> tuple[int, float, int, float]:
     telling = time.perf_counter() - start
     start = time.perf_counter()
     sent = 0
-    while tried := outbox.dispatch(ctx.sessions, ctx.clock, ctx.channels):
+    while tried := dispatcher.dispatch(ctx.sessions, ctx.clock, ctx.channels):
         sent += tried
     ctx.engine.dispose()
     return told, telling, sent, time.perf_counter() - start

@@ -13,10 +13,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol import __version__
-from riskcontrol.core import audit, deadlines, outbox
+from riskcontrol.core import audit, deadlines
 from riskcontrol.core.bus import make_bus
 from riskcontrol.core.clock import Clock, SystemClock
 from riskcontrol.core.db import make_engine, make_sessionmaker
+from riskcontrol.core.dispatcher import Dispatcher
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.health import router as health_router
 from riskcontrol.core.http import AppContext, install_error_handlers
@@ -98,7 +99,8 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
     on_failure = notify_service.outbox_failure_hook(ctx.events)
     callback = settings.public_url(TWILIO_STATUS_PATH) if settings.sms_backend == "twilio" else None
     ctx.channels.register(notify_service.IN_APP, InAppSender(ctx.bus), on_failure)
-    ctx.channels.register(notify_service.SMS, SmsSender(sms or channel_from_settings(settings), callback), on_failure)
+    texts = SmsSender(sms or channel_from_settings(settings), callback)
+    ctx.channels.register(notify_service.SMS, texts, on_failure, reconcile=texts.reconcile)
     cfg = EscalationConfig(
         tz=settings.tz,
         public_base_url=settings.public_base_url,
@@ -107,6 +109,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
         sms_daily_cap=settings.sms_daily_cap or None,
     )
     escalation_service.register(cfg, ctx.deadline_handlers)
+    ctx.channels.relevance.append(notify_service.relevance({"escalation": escalation_service.still_worth_sending}))
     concern_watch.register(ctx.deadline_handlers, ctx.events, tz=settings.tz, sop_dir=settings.sop_dir)
     ctx.extras["escalation"] = cfg
     opinion_service.register(ctx.deadline_handlers, ctx.events, opinion_service.OpinionConfig.from_settings(settings))
@@ -147,14 +150,17 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
 
 
 def build_worker(ctx: AppContext) -> Worker:
-    """The worker: the deadline sweeper, then the outbox dispatcher, each round."""
+    """The worker: the deadline sweeper, then the outbox dispatcher, each round. Sends run in the
+    dispatcher's pools apart from the round; `run_once` (tests) waits for them, `run_forever` does not."""
     worker = Worker(sessions=ctx.sessions, clock=ctx.clock)
+    sender = Dispatcher(ctx.sessions, ctx.clock, ctx.channels, name=f"{worker.name}:outbox")
+    worker.closers.append(sender.close)
 
     def sweep_deadlines(sessions: sessionmaker[Session], clock: Clock) -> object:
         return deadlines.sweep(sessions, clock, ctx.deadline_handlers, worker=worker.name)
 
     def dispatch_outbox(sessions: sessionmaker[Session], clock: Clock) -> object:
-        return outbox.dispatch(sessions, clock, ctx.channels)
+        return sender.run(wait_for_sends=not worker.running)
 
     # The roster's daily gap check is created here, by the first round, when none is pending.
     keep_gap_check = roster.gap_check_job(ctx.extras["roster"]).keeper()

@@ -73,14 +73,14 @@ def _redact(url: str) -> str:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run the sweeper and dispatcher in this process.")] = True,
 ) -> None:
-    """Serve the web application (and, unless told not to, the worker loop)."""
+    """Serve the web application; it sweeps deadlines and sends the outbox too, so the climb never waits
+    for a dedicated worker."""
     import uvicorn
 
     from riskcontrol.app import create_app, settle_for_serving
 
-    settings = _settings().model_copy(update={"run_worker_in_process": worker})
+    settings = _settings().model_copy(update={"run_worker_in_process": True})
     try:
         application = create_app(settings)
     except SettingsError as exc:
@@ -135,7 +135,7 @@ def demo(
         out.print(history.describe(), soft_wrap=True, highlight=False)
     out.print(demo_campus.logins_table(), width=max(out.width, 120))
     if serve_after:
-        serve(host=host, port=port, worker=True)
+        serve(host=host, port=port)
 
 
 def _run_import(kind: str, file: Path) -> None:

@@ -30,7 +30,7 @@ from typing import Final
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit, deadlines, outbox
+from riskcontrol.core import audit, deadlines, dispatcher
 from riskcontrol.core.clock import Clock, ManualClock
 from riskcontrol.core.db import transaction
 from riskcontrol.core.deadlines import Deadline
@@ -194,7 +194,7 @@ class _Walk:
 
     def work(self) -> None:
         deadlines.sweep(self.ctx.sessions, self.clock, self.ctx.deadline_handlers, worker="demo-history")
-        outbox.dispatch(self.ctx.sessions, self.clock, self.channels)
+        dispatcher.dispatch(self.ctx.sessions, self.clock, self.channels)
 
     def step(self, who: dict[str, Principal], username: str, what: str, which: str, text: str) -> None:
         """One line of STEPS, in a transaction of its own."""

@@ -55,8 +55,12 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lockout: timedelta = timedelta(minutes=15)
     cookie_secure: bool | None = None
+    # Every serving process sweeps deadlines and sends the outbox (claims are safe with any number of
+    # processes), so the climb goes on with no dedicated worker; False is for tests that drive it by hand.
     run_worker_in_process: bool = True
     worker_interval: timedelta = timedelta(seconds=1)
+    # /readyz says not ready when no process has swept the deadlines for this long.
+    ready_sweep_within: timedelta = timedelta(seconds=30)
     # Texts per person per 24 hours for anything below red (red is never capped); 0 turns capping off.
     sms_daily_cap: int = 20
     sms_backend: Literal["console", "twilio"] = "console"

@@ -10,20 +10,20 @@ retries continue) and again when the message is given up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from riskcontrol.core.clock import Clock
-from riskcontrol.core.db import Base, UTCDateTime, transaction
+from riskcontrol.core.db import Base, UTCDateTime
 
 log = logging.getLogger(__name__)
 
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+PENDING, SENDING, SENT, FAILED, DROPPED = "pending", "sending", "sent", "failed", "dropped"
 
 
 class OutboxMessage(Base):
@@ -47,6 +47,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The dispatcher holding the claim; only it renews the lease (see `renew`).
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
     provider_status: Mapped[str | None] = mapped_column(String(20))
@@ -77,10 +79,20 @@ class SendOutcome:
     provider_status: str | None = None
     error: str | None = None
     retryable: bool = True
+    # The provider may have taken the message without saying so (no answer in time): before any
+    # retry it is looked up with the channel's reconciler rather than sent again.
+    unknown: bool = False
+
+
+UNKNOWN = "unknown"  # the provider status of a message whose last send had an unknown outcome
 
 
 Sender = Callable[[OutboxMessage], SendOutcome]
+# Whether the provider already took a message whose send had an unknown outcome: what it said, or None.
+Reconciler = Callable[[OutboxMessage], SendOutcome | None]
 FailureHook = Callable[[Session, Clock, OutboxMessage, bool], None]
+# Why a message need no longer be sent (its step passed, its escalation was acknowledged), or None.
+Relevance = Callable[[Session, Clock, OutboxMessage], str | None]
 
 
 @dataclass
@@ -89,19 +101,38 @@ class Channels:
 
     senders: dict[str, Sender] = field(default_factory=dict)
     on_failure: dict[str, FailureHook] = field(default_factory=dict)
+    reconcilers: dict[str, Reconciler] = field(default_factory=dict)
+    # Asked just before each send; a message whose reason to exist has passed is dropped, not sent.
+    relevance: list[Relevance] = field(default_factory=list)
 
-    def register(self, channel: str, sender: Sender, on_failure: FailureHook | None = None) -> None:
+    def register(
+        self, channel: str, sender: Sender, on_failure: FailureHook | None = None, reconcile: Reconciler | None = None
+    ) -> None:
         self.senders[channel] = sender
         if on_failure is not None:
             self.on_failure[channel] = on_failure
+        if reconcile is not None:
+            self.reconcilers[channel] = reconcile
 
 
 @dataclass(frozen=True)
 class DispatchPolicy:
+    """How messages are sent: how many at once per channel, the lease of a claim, retries and backoff."""
+
     batch: int = 50
     lease: timedelta = timedelta(seconds=60)
     max_attempts: int = 5
     backoff: timedelta = timedelta(seconds=5)
+    # Sends in flight per channel and process: a slow provider holds its own channel's slots only.
+    concurrency: int = 16
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed message's id, and whether an earlier send of it ended with an unknown outcome."""
+
+    id: int
+    unknown: bool = False
 
 
 def enqueue(
@@ -133,19 +164,40 @@ def enqueue(
     return message
 
 
-def _claim(db: Session, clock: Clock, policy: DispatchPolicy) -> list[int]:
+def claim(db: Session, clock: Clock, policy: DispatchPolicy, *, channel: str, limit: int, by: str) -> list[Claimed]:
+    """Claim up to `limit` due messages of one channel for dispatcher `by`, leased for `policy.lease`.
+
+    A message still `sending` after its lease ran out was left by a dispatcher that died (or lost
+    its database) mid-send: whether the provider took it is unknown, so it is claimed `unknown`
+    and reconciled with the provider before anything is sent again."""
     now = clock.now()
     due = or_(
         (OutboxMessage.status == PENDING) & (OutboxMessage.next_attempt_at <= now),
-        # A dispatcher that died mid-send leaves its lease behind; it expires and the message is retried.
         (OutboxMessage.status == SENDING) & (OutboxMessage.lease_until < now),
     )
-    stmt = select(OutboxMessage).where(due).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-    claimed = db.execute(stmt.limit(policy.batch).with_for_update(skip_locked=True)).scalars().all()
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.channel == channel, due)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+    )
+    claimed = db.execute(stmt.limit(limit).with_for_update(skip_locked=True)).scalars().all()
+    out = []
     for message in claimed:
-        message.status, message.lease_until = SENDING, now + policy.lease
+        out.append(Claimed(message.id, unknown=message.status == SENDING or message.provider_status == UNKNOWN))
+        message.status, message.lease_until, message.claimed_by = SENDING, now + policy.lease, by
         message.attempts += 1
-    return [m.id for m in claimed]
+    return out
+
+
+def renew(db: Session, clock: Clock, policy: DispatchPolicy, ids: Sequence[int], *, by: str) -> None:
+    """Extend the leases of messages `by` is still sending: a claim holds for as long as its send runs."""
+    if ids:
+        stmt = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == SENDING, OutboxMessage.claimed_by == by)
+            .values(lease_until=clock.now() + policy.lease)
+        )
+        db.execute(stmt.execution_options(synchronize_session=False))
 
 
 def record_outcome(
@@ -155,26 +207,31 @@ def record_outcome(
     message: OutboxMessage,
     outcome: SendOutcome,
     policy: DispatchPolicy,
+    *,
+    label: str | None = None,
 ) -> None:
-    """Store one attempt and move the message on: sent, retried later, or given up."""
+    """Store one attempt (labelled ok or error unless `label` says otherwise) and move the message on:
+    sent, retried later, or given up."""
     now = clock.now()
     db.add(
         OutboxAttempt(
             message_id=message.id,
             number=message.attempts,
             at=now,
-            outcome="ok" if outcome.ok else "error",
+            outcome=label or ("ok" if outcome.ok else "error"),
             provider_id=outcome.provider_id,
             provider_status=outcome.provider_status,
             error=outcome.error,
         )
     )
-    message.lease_until = None
+    message.lease_until, message.claimed_by = None, None
     if outcome.ok:
         message.status, message.sent_at = SENT, now
         message.provider_id, message.provider_status = outcome.provider_id, outcome.provider_status
         return
     message.last_error = outcome.error
+    if outcome.unknown:
+        message.provider_status = UNKNOWN
     final = not outcome.retryable or message.attempts >= policy.max_attempts
     if final:
         message.status = FAILED
@@ -186,37 +243,11 @@ def record_outcome(
         hook(db, clock, message, final)
 
 
-def dispatch(
-    sessions: sessionmaker[Session],
-    clock: Clock,
-    channels: Channels,
-    *,
-    policy: DispatchPolicy | None = None,
-) -> int:
-    """Send every due message once; returns how many were tried."""
-    policy = policy or DispatchPolicy()
-    tried = 0
-    while True:
-        with transaction(sessions) as db:
-            ids = _claim(db, clock, policy)
-        for message_id in ids:
-            with sessions() as db:
-                message = db.get(OutboxMessage, message_id)
-                assert message is not None
-                sender = channels.senders.get(message.channel)
-                db.expunge(message)
-                db.rollback()
-            try:
-                if sender is None:
-                    raise LookupError(f"no sender for channel {message.channel!r}")
-                outcome = sender(message)
-            except Exception as exc:  # a sender that raises is a retryable failure, never a lost message
-                log.exception("sending outbox message %s failed", message_id)
-                outcome = SendOutcome(ok=False, error=f"{type(exc).__name__}: {exc}", retryable=sender is not None)
-            with transaction(sessions) as db:
-                fresh = db.get(OutboxMessage, message_id, with_for_update=True)
-                assert fresh is not None
-                record_outcome(db, clock, channels, fresh, outcome, policy)
-            tried += 1
-        if len(ids) < policy.batch:
-            return tried
+def drop_if_stale(db: Session, clock: Clock, channels: Channels, message: OutboxMessage) -> bool:
+    """Drop a claimed message that is no longer wanted, recording why; True when it was dropped."""
+    for check in channels.relevance:
+        if (reason := check(db, clock, message)) is not None:
+            message.status, message.lease_until, message.claimed_by, message.last_error = DROPPED, None, None, reason
+            db.add(OutboxAttempt(message_id=message.id, number=message.attempts, at=clock.now(), outcome="dropped", error=reason))
+            return True
+    return False

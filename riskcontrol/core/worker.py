@@ -40,6 +40,10 @@ class Worker:
     clock: Clock
     jobs: list[tuple[str, Job]] = field(default_factory=list)
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    # Run once the loop stops (the dispatcher's pools finish their sends).
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    # True inside `run_forever`: jobs then start slow work and return, instead of waiting for it.
+    running: bool = False
 
     def run_once(self) -> None:
         for job_name, job in self.jobs:
@@ -56,12 +60,18 @@ class Worker:
 
     def run_forever(self, stop: threading.Event, interval: timedelta) -> None:
         """Loop until `stop` is set, waiting `interval` (real time) between rounds."""
-        while not stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("worker round failed")
-            pause(stop, interval.total_seconds())
+        self.running = True
+        try:
+            while not stop.is_set():
+                try:
+                    self.run_once()
+                except Exception:
+                    log.exception("worker round failed")
+                pause(stop, interval.total_seconds())
+        finally:
+            self.running = False
+            for close in self.closers:
+                close()
 
 
 # Short relative sleeps, not `stop.wait(seconds)`: a timed lock wait hands the kernel an absolute

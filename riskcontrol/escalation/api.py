@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,7 +13,7 @@ from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import Ctx, CurrentPrincipal, Db, Offset, PathId
 from riskcontrol.escalation import service
 from riskcontrol.escalation.models import Escalation
-from riskcontrol.escalation.schemas import EscalationDetailOut, EscalationOut, OutcomeIn, TimelineEntry
+from riskcontrol.escalation.schemas import EscalationDetailOut, EscalationOut, OutcomeIn, StepOut, TimelineEntry
 from riskcontrol.notify import service as notify
 from riskcontrol.people.models import User
 
@@ -36,6 +37,7 @@ def shown(esc: Escalation, clock: Clock) -> EscalationOut:
         status=esc.status,
         current_step=esc.current_step,
         step_due_at=esc.step_due_at,
+        step_late_seconds=esc.step_late_seconds,
         seconds_left=left,
         started_at=esc.started_at,
         acknowledged_at=esc.acknowledged_at,
@@ -46,7 +48,12 @@ def shown(esc: Escalation, clock: Clock) -> EscalationOut:
     )
 
 
+def _instant(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
 def detail(db: Session, esc: Escalation, clock: Clock) -> EscalationDetailOut:
+    timeline = service.timeline(db, esc.id)
     events = [
         TimelineEntry(
             at=e.at,
@@ -57,10 +64,23 @@ def detail(db: Session, esc: Escalation, clock: Clock) -> EscalationDetailOut:
             channel=e.channel,
             detail=e.detail,
         )
-        for e in service.timeline(db, esc.id)
+        for e in timeline
+    ]
+    steps = [
+        StepOut(
+            step=e.step or 0,
+            grid_level=str(e.detail.get("grid_level", "")),
+            scheduled_at=_instant(e.detail.get("scheduled_at")),
+            told_at=e.at,
+            late_seconds=int(e.detail.get("late_seconds", 0)),
+            due_at=_instant(e.detail.get("due_at")),
+        )
+        for e in timeline
+        if e.kind == "step"
     ]
     return EscalationDetailOut(
         **shown(esc, clock).model_dump(),
+        steps=steps,
         timeline=events,
         deliveries=notify.deliveries(db, subject_type="escalation", subject_id=esc.id),
     )

@@ -33,6 +33,8 @@ class Escalation(Base):
     policy: Mapped[dict[str, Any]] = mapped_column(JSON)
     current_step: Mapped[int] = mapped_column(Integer)
     step_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # How long after the escalation's schedule the current step was told (0: on time); set at every step.
+    step_late_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))

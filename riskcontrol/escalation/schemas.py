@@ -23,6 +23,8 @@ class EscalationOut(BaseModel):
     status: str
     current_step: int
     step_due_at: datetime | None
+    # How long after its schedule the current step was told (0: on time; more after an outage).
+    step_late_seconds: int
     seconds_left: int | None
     started_at: datetime
     acknowledged_at: datetime | None
@@ -42,7 +44,19 @@ class TimelineEntry(BaseModel):
     detail: dict[str, Any]
 
 
+class StepOut(BaseModel):
+    """One telling of a step: when the schedule said, when it happened, how late, and its deadline."""
+
+    step: int
+    grid_level: str
+    scheduled_at: datetime | None
+    told_at: datetime
+    late_seconds: int
+    due_at: datetime | None
+
+
 class EscalationDetailOut(EscalationOut):
+    steps: list[StepOut]
     timeline: list[TimelineEntry]
     deliveries: list[dict[str, Any]]
 

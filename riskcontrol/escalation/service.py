@@ -24,6 +24,7 @@ from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.notify import service as notify
+from riskcontrol.notify.models import Notification
 from riskcontrol.people.models import RoleAssignment, User
 
 BEGIN, STEP_DUE, REPEAT = "escalation.begin", "escalation.step_due", "escalation.repeat"
@@ -31,6 +32,7 @@ OPEN, ACKNOWLEDGED, RESOLVED, CLOSED = "open", "acknowledged", "resolved", "clos
 # Besides those told, these roles may acknowledge anything in their scope (a superior taking it on).
 MAY_ACKNOWLEDGE = frozenset({"counselor", "college_officer", "student_affairs", "psych_center", "response_team"})
 LINK_SALT = "escalation-ack"
+REMINDER_KIND = "escalation.reminder"
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def _message(
     due_local = due_at.astimezone(cfg.tz).strftime("%H:%M")
     prefix_zh, prefix_en = ("【提醒】", "[Reminder] ") if reminder else ("", "")
     return notify.Message(
-        kind="escalation.reminder" if reminder else "escalation",
+        kind=REMINDER_KIND if reminder else "escalation",
         level=esc.level,
         title_zh=f"{prefix_zh}【{level.label.zh}】{esc.title_zh}",
         title_en=f"{prefix_en}[{level.label.en}] {esc.title_en}",
@@ -140,42 +142,59 @@ def _tell(
             )
 
 
-def _schedule_reminder(db: Session, clock: Clock, esc: Escalation, step: rules.StepPolicy, index: int, due_at: datetime) -> None:
-    """Remind step `index` again after `repeat_every`, if that still falls before its deadline."""
-    if step.repeat_every is not None and clock.now() + step.repeat_every < due_at:
+def _next_reminder_at(step: rules.StepPolicy, after: datetime, base: datetime, due_at: datetime) -> datetime | None:
+    """The first reminder of a step told on schedule at `base` that falls after `after` and before its
+    deadline, on the step's own schedule (base + k × repeat_every); None when no reminder is left."""
+    if step.repeat_every is None:
+        return None
+    every = step.repeat_every
+    passed = max(0, int((after - base) / every))
+    at = base + every * (passed + 1)
+    return at if at < due_at else None
+
+
+def _schedule_reminder(db: Session, clock: Clock, esc: Escalation, index: int, at: datetime | None, due_at: datetime) -> None:
+    """A reminder of step `index` at `at`; one still waiting when the step's window closes is dropped."""
+    if at is not None:
+        payload = {"step": index}
         deadlines.schedule(
-            db,
-            clock,
-            kind=REPEAT,
-            subject_type="escalation",
-            subject_id=esc.id,
-            due_at=clock.now() + step.repeat_every,
-            payload={"step": index},
+            db, clock, kind=REPEAT, subject_type="escalation", subject_id=esc.id, due_at=at, payload=payload, stale_at=due_at
         )
 
 
-def _tell_step(db: Session, clock: Clock, cfg: EscalationConfig, esc: Escalation, index: int) -> None:
-    """Tell step `index` now, and set its acknowledgement deadline (and reminders)."""
+def _tell_step(db: Session, clock: Clock, cfg: EscalationConfig, esc: Escalation, index: int, *, scheduled_at: datetime) -> None:
+    """Tell step `index` now, when the escalation's schedule says it is told at `scheduled_at`, and set its
+    acknowledgement deadline (and reminders).
+
+    The window counts from the schedule, not from whenever the telling happens: after an outage every
+    step already due is told at once, each marked late by how much, and the school hears no later
+    than the frozen policy promised. A step told early (a fallback when nobody could be reached) counts
+    from now. The top of the chain has nowhere higher to go: when its scheduled window is already over
+    (an outage, or a re-telling), it gets a whole window from now rather than being told again at once."""
     level = rules.from_snapshot(esc.policy)
     step = level.chain[index]
     now = clock.now()
-    due_at = rules.ack_deadline(step, now, cfg.tz)
-    esc.current_step, esc.step_due_at = index, due_at
+    base = min(now, scheduled_at)
+    due_at = rules.ack_deadline(step, base, cfg.tz)
+    if index == len(level.chain) - 1 and due_at <= now:
+        base, due_at = now, rules.ack_deadline(step, now, cfg.tz)
+    late_seconds = max(0, int((now - scheduled_at).total_seconds()))
+    esc.current_step, esc.step_due_at, esc.step_late_seconds = index, due_at, late_seconds
     unit = db.get(OrgUnit, esc.unit_id)
     assert unit is not None
     users = recipients(db, unit, step.grid_level, step.roles)
-    _event(
-        db,
-        clock,
-        esc,
-        "step",
-        step=index,
-        detail={"grid_level": step.grid_level.value, "roles": [r.value for r in step.roles], "due_at": due_at.isoformat()},
-    )
+    detail = {
+        "grid_level": step.grid_level.value,
+        "roles": [r.value for r in step.roles],
+        "scheduled_at": scheduled_at.isoformat(),
+        "due_at": due_at.isoformat(),
+        "late_seconds": late_seconds,
+    }
+    _event(db, clock, esc, "step", step=index, detail=detail)
     if not users:
         _event(db, clock, esc, "nobody_at_level", step=index, detail={"grid_level": step.grid_level.value})
         if index + 1 < len(level.chain):
-            _tell_step(db, clock, cfg, esc, index + 1)
+            _tell_step(db, clock, cfg, esc, index + 1, scheduled_at=base)
             return
     for user in users:
         db.add(EscalationRecipient(escalation_id=esc.id, user_id=user.id, step=index, told_at=now))
@@ -183,7 +202,7 @@ def _tell_step(db: Session, clock: Clock, cfg: EscalationConfig, esc: Escalation
     deadlines.schedule(
         db, clock, kind=STEP_DUE, subject_type="escalation", subject_id=esc.id, due_at=due_at, payload={"step": index}
     )
-    _schedule_reminder(db, clock, esc, step, index, due_at)
+    _schedule_reminder(db, clock, esc, index, _next_reminder_at(step, now, base, due_at), due_at)
 
 
 def prepare(
@@ -245,7 +264,7 @@ def on_begin(cfg: EscalationConfig) -> deadlines.Handler:
     def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
         esc = _locked(db, int(deadline.subject_id))
         if esc.status == OPEN and esc.step_due_at is None:
-            _tell_step(db, clock, cfg, esc, 0)
+            _tell_step(db, clock, cfg, esc, 0, scheduled_at=esc.started_at)
             cfg.events.emit(db, clock, Began(esc.id, esc.subject_type, esc.subject_id, esc.level, esc.unit_id))
 
     return handle
@@ -279,21 +298,23 @@ def on_step_due(cfg: EscalationConfig) -> deadlines.Handler:
         if esc.status != OPEN or esc.current_step != step:
             return
         _event(db, clock, esc, "unacknowledged", step=step, detail={"due_at": deadline.due_at.isoformat(), "late": deadline.late})
-        level = rules.from_snapshot(esc.policy)
+        top = len(rules.from_snapshot(esc.policy).chain) - 1
         # At the top there is nowhere higher to go: tell the top again rather than let it stop.
-        _tell_step(db, clock, cfg, esc, min(step + 1, len(level.chain) - 1))
+        _tell_step(db, clock, cfg, esc, min(step + 1, top), scheduled_at=deadline.due_at)
 
     return handle
 
 
 def on_repeat(cfg: EscalationConfig) -> deadlines.Handler:
-    """Deadline handler: remind the current step while it stays silent."""
+    """Deadline handler: remind the current step while it stays silent. (A reminder still waiting when
+    its step's window closes, after an outage, is dropped by the sweeper: the step above is told instead.)"""
 
     def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
         esc = _locked(db, int(deadline.subject_id))
         index = int(deadline.payload["step"])
         if esc.status != OPEN or esc.current_step != index or esc.step_due_at is None:
             return
+        now = clock.now()
         level = rules.from_snapshot(esc.policy)
         step = level.chain[index]
         told = (
@@ -306,11 +327,27 @@ def on_repeat(cfg: EscalationConfig) -> deadlines.Handler:
             .scalars()
             .all()
         )
-        channels = rules.channels_at(level, step.repeat_channels or step.channels, clock.now(), cfg.tz)
+        channels = rules.channels_at(level, step.repeat_channels or step.channels, now, cfg.tz)
         _tell(db, clock, cfg, esc, told, channels, esc.step_due_at, reminder=True)
-        _schedule_reminder(db, clock, esc, step, index, esc.step_due_at)
+        due_at = esc.step_due_at
+        _schedule_reminder(db, clock, esc, index, _next_reminder_at(step, now, deadline.due_at, due_at), due_at)
 
     return handle
+
+
+def still_worth_sending(db: Session, clock: Clock, item: Notification) -> str | None:
+    """Why a queued message about an escalation should not go out any more, or None: nobody needs a
+    call to acknowledge what is already acknowledged, nor a reminder of a step the climb has left."""
+    esc = db.get(Escalation, int(item.subject_id))
+    if esc is None:
+        return None
+    if esc.status != OPEN:
+        return f"escalation {esc.status}"
+    if item.kind == REMINDER_KIND and (
+        item.data.get("step") != esc.current_step or (esc.step_due_at is not None and clock.now() >= esc.step_due_at)
+    ):
+        return "its step has passed"
+    return None
 
 
 def on_delivery_failed(cfg: EscalationConfig) -> EventHandler:
@@ -356,7 +393,7 @@ def on_delivery_failed(cfg: EscalationConfig) -> EventHandler:
         if told <= failed and esc.current_step + 1 < len(level.chain):
             _event(db, clock, esc, "fallback", step=esc.current_step, detail={"reason": "no one at this step reachable by SMS"})
             deadlines.cancel(db, subject_type="escalation", subject_id=esc.id)
-            _tell_step(db, clock, cfg, esc, esc.current_step + 1)
+            _tell_step(db, clock, cfg, esc, esc.current_step + 1, scheduled_at=clock.now())
 
     return handle
 

@@ -481,9 +481,11 @@ def _schedule_owing(db: Session, clock: Clock, cfg: HazardConfig, hazard: Hazard
     assert hazard.level is not None
     deadlines.cancel(db, subject_type=SUBJECT, subject_id=hazard.id)
     now = clock.now()
-    payload = {"deadline": hazard.deadline.isoformat()}
+    deadline, payload = hazard.deadline, {"deadline": hazard.deadline.isoformat()}
     for at in rules.reminder_times(cfg.matrix().band_of(hazard.level), hazard.deadline, now):
-        deadlines.schedule(db, clock, kind=REMIND, subject_type=SUBJECT, subject_id=hazard.id, due_at=at, payload=payload)
+        deadlines.schedule(
+            db, clock, kind=REMIND, subject_type=SUBJECT, subject_id=hazard.id, due_at=at, payload=payload, stale_at=deadline
+        )
     deadlines.schedule(
         db, clock, kind=OVERDUE, subject_type=SUBJECT, subject_id=hazard.id, due_at=max(hazard.deadline, now), payload=payload
     )

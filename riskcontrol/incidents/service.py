@@ -989,7 +989,8 @@ def on_task_overdue(cfg: IncidentConfig) -> deadlines.Handler:
                 kind=TASK_OVERDUE,
                 subject_type="incident_task",
                 subject_id=task.id,
-                due_at=clock.now() + cfg.overdue_step / incident.drill_scale,
+                # The ladder keeps its own schedule: after an outage every rung already due is told at once.
+                due_at=deadline.due_at + cfg.overdue_step / incident.drill_scale,
             )
 
     return handle

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from riskcontrol.core.bus import Bus
 from riskcontrol.core.outbox import OutboxMessage, SendOutcome
 from riskcontrol.notify.sms import SmsChannel, SmsError, is_failure
+
+# The provider's clock may run a little behind ours when it stamps the message it took.
+RECONCILE_SLACK = timedelta(seconds=30)
 
 
 def inbox_channel(user_id: int) -> str:
@@ -36,7 +41,7 @@ class SmsSender:
         try:
             result = self.channel.send(message.address, str(message.payload["body"]), status_callback=self.status_callback)
         except SmsError as exc:
-            return SendOutcome(ok=False, error=str(exc), retryable=exc.retryable)
+            return SendOutcome(ok=False, error=str(exc), retryable=exc.retryable, unknown=exc.unknown)
         if is_failure(result.status):
             return SendOutcome(
                 ok=False,
@@ -45,4 +50,13 @@ class SmsSender:
                 error=result.error or f"provider answered {result.status}",
                 retryable=False,
             )
+        return SendOutcome(ok=True, provider_id=result.provider_id, provider_status=result.status)
+
+    def reconcile(self, message: OutboxMessage) -> SendOutcome | None:
+        """What became of a send with an unknown outcome: the provider's record of it, or None (not taken)."""
+        assert message.address is not None
+        since = message.created_at - RECONCILE_SLACK
+        result = self.channel.find_sent(message.address, str(message.payload["body"]), since=since)
+        if result is None:
+            return None
         return SendOutcome(ok=True, provider_id=result.provider_id, provider_status=result.status)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -203,6 +203,23 @@ def outbox_failure_hook(events: Events) -> outbox.FailureHook:
             events.emit(db, clock, event)
 
     return on_failure
+
+
+# Why an inbox item about one kind of subject need no longer go out on any channel, or None.
+ItemRelevance = Callable[[Session, Clock, Notification], str | None]
+
+
+def relevance(checks: Mapping[str, ItemRelevance]) -> outbox.Relevance:
+    """The outbox's relevance check for our messages: the domain owning the item's subject decides."""
+
+    def check(db: Session, clock: Clock, message: OutboxMessage) -> str | None:
+        if message.subject_type != "notification" or not message.subject_id:
+            return None
+        item = db.get(Notification, int(message.subject_id))
+        decide = None if item is None else checks.get(item.subject_type)
+        return None if decide is None or item is None else decide(db, clock, item)
+
+    return check
 
 
 def record_receipt(db: Session, clock: Clock, events: Events, receipt: StatusReceipt) -> OutboxMessage | None:

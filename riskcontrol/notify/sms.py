@@ -8,11 +8,14 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import phonenumbers
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ConnectTimeout
 from twilio.base import values
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
@@ -26,6 +29,8 @@ from riskcontrol.settings import Settings, SettingsError
 log = logging.getLogger(__name__)
 
 OUTBOX_FILE = "sms-outbox.log"
+# How many of the newest messages to one phone are searched when reconciling a send of unknown outcome.
+FIND_LIMIT = 20
 
 # How far along a message is; callbacks arrive out of order, so only a further status counts.
 # Terminal states share a rank: the first terminal report wins.
@@ -63,21 +68,29 @@ class SmsResult:
 
 
 class SmsError(Exception):
-    """Sending failed; `retryable` says whether the same message may succeed later."""
+    """Sending failed; `retryable` says whether the same message may succeed later, `unknown` that the
+    provider may have taken it all the same (no answer in time), so it must be looked up, not resent."""
 
-    def __init__(self, message: str, *, retryable: bool, http_status: int | None = None, code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, http_status: int | None = None, code: int | None = None, unknown: bool = False
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.http_status = http_status
         self.code = code
+        self.unknown = unknown
 
 
 class SmsChannel(Protocol):
-    """Anything that can send one text message to one phone."""
+    """Anything that can send one text message to one phone, and find one it may have sent."""
 
     name: str
 
     def send(self, to: str, body: str, *, status_callback: str | None) -> SmsResult: ...
+
+    def find_sent(self, to: str, body: str, *, since: datetime) -> SmsResult | None:
+        """The message with this text to this phone that the provider took at or after `since`, if any."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -173,12 +186,31 @@ class TwilioSmsChannel:
             ) from exc
         except TwilioException as exc:
             raise SmsError(f"Twilio client error: {exc}", retryable=False) from exc
-        except OSError as exc:  # requests' connection errors and timeouts are OSErrors
+        except (ConnectTimeout, ConnectionRefusedError) as exc:
             raise SmsError(f"Twilio unreachable: {exc}", retryable=True) from exc
+        except RequestsConnectionError as exc:
+            # Refused before anything was sent is a plain failure; a connection lost mid-request is not.
+            refused = isinstance(exc.__context__, ConnectionRefusedError) or "refused" in str(exc).lower()
+            raise SmsError(f"Twilio unreachable: {exc}", retryable=True, unknown=not refused) from exc
+        except OSError as exc:  # a read timeout: Twilio may have taken the message without answering in time
+            raise SmsError(f"Twilio did not answer in time: {exc}", retryable=True, unknown=True) from exc
         if message.sid is None:
             raise SmsError("Twilio accepted the message but returned no sid", retryable=True)
         log.info("sms handed to twilio sid=%s status=%s", message.sid, message.status)
         return SmsResult(provider_id=message.sid, status=str(message.status or "queued"), error=message.error_message)
+
+    def find_sent(self, to: str, body: str, *, since: datetime) -> SmsResult | None:
+        """Look the message up in Twilio's log of this sender's messages to `to` (newest first)."""
+        recipient = _recipient(to)
+        try:
+            found = self._client.messages.list(to=recipient, from_=self.from_number, limit=FIND_LIMIT)
+        except (TwilioException, OSError) as exc:
+            raise SmsError(f"could not look the message up at Twilio: {exc}", retryable=True, unknown=True) from exc
+        for message in found:
+            created = message.date_created
+            if message.body == body and message.sid and (created is None or created >= since):
+                return SmsResult(provider_id=message.sid, status=str(message.status or "queued"), error=message.error_message)
+        return None
 
     def close(self) -> None:
         """Release the pooled HTTP connections."""
@@ -218,6 +250,17 @@ class ConsoleSmsChannel:
                 outbox.write(line)
         log.info("sms (console) to %s [%s]: %s", recipient, provider_id, body)
         return SmsResult(provider_id=provider_id, status="delivered")
+
+    def find_sent(self, to: str, body: str, *, since: datetime) -> SmsResult | None:
+        """The message in the outbox file, if it was written."""
+        recipient = _recipient(to)
+        with self._lock:
+            lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+        for line in reversed(lines):
+            record = json.loads(line)
+            if record["to"] == recipient and record["body"] == body and datetime.fromisoformat(record["at"]) >= since:
+                return SmsResult(provider_id=record["provider_id"], status="delivered")
+        return None
 
 
 def channel_from_settings(settings: Settings) -> SmsChannel:

@@ -104,7 +104,10 @@ def create(
         )
         action.hazard_id = hazard.id
     if data.due_at - REMIND_BEFORE > now:
-        deadlines.schedule(db, clock, kind=REMIND, subject_type=SUBJECT, subject_id=action.id, due_at=data.due_at - REMIND_BEFORE)
+        remind_at = data.due_at - REMIND_BEFORE
+        deadlines.schedule(
+            db, clock, kind=REMIND, subject_type=SUBJECT, subject_id=action.id, due_at=remind_at, stale_at=data.due_at
+        )
     deadlines.schedule(db, clock, kind=DUE, subject_type=SUBJECT, subject_id=action.id, due_at=data.due_at)
     incidents.record(
         db,

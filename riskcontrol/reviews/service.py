@@ -164,7 +164,7 @@ def on_incident_closed(cfg: ReviewConfig) -> Callable[[Session, Clock, IncidentC
         db.add(meeting)
         db.flush()
         for at in policy.reminders(due_at, clock.now()):
-            deadlines.schedule(db, clock, kind=REMIND, subject_type=SUBJECT, subject_id=meeting.id, due_at=at)
+            deadlines.schedule(db, clock, kind=REMIND, subject_type=SUBJECT, subject_id=meeting.id, due_at=at, stale_at=due_at)
         deadlines.schedule(db, clock, kind=DUE_KIND, subject_type=SUBJECT, subject_id=meeting.id, due_at=due_at)
         _timeline(db, clock, cfg, meeting, "review_due", None, due_at=due_at.isoformat())
 

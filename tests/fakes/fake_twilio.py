@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -17,6 +19,8 @@ from typing import Any, Literal, Self, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from twilio.request_validator import RequestValidator
+
+from riskcontrol.core.clock import Clock, SystemClock
 
 Mode = Literal["queued", "error_400", "error_429", "error_500"]
 
@@ -52,8 +56,30 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: tests read `.messages`, not a request log."""
 
+    def do_GET(self) -> None:
+        """List this account's messages, newest first, filtered by To and From as Twilio does."""
+        fake = cast(_Server, self.server).fake
+        parts = urlsplit(self.path)
+        match = _MESSAGES_PATH.match(parts.path)
+        user, password = self._basic_auth()
+        if match is None or user != fake.account_sid or password != fake.auth_token:
+            self._reply(404 if match is None else 401, _error_body(404 if match is None else 401, 20404, "not found"))
+            return
+        query = dict(parse_qsl(parts.query))
+        with fake.lock:
+            found = [
+                m
+                for m in reversed(fake.messages)
+                if m["To"] == query.get("To", m["To"]) and m["From"] == query.get("From", m["From"])
+            ]
+        size = int(query.get("PageSize", "50"))
+        records = [_message_json(fake.account_sid, m["Sid"], m, created=m["Created"]) for m in found[:size]]
+        uri = parts.path + ("?" + parts.query if parts.query else "")
+        page = {"first_page_uri": uri, "next_page_uri": None, "previous_page_uri": None, "page": 0, "page_size": size}
+        self._reply(200, {"messages": records, "start": 0, "end": max(0, len(records) - 1), "uri": uri, **page})
+
     def do_POST(self) -> None:
-        """Create a message (or answer with the error the test asked for)."""
+        """Create a message (or answer with the error the test asked for), after the delay asked for."""
         fake = cast(_Server, self.server).fake
         length = int(self.headers.get("Content-Length") or 0)
         form = dict(parse_qsl(self.rfile.read(length).decode("utf-8"), keep_blank_values=True))
@@ -76,9 +102,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(400, _error_body(400, 21604 if field == "To" else 21602, f"A '{field}' is required."))
                 return
         sid = "SM" + uuid.uuid4().hex
+        created = format_datetime(fake.now().astimezone(UTC), usegmt=True)
         with fake.lock:
-            fake.messages.append({"Sid": sid, **attempt})
-        self._reply(201, _message_json(fake.account_sid, sid, form))
+            fake.messages.append({"Sid": sid, "Created": created, **attempt})
+        # A slow provider takes the message at once and answers late (the reply may come too late).
+        time.sleep(fake.delay)
+        self._reply(201, _message_json(fake.account_sid, sid, form, created=created))
 
     def _basic_auth(self) -> tuple[str, str]:
         scheme, _, encoded = (self.headers.get("Authorization") or "").partition(" ")
@@ -93,7 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        # The client may have stopped waiting (its timeout was shorter than our delay).
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(payload)
 
 
 def _error_response(mode: str) -> tuple[int, dict[str, Any]]:
@@ -101,8 +132,8 @@ def _error_response(mode: str) -> tuple[int, dict[str, Any]]:
     return http_status, _error_body(http_status, code, message)
 
 
-def _message_json(account_sid: str, sid: str, form: dict[str, str]) -> dict[str, Any]:
-    now = format_datetime(datetime.now(UTC), usegmt=True)
+def _message_json(account_sid: str, sid: str, form: dict[str, str], *, created: str) -> dict[str, Any]:
+    now = created
     uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}.json"
     return {
         "account_sid": account_sid,
@@ -131,10 +162,13 @@ def _message_json(account_sid: str, sid: str, form: dict[str, str]) -> dict[str,
 class FakeTwilio:
     """A Twilio REST endpoint for tests: `with FakeTwilio() as fake:` then point the SDK at `fake.base_url`."""
 
-    def __init__(self, *, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN) -> None:
+    def __init__(self, *, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN, clock: Clock | None = None) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.mode: Mode = "queued"
+        # Seconds to wait before answering a new message (it is taken at once): a slow provider.
+        self.delay = 0.0
+        self.clock: Clock = clock or SystemClock()
         self.messages: list[dict[str, str]] = []
         self.requests: list[dict[str, str]] = []
         self.lock = threading.Lock()
@@ -154,6 +188,9 @@ class FakeTwilio:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = self._thread = None
+
+    def now(self) -> datetime:
+        return self.clock.now()
 
     @property
     def base_url(self) -> str:

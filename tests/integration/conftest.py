@@ -72,21 +72,21 @@ def a_night(
     from_snapshot(sessions, "demo", lambda db: seed_demo(db, ManualClock(TEN_PM)))
     clock = clock or ManualClock(TEN_PM)
     assert clock.now() == TEN_PM
-    with FakeTwilio() as twilio:
-        settings = Settings(
-            environment="test",
-            database_url=database_url,
-            var_dir=tmp_path / "var",
-            secret_key="scenario-" + "k" * 40,
-            run_worker_in_process=False,
-            sms_backend="twilio",
-            twilio_account_sid=ACCOUNT_SID,
-            twilio_auth_token=AUTH_TOKEN,
-            twilio_from_number="+8610690000",
-            twilio_api_base=twilio.base_url,
-            public_base_url="http://testserver",
-            **overrides,
-        )
+    with FakeTwilio(clock=clock) as twilio:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "database_url": database_url,
+            "var_dir": tmp_path / "var",
+            "secret_key": "scenario-" + "k" * 40,
+            "run_worker_in_process": False,
+            "sms_backend": "twilio",
+            "twilio_account_sid": ACCOUNT_SID,
+            "twilio_auth_token": AUTH_TOKEN,
+            "twilio_from_number": "+8610690000",
+            "twilio_api_base": twilio.base_url,
+            "public_base_url": "http://testserver",
+        }
+        settings = Settings(**(values | overrides))
         app = create_app(settings, clock=clock)
         with TestClient(app) as client:
             yield Night(client, app, build_worker(app.state.ctx), clock, twilio, sessions)

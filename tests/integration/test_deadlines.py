@@ -165,3 +165,57 @@ def test_rows_falling_due_together_share_one_pending_sweep_and_a_fired_one_is_no
         db.commit()
         pending = select(Deadline.subject_id).where(Deadline.status == deadlines.PENDING)
         assert db.execute(pending).scalars().all() == [due_at.isoformat()]
+
+
+def test_a_reminder_still_pending_when_what_it_reminds_of_falls_due_is_dropped_not_handled(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    seen: list[int] = []
+    with sessions() as db:
+        due = clock.now() + timedelta(minutes=2)
+        deadlines.schedule(
+            db, clock, kind="test.fire", subject_type="test", subject_id=1, due_at=due, stale_at=due + timedelta(minutes=3)
+        )
+        deadlines.schedule(
+            db, clock, kind="test.fire", subject_type="test", subject_id=2, due_at=due, stale_at=due + timedelta(minutes=3)
+        )
+        db.commit()
+    clock.advance(timedelta(minutes=3))  # the first is late but still worth it
+    result = sweep(sessions, clock, counting_handlers(seen), worker="w", policy=SweepPolicy(batch=1))
+    assert (result.fired, result.dropped) == (2, 0)
+    with sessions() as db:
+        deadlines.schedule(
+            db, clock, kind="test.fire", subject_type="test", subject_id=3, due_at=clock.now(), stale_at=clock.now()
+        )
+        db.commit()
+    result = sweep(sessions, clock, counting_handlers(seen), worker="w")
+    assert (result.fired, result.dropped) == (0, 1)
+    with sessions() as db:
+        row = db.execute(select(Deadline).where(Deadline.subject_id == "3")).scalar_one()
+    assert row.status == deadlines.DROPPED
+    assert row.last_error is not None
+    assert row.last_error.startswith("dropped: stale since")
+    assert len(seen) == 2
+
+
+def test_a_handler_scheduling_a_row_already_due_has_it_fired_in_the_same_sweep(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    handlers = DeadlineHandlers()
+    fired: list[str] = []
+
+    def climb(db: Session, clock: Clock, deadline: Deadline) -> None:
+        fired.append(deadline.subject_id)
+        if int(deadline.subject_id) < 3:  # the next rung was due 5 minutes after this one
+            nxt = int(deadline.subject_id) + 1
+            deadlines.schedule(
+                db, clock, kind="test.climb", subject_type="t", subject_id=nxt, due_at=deadline.due_at + timedelta(minutes=5)
+            )
+
+    handlers.register("test.climb", climb)
+    with sessions() as db:
+        deadlines.schedule(db, clock, kind="test.climb", subject_type="t", subject_id=1, due_at=clock.now())
+        db.commit()
+    clock.advance(timedelta(minutes=12))  # down for 12 minutes: rungs 1 (0'), 2 (5') and 3 (10') are all due
+    assert sweep(sessions, clock, handlers, worker="w").fired == 3
+    assert fired == ["1", "2", "3"]

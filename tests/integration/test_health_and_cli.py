@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -18,16 +19,33 @@ from riskcontrol.settings import Settings
 from tests import factories as f
 
 
-def test_healthz_and_readyz_on_a_migrated_database(client: TestClient) -> None:
+def test_healthz_and_readyz_on_a_migrated_database_once_deadlines_are_swept(
+    client: TestClient, sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
+    Worker(sessions=sessions, clock=clock, name="test-worker").run_once()
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["migrations"] == "current"
+    assert ready.json()["sweep"] == "ok"
 
 
 def test_readyz_shows_the_worker_heartbeat(client: TestClient, sessions: sessionmaker[Session], clock: ManualClock) -> None:
     Worker(sessions=sessions, clock=clock, name="test-worker").run_once()
     assert client.get("/readyz").json()["worker_heartbeat_at"] == clock.now().isoformat()
+
+
+def test_readyz_is_503_when_nothing_has_swept_the_deadlines_lately(
+    client: TestClient, sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    never = client.get("/readyz")
+    assert (never.status_code, never.json()["sweep"]) == (503, "never")
+    Worker(sessions=sessions, clock=clock, name="test-worker").run_once()
+    clock.advance(timedelta(seconds=30))
+    assert client.get("/readyz").status_code == 200  # within the 30 s the settings allow
+    clock.advance(timedelta(seconds=1))
+    stale = client.get("/readyz")
+    assert (stale.status_code, stale.json()["sweep"], stale.json()["sweep_age_seconds"]) == (503, "none for 31s", 31.0)
 
 
 def test_readyz_is_503_when_the_schema_is_behind(client: TestClient, engine: Engine) -> None:

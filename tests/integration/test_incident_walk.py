@@ -150,3 +150,24 @@ def test_the_people_involved_are_masked_for_roles_that_do_not_reach_families(nig
     assert leader_view["people"][0]["name"] != name
     assert leader_view["people"][0]["note"] is None
     assert leader_view["people"][0]["name"].startswith(name[0])
+
+
+def test_after_an_outage_every_rung_of_a_late_tasks_ladder_already_due_is_told_at_once(night: Night) -> None:
+    team = night.token("response1")
+    night.at("22:00")
+    incident = open_missing_student(night, team, commander_id=user_id(night, "leader"))
+    iid = incident["id"]
+    night.at("22:03")
+    moved = night.client.post(f"/api/v1/incidents/{iid}/transitions/take_control", headers=team)
+    late_task = next(t for t in moved.json()["tasks"] if t["state"] == "on_site_control" and hhmm(t["due_at"]) == "22:10")
+    # Nothing runs from 22:04 to 22:17: the owner's (22:10) and the commander's (22:15) rungs both
+    # passed; the ladder keeps its schedule, so the level above is due at 22:20, not 22:27.
+    night.at("22:17")
+    detail = night.client.get(f"/api/v1/incidents/{iid}", headers=team).json()
+    overdue = [e for e in detail["timeline"] if e["kind"] == "task_overdue" and e["data"]["task_id"] == late_task["id"]]
+    assert [(hhmm(e["at"]), e["data"]["whom"]) for e in overdue] == [("22:17", "owner"), ("22:17", "commander")]
+    night.at("22:19")
+    night.at("22:20")
+    detail = night.client.get(f"/api/v1/incidents/{iid}", headers=team).json()
+    overdue = [e for e in detail["timeline"] if e["kind"] == "task_overdue" and e["data"]["task_id"] == late_task["id"]]
+    assert [(hhmm(e["at"]), e["data"]["whom"]) for e in overdue][2:] == [("22:20", "level_above")]

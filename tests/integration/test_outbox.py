@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.core import outbox
 from riskcontrol.core.clock import Clock, ManualClock
-from riskcontrol.core.outbox import Channels, DispatchPolicy, OutboxAttempt, OutboxMessage, SendOutcome, dispatch
+from riskcontrol.core.dispatcher import dispatch
+from riskcontrol.core.outbox import Channels, DispatchPolicy, OutboxAttempt, OutboxMessage, SendOutcome
 
 
 class FakeSender:

@@ -1,0 +1,141 @@
+"""Sending the outbox apart from the deadline sweep: each channel in its own pool, each send on its own.
+
+A round claims as many due messages per channel as that channel has free slots, hands each to the
+channel's thread pool and returns at once, so a provider answering after 9 s holds up neither the
+sweep nor the other channels. While a send runs its claim is renewed every round; a dispatcher that
+dies leaves the claim to expire, and whoever claims the message next first asks the provider whether
+it already took it (a send of unknown outcome is reconciled, never blindly repeated).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from riskcontrol.core import outbox
+from riskcontrol.core.clock import Clock
+from riskcontrol.core.db import transaction
+from riskcontrol.core.outbox import Channels, Claimed, DispatchPolicy, OutboxMessage, SendOutcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Dispatcher:
+    """One process's sender of the outbox (see the module docstring)."""
+
+    sessions: sessionmaker[Session]
+    clock: Clock
+    channels: Channels
+    policy: DispatchPolicy = field(default_factory=DispatchPolicy)
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:outbox")
+    _pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict, init=False, repr=False)
+    _inflight: dict[int, tuple[str, Future[None]]] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def run(self, *, wait_for_sends: bool = False) -> int:
+        """One round: renew the claims of sends still running, then claim and start what is due; with
+        `wait_for_sends` (tests, the demo), also wait for every send started to finish, and keep going
+        until nothing due is left. Returns how many sends were started."""
+        started = 0
+        while True:
+            self._forget_finished()
+            with transaction(self.sessions) as db:
+                outbox.renew(db, self.clock, self.policy, list(self._inflight), by=self.name)
+                claimed = {
+                    channel: outbox.claim(db, self.clock, self.policy, channel=channel, limit=free, by=self.name)
+                    for channel in self.channels.senders
+                    if (free := self._free(channel)) > 0
+                }
+            for channel, messages in claimed.items():
+                for message in messages:
+                    self._start(channel, message)
+            count = sum(len(m) for m in claimed.values())
+            started += count
+            if not wait_for_sends:
+                return started
+            running = [future for _, future in list(self._inflight.values())]
+            wait(running)
+            if count == 0 and not running:
+                self.close()  # nothing runs between such rounds: no idle threads left behind
+                return started
+
+    def close(self) -> None:
+        """Let running sends finish and stop the pools."""
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+        self._pools.clear()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    def _free(self, channel: str) -> int:
+        busy = sum(1 for held, _ in self._inflight.values() if held == channel)
+        return min(self.policy.batch, self.policy.concurrency - busy)
+
+    def _forget_finished(self) -> None:
+        with self._lock:
+            for message_id in [i for i, (_, future) in self._inflight.items() if future.done()]:
+                del self._inflight[message_id]
+
+    def _start(self, channel: str, claimed: Claimed) -> None:
+        pool = self._pools.get(channel)
+        if pool is None:
+            pool = self._pools[channel] = ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix=f"outbox-{channel}")
+        with self._lock:
+            self._inflight[claimed.id] = (channel, pool.submit(self._send, claimed))
+
+    def _send(self, claimed: Claimed) -> None:
+        try:
+            send(self.sessions, self.clock, self.channels, self.policy, claimed)
+        except Exception:  # the claim stays and expires; the next claimant reconciles with the provider
+            log.exception("outbox message %s: sending or recording failed", claimed.id)
+
+
+def send(sessions: sessionmaker[Session], clock: Clock, channels: Channels, policy: DispatchPolicy, claimed: Claimed) -> None:
+    """Send one claimed message (unless no longer wanted, or already taken by the provider) and record it."""
+    with transaction(sessions) as db:
+        message = db.get(OutboxMessage, claimed.id)
+        assert message is not None
+        if outbox.drop_if_stale(db, clock, channels, message):
+            return
+        sender = channels.senders.get(message.channel)
+        reconcile = channels.reconcilers.get(message.channel) if claimed.unknown else None
+        db.flush()
+        db.expunge(message)
+    label, outcome = None, None
+    try:
+        if reconcile is not None and (outcome := reconcile(message)) is not None:
+            label = "reconciled"
+    except Exception as exc:  # cannot tell yet whether the provider has it: try the lookup again later
+        log.exception("reconciling outbox message %s failed", claimed.id)
+        outcome = SendOutcome(ok=False, error=f"{type(exc).__name__}: {exc}", unknown=True)
+    if outcome is None:
+        try:
+            if sender is None:
+                raise LookupError(f"no sender for channel {message.channel!r}")
+            outcome = sender(message)
+        except Exception as exc:  # a sender that raises is a retryable failure, never a lost message
+            log.exception("sending outbox message %s failed", claimed.id)
+            outcome = SendOutcome(ok=False, error=f"{type(exc).__name__}: {exc}", retryable=sender is not None)
+    with transaction(sessions) as db:
+        fresh = db.get(OutboxMessage, claimed.id, with_for_update=True)
+        assert fresh is not None
+        outbox.record_outcome(db, clock, channels, fresh, outcome, policy, label=label)
+
+
+def dispatch(sessions: sessionmaker[Session], clock: Clock, channels: Channels, *, policy: DispatchPolicy | None = None) -> int:
+    """Send every due message now and wait for the sends (tests, the demo's history, benchmarks);
+    returns how many were tried."""
+    dispatcher = Dispatcher(sessions, clock, channels, policy or DispatchPolicy())
+    try:
+        return dispatcher.run(wait_for_sends=True)
+    finally:
+        dispatcher.close()
