@@ -13,10 +13,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol import __version__
-from riskcontrol.core import audit, deadlines, outbox
+from riskcontrol.core import audit, deadlines, metrics, outbox
 from riskcontrol.core.bus import make_bus
 from riskcontrol.core.clock import Clock, SystemClock
 from riskcontrol.core.db import make_engine, make_sessionmaker
+from riskcontrol.core.db_metrics import DatabaseCollector
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.health import router as health_router
 from riskcontrol.core.http import AppContext, install_error_handlers
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                 thread.join(timeout=10)
             ctx.bus.close()
             engine.dispose()
+            metrics.process_ended()
 
     app = FastAPI(
         title="riskcontrol",
@@ -208,6 +210,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.state.ctx = ctx
     install_error_handlers(app)
     app.include_router(health_router)
+    if settings.metrics_enabled:
+        metrics.install(app, DatabaseCollector(ctx.sessions, ctx.clock, channels=ctx.channels.senders))
     app.include_router(people_router)
     app.include_router(concern_router)
     app.include_router(import_router)
