@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from riskcontrol.core import metrics
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import Base, UTCDateTime, transaction
 
@@ -91,7 +92,7 @@ class Channels:
     on_failure: dict[str, FailureHook] = field(default_factory=dict)
 
     def register(self, channel: str, sender: Sender, on_failure: FailureHook | None = None) -> None:
-        self.senders[channel] = sender
+        self.senders[channel] = metrics.timed_sender(channel, sender)
         if on_failure is not None:
             self.on_failure[channel] = on_failure
 
