@@ -147,6 +147,11 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
     return ctx
 
 
+def database_metrics(ctx: AppContext) -> DatabaseCollector:
+    """The figures /metrics reads from the database at each scrape, every channel shown."""
+    return DatabaseCollector(ctx.sessions, ctx.clock, channels=ctx.channels.senders)
+
+
 def build_worker(ctx: AppContext) -> Worker:
     """The worker: the deadline sweeper, then the outbox dispatcher, each round."""
     worker = Worker(sessions=ctx.sessions, clock=ctx.clock)
@@ -211,7 +216,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     install_error_handlers(app)
     app.include_router(health_router)
     if settings.metrics_enabled:
-        metrics.install(app, DatabaseCollector(ctx.sessions, ctx.clock, channels=ctx.channels.senders))
+        metrics.install(app, database_metrics(ctx))
     app.include_router(people_router)
     app.include_router(concern_router)
     app.include_router(import_router)

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
+from wsgiref.simple_server import WSGIServer
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import (
@@ -26,6 +27,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     multiprocess,
+    start_http_server,
 )
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
@@ -241,3 +243,10 @@ def install(app: FastAPI, *collectors: Collector) -> None:
     app.state.metrics_registry = new_registry(*collectors)
     app.add_middleware(MetricsMiddleware)
     app.include_router(router)
+
+
+def serve_apart(registry: CollectorRegistry, host: str, port: int) -> WSGIServer:
+    """Serve `registry` on a port of its own from a background thread, for a process with no web app
+    (`riskcontrol worker`): the deadline lag and send times are observed where sweeps and sends run."""
+    server, _thread = start_http_server(port, host, registry=registry)
+    return server

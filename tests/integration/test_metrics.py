@@ -8,6 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -238,6 +239,20 @@ def test_a_scrape_still_answers_when_the_database_is_away(tmp_path: Path, clock:
     assert families["riskcontrol_metrics_database_up"].samples[0].value == 0
     assert "riskcontrol_outbox_depth" not in families
     assert "riskcontrol_deadline_lag_seconds" in families  # the process's own figures still come
+
+
+def test_a_worker_process_serves_its_figures_on_a_port_of_its_own(sessions: sessionmaker[Session], clock: ManualClock) -> None:
+    Worker(sessions=sessions, clock=clock, name="lonely-worker").run_once()
+    clock.advance(timedelta(seconds=30))
+    server = metrics.serve_apart(metrics.new_registry(DatabaseCollector(sessions, clock)), "127.0.0.1", 0)
+    try:
+        reply = httpx.get(f"http://127.0.0.1:{server.server_port}/metrics", timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    families = {family.name: family for family in text_string_to_metric_families(reply.text)}
+    assert families["riskcontrol_last_sweep_age_seconds"].samples[0].value == 30
+    assert "riskcontrol_deadline_lag_seconds" in families
 
 
 def test_metrics_can_be_turned_off(settings: Settings, clock: ManualClock, sessions: sessionmaker[Session]) -> None:
