@@ -278,7 +278,7 @@ print(generate_latest(metrics.new_registry()).decode())
 
 
 def test_in_multiprocess_mode_a_scrape_adds_up_every_process(tmp_path: Path) -> None:
-    env = {**os.environ, metrics.MULTIPROCESS_DIR: str(tmp_path), "PYTHONPATH": str(Path.cwd())}
+    env = {**os.environ, metrics.MULTIPROCESS_DIR: str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
     def python(code: str, *args: str) -> str:
         done = subprocess.run(
