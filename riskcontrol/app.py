@@ -13,10 +13,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol import __version__
-from riskcontrol.core import audit, deadlines
+from riskcontrol.core import audit, deadlines, metrics
 from riskcontrol.core.bus import make_bus
 from riskcontrol.core.clock import Clock, SystemClock
 from riskcontrol.core.db import make_engine, make_sessionmaker
+from riskcontrol.core.db_metrics import DatabaseCollector
 from riskcontrol.core.dispatcher import Dispatcher
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.health import router as health_router
@@ -149,6 +150,11 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
     return ctx
 
 
+def database_metrics(ctx: AppContext) -> DatabaseCollector:
+    """The figures /metrics reads from the database at each scrape, every channel shown."""
+    return DatabaseCollector(ctx.sessions, ctx.clock, channels=ctx.channels.senders)
+
+
 def build_worker(ctx: AppContext) -> Worker:
     """The worker: the deadline sweeper, then the outbox dispatcher, each round. Sends run in the
     dispatcher's pools apart from the round; `run_once` (tests) waits for them, `run_forever` does not."""
@@ -204,6 +210,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                 thread.join(timeout=10)
             ctx.bus.close()
             engine.dispose()
+            metrics.process_ended()
 
     app = FastAPI(
         title="riskcontrol",
@@ -214,6 +221,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.state.ctx = ctx
     install_error_handlers(app)
     app.include_router(health_router)
+    if settings.metrics_enabled:
+        metrics.install(app, database_metrics(ctx))
     app.include_router(people_router)
     app.include_router(concern_router)
     app.include_router(import_router)

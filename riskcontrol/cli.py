@@ -91,11 +91,20 @@ def serve(
 
 
 @app.command("worker")
-def run_worker() -> None:
+def run_worker(
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve /metrics on this port (0: not at all): this process's deadline lag and send times.")
+    ] = 0,
+    metrics_host: Annotated[str, typer.Option(help="Interface for --metrics-port.")] = "127.0.0.1",
+) -> None:
     """Run the deadline sweeper and outbox dispatcher as their own process."""
-    from riskcontrol.app import build_context, build_worker
+    from riskcontrol.app import build_context, build_worker, database_metrics
+    from riskcontrol.core import metrics
 
     ctx = build_context(_settings())
+    if metrics_port:
+        metrics.serve_apart(metrics.new_registry(database_metrics(ctx)), metrics_host, metrics_port)
+        out.print(f"metrics on http://{metrics_host}:{metrics_port}/metrics")
     stop = threading.Event()
     out.print("worker running; Ctrl-C stops it")
     try:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = None
     twilio_api_base: str | None = None
     public_base_url: str = "http://127.0.0.1:8000"
+    # GET /metrics for Prometheus: operational figures only (no names, ids or raw paths), served without
+    # sign-in like /healthz; keep it to the monitoring network at the reverse proxy, or turn it off.
+    metrics_enabled: bool = True
 
     @field_validator("timezone")
     @classmethod

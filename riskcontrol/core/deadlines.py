@@ -18,6 +18,7 @@ from typing import Any, NotRequired, TypedDict, Unpack
 from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from riskcontrol.core import metrics
 from riskcontrol.core.clock import Clock, next_local
 from riskcontrol.core.db import Base, UTCDateTime, transaction
 
@@ -205,6 +206,7 @@ def sweep_batch(db: Session, clock: Clock, handlers: DeadlineHandlers, *, worker
             continue
         result.fired += 1
         result.late += int(deadline.late)
+        metrics.observe_deadline_lag(deadline.kind, (now - deadline.due_at).total_seconds())
     return result
 
 

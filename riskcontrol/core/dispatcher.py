@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from riskcontrol.core import outbox
+from riskcontrol.core import metrics, outbox
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import transaction
 from riskcontrol.core.outbox import Channels, Claimed, DispatchPolicy, OutboxMessage, SendOutcome
@@ -121,7 +121,7 @@ def send(sessions: sessionmaker[Session], clock: Clock, channels: Channels, poli
         try:
             if sender is None:
                 raise LookupError(f"no sender for channel {message.channel!r}")
-            outcome = sender(message)
+            outcome = metrics.timed_sender(message.channel, sender)(message)
         except Exception as exc:  # a sender that raises is a retryable failure, never a lost message
             log.exception("sending outbox message %s failed", claimed.id)
             outcome = SendOutcome(ok=False, error=f"{type(exc).__name__}: {exc}", retryable=sender is not None)

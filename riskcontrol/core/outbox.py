@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from riskcontrol.core import metrics
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import Base, UTCDateTime
 
@@ -248,6 +249,7 @@ def drop_if_stale(db: Session, clock: Clock, channels: Channels, message: Outbox
     for check in channels.relevance:
         if (reason := check(db, clock, message)) is not None:
             message.status, message.lease_until, message.claimed_by, message.last_error = DROPPED, None, None, reason
+            metrics.send_dropped(message.channel)
             db.add(OutboxAttempt(message_id=message.id, number=message.attempts, at=clock.now(), outcome="dropped", error=reason))
             return True
     return False
