@@ -234,6 +234,7 @@ def prepare(
         status=OPEN,
         policy=rules.snapshot(level_policy),
         current_step=0,
+        step_late_seconds=0,
         started_at=clock.now(),
         delivery_problem=False,
     )
