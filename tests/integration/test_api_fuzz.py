@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.app import create_app
 from riskcontrol.core.clock import ManualClock
+from riskcontrol.core.worker import Worker
 from riskcontrol.settings import Settings
 from tests import factories as f
 from tests.conftest import START, wipe
@@ -45,6 +46,8 @@ def fuzz_app(database_url: str, engine: Engine, tmp_path_factory: pytest.TempPat
         campus = f.build_campus(db)
         f.user(db, "affairs", ("student_affairs", campus["S"]), ("admin", campus["S"]), ("counselor", campus["C1K1"]))
         db.commit()
+    # A system whose deadlines are being swept (else /readyz rightly answers 503).
+    Worker(sessions=factory, clock=app.state.ctx.clock, name="fuzz").run_once()
     yield app
     app.state.ctx.engine.dispose()
 
