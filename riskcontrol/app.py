@@ -68,6 +68,7 @@ from riskcontrol.web.case_pages import router as case_pages_router
 from riskcontrol.web.hazard_pages import router as hazard_pages_router
 from riskcontrol.web.incident_pages import router as incident_pages_router
 from riskcontrol.web.inspection_pages import router as inspection_pages_router
+from riskcontrol.web.pages import outage_page
 from riskcontrol.web.pages import router as pages_router
 from riskcontrol.web.prevention_pages import router as prevention_pages_router
 from riskcontrol.web.review_pages import router as review_pages_router
@@ -203,10 +204,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         title="riskcontrol",
         version=__version__,
         lifespan=lifespan,
-        responses=error_responses(400, 401, 403, 404, 422),
+        responses=error_responses(400, 401, 403, 404, 422, 503),
     )
     app.state.ctx = ctx
-    install_error_handlers(app)
+    install_error_handlers(app, outage_page=outage_page)
     app.include_router(health_router)
     app.include_router(people_router)
     app.include_router(concern_router)
