@@ -43,7 +43,7 @@ from riskcontrol.incidents.prevention_rules import Calendar
 from riskcontrol.incidents.roster_api import router as roster_router
 from riskcontrol.incidents.service import IncidentConfig
 from riskcontrol.notify import service as notify_service
-from riskcontrol.notify.api import TWILIO_STATUS_PATH
+from riskcontrol.notify.api import TWILIO_STATUS_PATH, inbox_fanouts
 from riskcontrol.notify.api import router as notify_router
 from riskcontrol.notify.senders import InAppSender, SmsSender
 from riskcontrol.notify.sms import SmsChannel, channel_from_settings
@@ -93,7 +93,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
             ttl_seconds=settings.principal_cache_seconds,
             watched_tables=auth.PRINCIPAL_TABLES,
         ),
-        bus=make_bus(settings.redis_url),
+        bus=make_bus(settings.redis_url, heartbeat_seconds=settings.bus_retry_seconds),
     )
     use_password_hashing(settings.resolve_argon2_profile())
     on_failure = notify_service.outbox_failure_hook(ctx.events)
@@ -195,6 +195,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         finally:
             stop.set()
             await board_fanout(ctx).close()
+            await inbox_fanouts(ctx).close()
             if thread is not None:
                 thread.join(timeout=10)
             ctx.bus.close()
