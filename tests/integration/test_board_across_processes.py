@@ -3,7 +3,8 @@
 Process A takes the requests, process B serves a board screen. A transition made through A reaches
 B's screen; with Redis stopped, a red observation still climbs (the worker runs from the database),
 the incident still moves and B's screen, still open, is told to re-sync from the database; when Redis
-is back, B tells its screen to re-sync again and its board shows what changed meanwhile. The test runs its own `redis-server`, so that it can stop and restart it.
+is back, B tells its screen to re-sync again and its board shows what changed meanwhile. The test
+runs its own `redis-server`, so that it can stop and restart it.
 """
 
 from __future__ import annotations
