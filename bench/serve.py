@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -118,8 +119,18 @@ class RedisProcess:
         finally:
             client.close()
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it keeps its port and connections but answers nothing, a hung Redis."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)  # a frozen server cannot act on the request to stop
             _end(self._process)
             self._process = None
 

@@ -45,7 +45,7 @@ from riskcontrol.incidents.prevention_rules import Calendar
 from riskcontrol.incidents.roster_api import router as roster_router
 from riskcontrol.incidents.service import IncidentConfig
 from riskcontrol.notify import service as notify_service
-from riskcontrol.notify.api import TWILIO_STATUS_PATH
+from riskcontrol.notify.api import TWILIO_STATUS_PATH, inbox_fanouts
 from riskcontrol.notify.api import router as notify_router
 from riskcontrol.notify.senders import InAppSender, SmsSender
 from riskcontrol.notify.sms import SmsChannel, channel_from_settings
@@ -70,6 +70,7 @@ from riskcontrol.web.case_pages import router as case_pages_router
 from riskcontrol.web.hazard_pages import router as hazard_pages_router
 from riskcontrol.web.incident_pages import router as incident_pages_router
 from riskcontrol.web.inspection_pages import router as inspection_pages_router
+from riskcontrol.web.pages import outage_page
 from riskcontrol.web.pages import router as pages_router
 from riskcontrol.web.prevention_pages import router as prevention_pages_router
 from riskcontrol.web.review_pages import router as review_pages_router
@@ -94,7 +95,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
             ttl_seconds=settings.principal_cache_seconds,
             watched_tables=auth.PRINCIPAL_TABLES,
         ),
-        bus=make_bus(settings.redis_url),
+        bus=make_bus(settings.redis_url, heartbeat_seconds=settings.bus_retry_seconds),
     )
     use_password_hashing(settings.resolve_argon2_profile())
     on_failure = notify_service.outbox_failure_hook(ctx.events)
@@ -206,6 +207,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         finally:
             stop.set()
             await board_fanout(ctx).close()
+            await inbox_fanouts(ctx).close()
             if thread is not None:
                 thread.join(timeout=10)
             ctx.bus.close()
@@ -216,10 +218,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         title="riskcontrol",
         version=__version__,
         lifespan=lifespan,
-        responses=error_responses(400, 401, 403, 404, 422),
+        responses=error_responses(400, 401, 403, 404, 422, 503),
     )
     app.state.ctx = ctx
-    install_error_handlers(app)
+    install_error_handlers(app, outage_page=outage_page)
     app.include_router(health_router)
     if settings.metrics_enabled:
         metrics.install(app, database_metrics(ctx))

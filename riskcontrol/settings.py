@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "production", "test"] = "development"
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'riskcontrol.db'}"
     redis_url: str | None = None
+    # Live screens notice a lost bus within two of these, then retry it (and watch the database) this often.
+    bus_retry_seconds: float = Field(default=1.0, gt=0, le=60)
     secret_key: str | None = None
     var_dir: Path = PROJECT_ROOT / "var"
     sop_dir: Path = PROJECT_ROOT / "sop"

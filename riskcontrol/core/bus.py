@@ -13,13 +13,17 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
 import redis.asyncio as aredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+from riskcontrol.core.publisher import BackgroundPublisher
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,11 @@ Message = dict[str, Any]
 
 class Bus(Protocol):
     """Publish from any thread; subscribe from the event loop."""
+
+    @property
+    def dropped(self) -> int:
+        """Messages published but never sent (the live screens they were for re-sync)."""
+        ...
 
     def publish(self, channel: str, message: Message) -> None: ...
 
@@ -53,6 +62,9 @@ class _Subscription:
 
 class MemoryBus:
     """In-process fan-out: the embedded default, and the fake for tests."""
+
+    # Published messages always reach this process's subscribers (a slow screen may skip some).
+    dropped = 0
 
     def __init__(self, maxsize: int = 1000) -> None:
         self._subs: dict[str, set[_Subscription]] = {}
@@ -83,47 +95,101 @@ class MemoryBus:
             self._subs.clear()
 
 
-class RedisBus:
-    """Redis pub/sub, so every web worker's screens hear what any process committed."""
+# A publish that cannot reach Redis this fast is dropped (it is sent off the request path anyway).
+PUBLISH_TIMEOUT = 0.25
+# A subscription that Redis has not confirmed this fast counts as failed, and is tried again.
+SUBSCRIBE_TIMEOUT = 1.0
+# A quiet subscription pings Redis this often; no answer by the next beat means Redis is gone or hung.
+HEARTBEAT_SECONDS = 1.0
 
-    def __init__(self, url: str) -> None:
+
+class RedisBus:
+    """Redis pub/sub, so every web worker's screens hear what any process committed.
+
+    Publishing never waits on Redis: messages go out from a thread of their own (`core.publisher`),
+    and `dropped` counts those that could not. A subscription notices a stopped or hung Redis within
+    two heartbeats and fails, so its owner can fall back on the database and subscribe again.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        publish_timeout: float = PUBLISH_TIMEOUT,
+        subscribe_timeout: float = SUBSCRIBE_TIMEOUT,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    ) -> None:
         self._url = url
-        self._publisher = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._subscribe_timeout, self._heartbeat = subscribe_timeout, heartbeat_seconds
+        # No retries: a second try would wait on the same broken Redis, and the message is a courtesy.
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=publish_timeout, socket_connect_timeout=publish_timeout, retry=Retry(NoBackoff(), 0)
+        )
+        self._publisher = BackgroundPublisher(self._client.publish)
+
+    @property
+    def dropped(self) -> int:
+        """Messages given up on because Redis was slow, down or hung (or too many waited)."""
+        return self._publisher.dropped
+
+    @property
+    def published(self) -> int:
+        return self._publisher.published
 
     def publish(self, channel: str, message: Message) -> None:
-        try:
-            self._publisher.publish(channel, json.dumps(message, ensure_ascii=False, default=str))
-        except redis.RedisError:
-            # Redis down slows the screens (they re-sync), never the change that already committed.
-            log.warning("bus publish to %s failed; screens will re-sync", channel, exc_info=True)
+        self._publisher.offer(channel, json.dumps(message, ensure_ascii=False, default=str))
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything published so far was sent or dropped (tests, shutdown)."""
+        return self._publisher.flush(timeout)
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[Message]]:
-        client = aredis.Redis.from_url(self._url)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(channel)
-
-        async def messages() -> AsyncIterator[Message]:
-            async for raw in pubsub.listen():
-                if raw.get("type") == "message":
-                    yield json.loads(raw["data"])
-
+        timeout = self._subscribe_timeout
+        client = aredis.Redis.from_url(
+            self._url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=AsyncRetry(NoBackoff(), 0)
+        )
+        pubsub = client.pubsub()
         try:
-            yield messages()
+            # Live means confirmed by Redis, not merely asked: what is published after this is heard.
+            await asyncio.wait_for(self._confirmed(pubsub, channel), timeout)
+            yield self._messages(pubsub)
         finally:
-            # When Redis went away the goodbye fails too; the connections are closed either way.
+            # When Redis went away the goodbye fails or hangs too; the connections are closed either way.
+            with contextlib.suppress(redis.RedisError, OSError, TimeoutError):
+                await asyncio.wait_for(pubsub.unsubscribe(channel), timeout)
             with contextlib.suppress(redis.RedisError, OSError):
-                await pubsub.unsubscribe(channel)
-            await pubsub.aclose()
-            await client.aclose()
+                await pubsub.aclose()
+                await client.aclose()
+
+    @staticmethod
+    async def _confirmed(pubsub: aredis.client.PubSub, channel: str) -> None:
+        await pubsub.subscribe(channel)
+        while (raw := await pubsub.get_message(timeout=None)) is None or raw.get("type") != "subscribe":
+            pass
+
+    async def _messages(self, pubsub: aredis.client.PubSub) -> AsyncIterator[Message]:
+        pinged = False
+        while True:
+            raw = await pubsub.get_message(timeout=self._heartbeat)
+            if raw is None:
+                if pinged:
+                    raise redis.ConnectionError(f"Redis did not answer a ping within {self._heartbeat} s")
+                await pubsub.ping()
+                pinged = True
+                continue
+            pinged = False  # anything heard, a message or the pong, shows Redis is alive
+            if raw.get("type") == "message":
+                yield json.loads(raw["data"])
 
     def close(self) -> None:
         self._publisher.close()
+        self._client.close()
 
 
-def make_bus(redis_url: str | None) -> Bus:
+def make_bus(redis_url: str | None, *, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> Bus:
     """Redis pub/sub when a URL is configured, else the in-process bus."""
-    return RedisBus(redis_url) if redis_url else MemoryBus()
+    return RedisBus(redis_url, heartbeat_seconds=heartbeat_seconds) if redis_url else MemoryBus()
 
 
 _AFTER_COMMIT = "riskcontrol.bus.after_commit"
@@ -143,79 +209,3 @@ def _publish_committed(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_rolled_back(session: Session) -> None:
     session.info.pop(_AFTER_COMMIT, None)
-
-
-# Told to every local screen when the shared subscription was lost and is back: fetch a snapshot.
-RESYNC: Message = {"type": "resync"}
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """A message and its JSON text, serialised once for every screen it goes to."""
-
-    message: Message
-    text: str
-
-
-class Fanout:
-    """One subscription per process to a busy channel, shared by every local screen.
-
-    Five hundred board screens cost one Redis connection, and a message is serialised once. If the
-    subscription breaks (Redis restarted), it is re-made every `retry_seconds`, and every screen is
-    told to re-sync from the database, since what was published meanwhile is lost.
-    """
-
-    def __init__(self, bus: Bus, channel: str, *, maxsize: int = 1000, retry_seconds: float = 1.0) -> None:
-        self.bus, self.channel = bus, channel
-        self._maxsize, self._retry = maxsize, retry_seconds
-        self._queues: set[asyncio.Queue[Envelope]] = set()
-        self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
-
-    def _offer(self, envelope: Envelope) -> None:
-        for queue in list(self._queues):
-            # A slow screen loses messages rather than holding up the others; it re-syncs on the gap.
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(envelope)
-
-    async def _pump(self) -> None:
-        lost = False
-        while True:
-            try:
-                async with self.bus.subscribe(self.channel) as messages:
-                    self.connected.set()
-                    if lost:
-                        self._offer(Envelope(RESYNC, json.dumps(RESYNC)))
-                    async for message in messages:
-                        self._offer(Envelope(message, json.dumps(message, ensure_ascii=False, default=str)))
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # any failure of the subscription means: retry, then re-sync
-                log.warning("subscription to %s lost; retrying", self.channel, exc_info=True)
-            self.connected.clear()
-            lost = True
-            await asyncio.sleep(self._retry)
-
-    @asynccontextmanager
-    async def listen(self) -> AsyncIterator[asyncio.Queue[Envelope]]:
-        """A queue of this channel's messages for one screen, while the block runs."""
-        queue: asyncio.Queue[Envelope] = asyncio.Queue(maxsize=self._maxsize)
-        self._queues.add(queue)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._pump(), name=f"fanout:{self.channel}")
-        if not self.connected.is_set():
-            # The first screen waits (a moment) for the subscription, so the snapshot it takes next
-            # cannot miss a change published before the subscription was live.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.connected.wait(), self._retry)
-        try:
-            yield queue
-        finally:
-            self._queues.discard(queue)
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None

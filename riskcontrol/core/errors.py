@@ -8,13 +8,15 @@ from pydantic import BaseModel
 
 
 class ErrorOut(BaseModel):
-    """The body of every 4xx reply: a machine code, a sentence, and the field at fault."""
+    """The body of every error reply: a machine code, a sentence, and the field at fault."""
 
     error: str
     message: str
     field: str | None = None
     # Each problem: {field, reason}, or for a file {line, column, reason}.
     errors: list[dict[str, str | int]] | None = None
+    # On a 503: the dependency in trouble ("database").
+    dependency: str | None = None
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -29,6 +31,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         415: "Unsupported media type",
         422: "Invalid input; names the field",
         429: "Too many failed sign-ins; see Retry-After",
+        503: "The database is busy or cannot be reached; nothing was stored, try again after Retry-After",
     }
     return {status: {"model": ErrorOut, "description": described[status]} for status in statuses}
 

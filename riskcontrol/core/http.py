@@ -12,7 +12,6 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
@@ -25,6 +24,7 @@ from riskcontrol.core.csvimport import RowError
 from riskcontrol.core.deadlines import DeadlineHandlers
 from riskcontrol.core.errors import DomainError, Locked, NotAuthenticated, TooLarge, UnsupportedMediaType
 from riskcontrol.core.events import Events
+from riskcontrol.core.outages import PageReply, install_outage_handlers
 from riskcontrol.core.outbox import Channels
 from riskcontrol.core.principals import PrincipalCache
 from riskcontrol.core.security import Principal
@@ -153,23 +153,9 @@ def _validation_reply(exc: RequestValidationError) -> JSONResponse:
     )
 
 
-BUSY_RETRY_AFTER = 2  # seconds a client waits before trying again when the database is busy
-# What a database says when another transaction holds what this one needs for too long: SQLite's
-# "database is locked" after its busy timeout; PostgreSQL's lock timeout, deadlock and serialisation failure.
-_BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
-
-
-def database_busy(exc: OperationalError) -> bool:
-    """Whether `exc` means "busy, try again" rather than a fault."""
-    original = exc.orig
-    if getattr(original, "sqlstate", None) in _BUSY_SQLSTATES:
-        return True
-    text = str(original).lower()
-    return "database is locked" in text or "database table is locked" in text
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Domain errors become clear 4xx replies; denials are audited in a transaction of their own."""
+def install_error_handlers(app: FastAPI, *, outage_page: PageReply | None = None) -> None:
+    """Domain errors become clear 4xx replies; denials are audited in a transaction of their own; a
+    database in trouble is a 503 with Retry-After (`outage_page` renders it for browsers)."""
 
     async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
@@ -185,19 +171,9 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return _validation_reply(exc)
 
-    async def on_operational_error(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, OperationalError)
-        if not database_busy(exc):
-            raise exc
-        return JSONResponse(
-            status_code=503,
-            content={"error": "busy", "message": "the database is busy; try again in a moment", "field": None},
-            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
-        )
-
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(OperationalError, on_operational_error)
+    install_outage_handlers(app, outage_page)
 
 
 async def socket_principal(websocket: WebSocket) -> Principal | None:

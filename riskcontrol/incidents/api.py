@@ -8,7 +8,6 @@ from fastapi import APIRouter, Path, Query, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from riskcontrol.core.bus import Fanout
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import (
@@ -22,6 +21,8 @@ from riskcontrol.core.http import (
     socket_principal,
     until_first_ends,
 )
+from riskcontrol.core.live import Fanout
+from riskcontrol.core.outages import closed_on_outage
 from riskcontrol.core.security import Principal
 from riskcontrol.incidents import service
 from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentTask
@@ -251,35 +252,48 @@ def _board_snapshot(ctx: AppContext, principal: Principal) -> dict[str, Any]:
         return service.board(db, ctx.clock, principal)
 
 
+def _board_watermark(ctx: AppContext) -> int:
+    with ctx.sessions() as db:
+        return service.board_watermark(db)
+
+
 def board_fanout(ctx: AppContext) -> Fanout:
+    """This process's one subscription to the board, shared by its screens; while the bus is down,
+    the screens re-sync whenever the timeline moves."""
     fanout: Fanout | None = ctx.extras.get("board_fanout")
     if fanout is None:
-        fanout = ctx.extras["board_fanout"] = Fanout(ctx.bus, service.BOARD_CHANNEL)
+        fanout = ctx.extras["board_fanout"] = Fanout(
+            ctx.bus, service.BOARD_CHANNEL, watermark=lambda: _board_watermark(ctx), retry_seconds=ctx.settings.bus_retry_seconds
+        )
     return fanout
 
 
 @sockets.websocket("/ws/board")
 async def board_socket(websocket: WebSocket) -> None:
-    """The board, live: a snapshot, then every incident event in scope, each with its sequence number."""
+    """The board, live: a snapshot, then every incident event in scope, each with its sequence number.
+
+    Through a bus outage the socket stays open, and the screen is told to re-sync whenever the
+    timeline moved (see `core.live.Fanout`)."""
     ctx: AppContext = websocket.app.state.ctx
-    principal = await socket_principal(websocket)
-    if principal is None:
-        return
-    await websocket.accept()
-    # Listen before taking the snapshot, so nothing committed in between is missed.
-    async with board_fanout(ctx).listen() as queue:
-        snapshot = await run_in_threadpool(_board_snapshot, ctx, principal)
-        await websocket.send_json({"type": "snapshot", **snapshot})
+    async with closed_on_outage(websocket):
+        principal = await socket_principal(websocket)
+        if principal is None:
+            return
+        await websocket.accept()
+        # Listen before taking the snapshot, so nothing committed in between is missed.
+        async with board_fanout(ctx).listen() as queue:
+            snapshot = await run_in_threadpool(_board_snapshot, ctx, principal)
+            await websocket.send_json({"type": "snapshot", **snapshot})
 
-        async def forward() -> None:
-            while True:
-                envelope = await queue.get()
-                path = envelope.message.get("unit_path")
-                if path is None or principal.covers(str(path)):
-                    await websocket.send_text(envelope.text)
+            async def forward() -> None:
+                while True:
+                    envelope = await queue.get()
+                    path = envelope.message.get("unit_path")
+                    if path is None or principal.covers(str(path)):
+                        await websocket.send_text(envelope.text)
 
-        async def receive() -> None:
-            while True:
-                await websocket.receive_text()  # pings; a closed socket ends the loop
+            async def receive() -> None:
+                while True:
+                    await websocket.receive_text()  # pings; a closed socket ends the loop
 
-        await until_first_ends(forward, receive)
+            await until_first_ends(forward, receive)

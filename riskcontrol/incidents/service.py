@@ -1102,6 +1102,11 @@ def register(cfg: IncidentConfig, handlers: DeadlineHandlers) -> None:
 # --- the board ---------------------------------------------------------------------------------
 
 
+def board_watermark(db: Session) -> int:
+    """The newest timeline line of any incident: it moves whenever the board is told of a change."""
+    return int(db.execute(select(func.max(IncidentEvent.id))).scalar_one() or 0)
+
+
 def board(db: Session, clock: Clock, principal: Principal) -> dict[str, Any]:
     """The snapshot a board screen starts from (and re-syncs from after a gap)."""
     incidents = [summary(db, clock, i) for i in list_incidents(db, principal)]

@@ -11,6 +11,8 @@ from starlette.datastructures import FormData
 from riskcontrol.core.db import transaction
 from riskcontrol.core.errors import Forbidden, NotFound
 from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, PathId, socket_principal, until_first_ends
+from riskcontrol.core.live import RESYNC, Fanouts
+from riskcontrol.core.outages import closed_on_outage
 from riskcontrol.notify import service
 from riskcontrol.notify.senders import inbox_channel
 from riskcontrol.notify.sms import normalize_cn_mobile, parse_status_callback, twilio_signature_ok
@@ -90,6 +92,19 @@ def _snapshot(ctx: AppContext, user_id: int) -> list[dict[str, Any]]:
     return items
 
 
+def _newest(ctx: AppContext, user_id: int) -> int:
+    with ctx.sessions() as db:
+        return service.newest_item_id(db, user_id=user_id)
+
+
+def inbox_fanouts(ctx: AppContext) -> Fanouts:
+    """This process's subscriptions to its users' inboxes, one per user shared by her screens."""
+    fanouts: Fanouts | None = ctx.extras.get("inbox_fanouts")
+    if fanouts is None:
+        fanouts = ctx.extras["inbox_fanouts"] = Fanouts(ctx.bus, retry_seconds=ctx.settings.bus_retry_seconds)
+    return fanouts
+
+
 def _receipt(ctx: AppContext, user_id: int, data: Any) -> dict[str, Any] | None:
     """Store a screen's receipt; the reply confirms it (None for a message that is not a receipt)."""
     if not isinstance(data, dict) or not isinstance(data.get("id"), int) or data.get("type") not in ("received", "read"):
@@ -104,26 +119,47 @@ def _receipt(ctx: AppContext, user_id: int, data: Any) -> dict[str, Any] | None:
 
 @router.websocket("/ws/inbox")
 async def inbox_socket(websocket: WebSocket) -> None:
-    """The caller's inbox, live: a snapshot first, then each new item; the screen sends receipts back."""
+    """The caller's inbox, live: a snapshot first, then each new item; the screen sends receipts back.
+
+    While the bus is down the socket stays open and new items come from the database within a few
+    seconds; each such catch-up ends with a "resync", so the screen fetches its list again.
+    """
     ctx: AppContext = websocket.app.state.ctx
-    principal = await socket_principal(websocket)
-    if principal is None:
-        return
-    await websocket.accept()
-    # Subscribe before taking the snapshot, so nothing committed in between is missed.
-    async with ctx.bus.subscribe(inbox_channel(principal.user_id)) as messages:
-        items = await run_in_threadpool(_snapshot, ctx, principal.user_id)
-        await websocket.send_json({"type": "snapshot", "items": items})
+    async with closed_on_outage(websocket):
+        principal = await socket_principal(websocket)
+        if principal is None:
+            return
+        await websocket.accept()
+        user_id = principal.user_id
+        # Listen before taking the snapshot, so nothing committed in between is missed.
+        async with inbox_fanouts(ctx).listen(inbox_channel(user_id), lambda: _newest(ctx, user_id)) as queue:
+            items = await run_in_threadpool(_snapshot, ctx, user_id)
+            sent = {item["id"] for item in items}
+            await websocket.send_json({"type": "snapshot", "items": items})
 
-        async def forward() -> None:
-            async for message in messages:
-                await websocket.send_json(message)
+            async def catch_up() -> None:
+                # What the bus may have missed: the newest items this screen was not given yet.
+                for item in reversed(await run_in_threadpool(_snapshot, ctx, user_id)):
+                    if item["id"] not in sent:
+                        sent.add(item["id"])
+                        await websocket.send_json({"type": "notification", "notification": item})
 
-        async def receive() -> None:
-            while True:
-                data = await websocket.receive_json()
-                stored = await run_in_threadpool(_receipt, ctx, principal.user_id, data)
-                if stored is not None:
-                    await websocket.send_json(stored)
+            async def forward() -> None:
+                while True:
+                    envelope = await queue.get()
+                    if envelope.message == RESYNC:
+                        await catch_up()
+                    else:
+                        pushed = envelope.message.get("notification")
+                        if isinstance(pushed, dict) and isinstance(pushed.get("id"), int):
+                            sent.add(pushed["id"])
+                    await websocket.send_text(envelope.text)
 
-        await until_first_ends(forward, receive)
+            async def receive() -> None:
+                while True:
+                    data = await websocket.receive_json()
+                    stored = await run_in_threadpool(_receipt, ctx, user_id, data)
+                    if stored is not None:
+                        await websocket.send_json(stored)
+
+            await until_first_ends(forward, receive)

@@ -285,6 +285,11 @@ def inbox(db: Session, *, user_id: int, since: datetime | None = None, limit: in
     return list(db.execute(stmt.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)).scalars())
 
 
+def newest_item_id(db: Session, *, user_id: int) -> int:
+    """The id of the user's newest inbox item (0 when none): it moves whenever an item is added."""
+    return int(db.execute(select(func.max(Notification.id)).where(Notification.user_id == user_id)).scalar_one() or 0)
+
+
 def user_by_mobile(db: Session, phone_e164: str) -> User | None:
     """The user whose mobile number is `phone_e164` (stored numbers are normalised before comparing)."""
     national = phone_e164.removeprefix("+86")

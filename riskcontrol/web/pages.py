@@ -52,6 +52,13 @@ def _lang(request: Request, ctx: AppContext) -> str:
     return page_language(request, ctx.settings.default_language)
 
 
+def outage_page(request: Request, trouble: str, retry_after: int) -> Response:
+    """The 503 page when the database is busy or cannot be reached: nothing was saved, try again soon."""
+    lang = _lang(request, request.app.state.ctx)
+    message = translator(lang)(f"error.database_{trouble}", seconds=retry_after)
+    return render(request, "error.html", lang=lang, status_code=503, message=message)
+
+
 def unit_name(unit: OrgUnit, lang: str) -> str:
     """The unit's name in the page language."""
     return unit.name_en if lang == "en" else unit.name_zh

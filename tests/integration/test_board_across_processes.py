@@ -1,9 +1,10 @@
 """The live board across two server processes sharing PostgreSQL and Redis, and through a Redis outage.
 
 Process A takes the requests, process B serves a board screen. A transition made through A reaches
-B's screen; with Redis stopped, a red observation still climbs (the worker runs from the database)
-and the incident still moves; when Redis is back, B tells its screen to re-sync and its board shows
-what changed meanwhile. The test runs its own `redis-server`, so that it can stop and restart it.
+B's screen; with Redis stopped, a red observation still climbs (the worker runs from the database),
+the incident still moves and B's screen, still open, is told to re-sync from the database; when Redis
+is back, B tells its screen to re-sync again and its board shows what changed meanwhile. The test
+runs its own `redis-server`, so that it can stop and restart it.
 """
 
 from __future__ import annotations
@@ -212,8 +213,15 @@ def test_a_change_through_one_process_reaches_the_other_and_survives_a_redis_out
         escalation_id = file_red_observation(base_a, campus)
         assert a.fire(incident["id"], "verify")["state"] == "verification"
         eventually(lambda: first_step_told(campus, escalation_id))
+        # B's screen stays open and hears of the change from the database: it is told to re-sync.
+        assert next_message(screen, lambda m: m.get("type") != "incident") == {"type": "resync"}
+        board = b.http.get("/api/v1/board")
+        assert board.status_code == 200, board.text
+        assert next(i for i in board.json()["incidents"] if i["id"] == incident["id"])["state"] == "verification"
 
         redis_server.start()
+        eventually(lambda: subscribers(redis_server, "board") == 1)
+        # Subscribed again: the screen is told to re-sync, since whatever was published meanwhile is lost.
         assert next_message(screen, lambda m: m.get("type") != "incident") == {"type": "resync"}
         board = b.http.get("/api/v1/board")
         assert board.status_code == 200, board.text

@@ -1,16 +1,28 @@
-"""The live bus delivers what is published after subscribing, in process and over Redis."""
+"""The live bus delivers what is published after subscribing, in process and over Redis; a stopped or
+hung Redis never holds up a publisher, and a subscription notices it instead of waiting forever."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import socket
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+import redis
 
+from bench.serve import private_redis
 from riskcontrol.core.bus import Bus, MemoryBus, RedisBus
 
 REDIS_URL = os.environ.get("RISKCONTROL_TEST_REDIS_URL")
+REDIS_SERVER = shutil.which("redis-server")
+# Generous bounds that only keep a broken test from hanging; the behaviour is asserted otherwise.
+HANG_GUARD = 5.0
 
 BUSES = ["memory"] + (["redis"] if REDIS_URL else [])
 
@@ -52,7 +64,91 @@ async def test_other_channels_are_not_heard(kind: str) -> None:
         bus.close()
 
 
-def test_redis_down_does_not_fail_the_publisher() -> None:
+@contextmanager
+def hung_redis() -> Iterator[str]:
+    """The URL of a "Redis" that accepts connections and never answers, as a frozen (SIGSTOPped) one does."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    finally:
+        # Shutting the listening socket down wakes the blocked accept(); closing it alone does not.
+        with contextlib.suppress(OSError):
+            server.shutdown(socket.SHUT_RDWR)
+        server.close()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+
+
+def test_a_publish_to_a_hung_redis_costs_the_publisher_nothing_and_is_counted_dropped() -> None:
+    with hung_redis() as url:
+        bus = RedisBus(url)
+        try:
+            started = time.monotonic()
+            bus.publish("board", {"seq": 1})
+            bus.publish("board", {"seq": 2})
+            assert time.monotonic() - started < HANG_GUARD  # handed over, not sent: see the counter
+            assert bus.flush(timeout=HANG_GUARD)
+            assert (bus.published, bus.dropped) == (0, 2)
+        finally:
+            bus.close()
+
+
+def test_a_publish_to_a_stopped_redis_is_counted_dropped_and_a_running_one_counts_none() -> None:
     bus = RedisBus("redis://127.0.0.1:1/0")
     bus.publish("board", {"seq": 1})
+    assert bus.flush(timeout=HANG_GUARD)
+    assert bus.dropped == 1
     bus.close()
+    if REDIS_URL:
+        bus = RedisBus(REDIS_URL)
+        bus.publish("board", {"seq": 1})
+        assert bus.flush(timeout=HANG_GUARD)
+        assert (bus.published, bus.dropped) == (1, 0)
+        bus.close()
+
+
+async def test_subscribing_to_a_hung_redis_fails_instead_of_hanging() -> None:
+    with hung_redis() as url:
+        bus = RedisBus(url, subscribe_timeout=0.1)
+        try:
+            with pytest.raises((TimeoutError, redis.RedisError)):
+                async with bus.subscribe("board"):
+                    pass
+        finally:
+            bus.close()
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="needs redis-server (installed by `make test`)")
+async def test_a_subscription_notices_when_redis_hangs_and_hears_again_once_it_is_back() -> None:
+    assert REDIS_SERVER is not None
+    with private_redis(REDIS_SERVER) as server:
+        bus = RedisBus(server.url, heartbeat_seconds=0.1, subscribe_timeout=0.5)
+        try:
+            async with bus.subscribe("board") as messages:
+                bus.publish("board", {"seq": 1})
+                assert await asyncio.wait_for(anext(messages), timeout=HANG_GUARD) == {"seq": 1}
+                server.pause()
+                try:
+                    # Two quiet heartbeats without an answer: the subscription gives up, so its
+                    # owner falls back on the database and subscribes again.
+                    with pytest.raises(redis.ConnectionError):
+                        await asyncio.wait_for(anext(messages), timeout=HANG_GUARD)
+                finally:
+                    server.resume()
+            async with bus.subscribe("board") as messages:
+                bus.publish("board", {"seq": 2})
+                assert await asyncio.wait_for(anext(messages), timeout=HANG_GUARD) == {"seq": 2}
+        finally:
+            bus.close()
