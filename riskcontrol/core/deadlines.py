@@ -52,18 +52,25 @@ class Deadline(Base):
 
 
 Handler = Callable[[Session, Clock, Deadline], None]
+# Fires many rows of one kind at once (one query for all, bulk inserts); the rows come due-time first.
+BatchHandler = Callable[[Session, Clock, Sequence[Deadline]], None]
 
 
 @dataclass
 class DeadlineHandlers:
-    """Which handler runs for each kind of deadline (domains register theirs at composition)."""
+    """Which handler runs for each kind of deadline (domains register theirs at composition); a kind
+    may also have a batch handler, used for all its rows in a sweep batch, with the one-row handler
+    as the fallback when the batch fails."""
 
     handlers: dict[str, Handler] = field(default_factory=dict)
+    batches: dict[str, BatchHandler] = field(default_factory=dict)
 
-    def register(self, kind: str, handler: Handler) -> None:
+    def register(self, kind: str, handler: Handler, batch: BatchHandler | None = None) -> None:
         if kind in self.handlers and self.handlers[kind] is not handler:
             raise ValueError(f"a handler for deadline kind {kind!r} is already registered")
         self.handlers[kind] = handler
+        if batch is not None:
+            self.batches[kind] = batch
 
 
 class DeadlineFields(TypedDict):
@@ -179,35 +186,84 @@ def sweep_batch(db: Session, clock: Clock, handlers: DeadlineHandlers, *, worker
         .limit(policy.batch)
         .with_for_update(skip_locked=True)
     )
+    rows = list(db.execute(claim).scalars().all())
     result = SweepResult()
-    for deadline in db.execute(claim).scalars().all():
+    live = []
+    for deadline in rows:
         if is_stale(deadline, now):
             deadline.status, deadline.fired_at, deadline.fired_by = DROPPED, now, worker
             deadline.late, deadline.last_error = True, f"dropped: stale since {deadline.payload[STALE_AT]}"
             result.dropped += 1
-            continue
-        handler = handlers.handlers.get(deadline.kind)
-        try:
-            with db.begin_nested():
-                if handler is None:
-                    raise LookupError(f"no handler registered for deadline kind {deadline.kind!r}")
-                deadline.status, deadline.fired_at, deadline.fired_by = FIRED, now, worker
-                deadline.late = now - deadline.due_at > policy.late_after
-                handler(db, clock, deadline)
-        except Exception as exc:  # one failing handler must not stop the others
-            log.exception("deadline %s (%s) failed", deadline.id, deadline.kind)
-            deadline.attempts += 1
-            deadline.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if deadline.attempts >= policy.max_attempts:
-                deadline.status = FAILED
-            else:
-                deadline.due_at = now + policy.retry_after
-            result.failed += 1
-            continue
-        result.fired += 1
-        result.late += int(deadline.late)
-        metrics.observe_deadline_lag(deadline.kind, (now - deadline.due_at).total_seconds())
+        else:
+            live.append(deadline)
+    grouped: dict[str, list[Deadline]] = {}
+    for deadline in live:
+        if deadline.kind in handlers.batches:
+            grouped.setdefault(deadline.kind, []).append(deadline)
+    one_by_one = []
+    for deadline in live:
+        group = grouped.pop(deadline.kind, None)
+        if group is None and deadline.kind in handlers.batches:
+            continue  # fired with its group
+        if group is None or not _fire_batch(db, clock, handlers.batches[deadline.kind], group, worker, policy, result):
+            one_by_one.extend(group or [deadline])
+    for deadline in one_by_one:
+        _fire_one(db, clock, handlers.handlers.get(deadline.kind), deadline, worker, policy, result)
     return result
+
+
+def _mark_fired(deadline: Deadline, now: datetime, worker: str, policy: SweepPolicy) -> None:
+    deadline.status, deadline.fired_at, deadline.fired_by = FIRED, now, worker
+    deadline.late = now - deadline.due_at > policy.late_after
+
+
+def _count_fired(deadline: Deadline, now: datetime, result: SweepResult) -> None:
+    result.fired += 1
+    result.late += int(deadline.late)
+    metrics.observe_deadline_lag(deadline.kind, (now - deadline.due_at).total_seconds())
+
+
+def _fire_batch(
+    db: Session, clock: Clock, handler: BatchHandler, group: list[Deadline], worker: str, policy: SweepPolicy, result: SweepResult
+) -> bool:
+    """Fire a group of one kind with its batch handler; False (nothing kept) when it fails."""
+    now = clock.now()
+    try:
+        with db.begin_nested():
+            for deadline in group:
+                _mark_fired(deadline, now, worker, policy)
+            handler(db, clock, group)
+    except Exception:
+        log.exception("a batch of %d %s deadlines failed; firing them one by one", len(group), group[0].kind)
+        for deadline in group:
+            deadline.status, deadline.fired_at, deadline.fired_by = PENDING, None, None
+        return False
+    for deadline in group:
+        _count_fired(deadline, now, result)
+    return True
+
+
+def _fire_one(
+    db: Session, clock: Clock, handler: Handler | None, deadline: Deadline, worker: str, policy: SweepPolicy, result: SweepResult
+) -> None:
+    now = clock.now()
+    try:
+        with db.begin_nested():
+            if handler is None:
+                raise LookupError(f"no handler registered for deadline kind {deadline.kind!r}")
+            _mark_fired(deadline, now, worker, policy)
+            handler(db, clock, deadline)
+    except Exception as exc:  # one failing handler must not stop the others
+        log.exception("deadline %s (%s) failed", deadline.id, deadline.kind)
+        deadline.attempts += 1
+        deadline.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        if deadline.attempts >= policy.max_attempts:
+            deadline.status = FAILED
+        else:
+            deadline.due_at = now + policy.retry_after
+        result.failed += 1
+        return
+    _count_fired(deadline, now, result)
 
 
 def sweep(

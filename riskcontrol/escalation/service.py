@@ -79,6 +79,31 @@ def recipients(db: Session, unit: OrgUnit, grid_level: UnitKind, roles: Sequence
     return list(db.execute(stmt).scalars())
 
 
+def recipients_many(db: Session, wants: Sequence[tuple[OrgUnit, UnitKind, Sequence[str]]]) -> list[list[User]]:
+    """`recipients` for many (unit, grid level, roles) at once, in one query."""
+    if not wants:
+        return []
+    chains = [grid_service.ancestor_ids(unit) for unit, _, _ in wants]
+    stmt = (
+        select(RoleAssignment.unit_id, RoleAssignment.role, OrgUnit.kind, User)
+        .join(User, User.id == RoleAssignment.user_id)
+        .join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
+        .where(
+            OrgUnit.id.in_({i for ids in chains for i in ids}),
+            RoleAssignment.role.in_({r for _, _, roles in wants for r in roles}),
+            User.active.is_(True),
+        )
+    )
+    held = db.execute(stmt).all()
+    answers = []
+    for (_, grid_level, roles), ids in zip(wants, chains, strict=True):
+        users = {
+            user.id: user for unit_id, role, kind, user in held if unit_id in ids and kind == grid_level.value and role in roles
+        }
+        answers.append([users[i] for i in sorted(users)])
+    return answers
+
+
 def _message(
     cfg: EscalationConfig,
     esc: Escalation,
@@ -107,39 +132,37 @@ def _tell(
     db: Session,
     clock: Clock,
     cfg: EscalationConfig,
-    esc: Escalation,
-    users: Sequence[User],
-    channels: Sequence[str],
-    due_at: datetime,
+    tellings: Sequence[tuple[Escalation, Sequence[User], Sequence[str], datetime]],
     *,
     reminder: bool,
 ) -> None:
-    level = rules.from_snapshot(esc.policy)
-    step = level.chain[esc.current_step]
-    for user in users:
-        item = notify.notify(
-            db,
-            clock,
-            cfg.events,
-            user=user,
-            channels=channels,
-            message=_message(cfg, esc, level, step, user, due_at, reminder),
-            subject_type="escalation",
-            subject_id=esc.id,
-            sms_cap=cfg.sms_daily_cap,
-        )
-        for channel in channels:
-            capped = channel == notify.SMS and bool(item.data.get("sms_capped"))
-            _event(
-                db,
-                clock,
-                esc,
-                "sms_capped" if capped else "reminded" if reminder else "notified",
-                step=esc.current_step,
-                user_id=user.id,
-                notification_id=item.id,
-                channel=channel,
-            )
+    """Tell each escalation's users over its channels that it waits for them until its due time; the
+    inbox items of all are stored together, and each is recorded on its escalation's timeline."""
+    notices, told = [], []
+    for esc, users, channels, due_at in tellings:
+        level = rules.from_snapshot(esc.policy)
+        step = level.chain[esc.current_step]
+        for user in users:
+            message = _message(cfg, esc, level, step, user, due_at, reminder)
+            notices.append(notify.Notice(user, channels, message, "escalation", esc.id, cfg.sms_daily_cap))
+            told.append((esc, user, channels))
+
+    def record(items: list[Notification]) -> None:
+        for (esc, user, channels), item in zip(told, items, strict=True):
+            for channel in channels:
+                capped = channel == notify.SMS and bool(item.data.get("sms_capped"))
+                _event(
+                    db,
+                    clock,
+                    esc,
+                    "sms_capped" if capped else "reminded" if reminder else "notified",
+                    step=esc.current_step,
+                    user_id=user.id,
+                    notification_id=item.id,
+                    channel=channel,
+                )
+
+    notify.notify_many(db, clock, cfg.events, notices, stored=record)
 
 
 def _next_reminder_at(step: rules.StepPolicy, after: datetime, base: datetime, due_at: datetime) -> datetime | None:
@@ -163,14 +186,55 @@ def _schedule_reminder(db: Session, clock: Clock, esc: Escalation, index: int, a
 
 
 def _tell_step(db: Session, clock: Clock, cfg: EscalationConfig, esc: Escalation, index: int, *, scheduled_at: datetime) -> None:
-    """Tell step `index` now, when the escalation's schedule says it is told at `scheduled_at`, and set its
-    acknowledgement deadline (and reminders).
+    """Tell one escalation's step `index` now (see `_tell_steps`)."""
+    _tell_steps(db, clock, cfg, [(esc, index, scheduled_at)])
+
+
+def _tell_steps(db: Session, clock: Clock, cfg: EscalationConfig, steps: Sequence[tuple[Escalation, int, datetime]]) -> None:
+    """Tell each escalation's step `index` now, when the escalation's schedule says it is told at
+    `scheduled_at`, and set its acknowledgement deadline (and reminders). All of them together: one
+    query for the units, one for who holds the roles, the inbox items stored at once.
 
     The window counts from the schedule, not from whenever the telling happens: after an outage every
     step already due is told at once, each marked late by how much, and the school hears no later
     than the frozen policy promised. A step told early (a fallback when nobody could be reached) counts
     from now. The top of the chain has nowhere higher to go: when its scheduled window is already over
     (an outage, or a re-telling), it gets a whole window from now rather than being told again at once."""
+    now = clock.now()
+    while steps:
+        planned = [_plan_step(db, clock, cfg, esc, index, scheduled_at) for esc, index, scheduled_at in steps]
+        units = {u.id: u for u in db.execute(select(OrgUnit).where(OrgUnit.id.in_({p.esc.unit_id for p in planned}))).scalars()}
+        found = recipients_many(db, [(units[p.esc.unit_id], p.step.grid_level, p.step.roles) for p in planned])
+        steps, tellings = [], []
+        for plan, users in zip(planned, found, strict=True):
+            esc, index = plan.esc, plan.index
+            if not users:
+                _event(db, clock, esc, "nobody_at_level", step=index, detail={"grid_level": plan.step.grid_level.value})
+                if index + 1 < len(plan.level.chain):
+                    steps.append((esc, index + 1, plan.base))
+                    continue
+            db.add_all([EscalationRecipient(escalation_id=esc.id, user_id=user.id, step=index, told_at=now) for user in users])
+            tellings.append((esc, users, rules.channels_at(plan.level, plan.step.channels, now, cfg.tz), plan.due_at))
+            payload = {"step": index}
+            deadlines.schedule(
+                db, clock, kind=STEP_DUE, subject_type="escalation", subject_id=esc.id, due_at=plan.due_at, payload=payload
+            )
+            _schedule_reminder(db, clock, esc, index, _next_reminder_at(plan.step, now, plan.base, plan.due_at), plan.due_at)
+        _tell(db, clock, cfg, tellings, reminder=False)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    esc: Escalation
+    level: rules.LevelPolicy
+    step: rules.StepPolicy
+    index: int
+    base: datetime
+    due_at: datetime
+
+
+def _plan_step(db: Session, clock: Clock, cfg: EscalationConfig, esc: Escalation, index: int, scheduled_at: datetime) -> _Planned:
+    """Move the escalation to step `index` with its window and lateness, and record the step."""
     level = rules.from_snapshot(esc.policy)
     step = level.chain[index]
     now = clock.now()
@@ -180,9 +244,6 @@ def _tell_step(db: Session, clock: Clock, cfg: EscalationConfig, esc: Escalation
         base, due_at = now, rules.ack_deadline(step, now, cfg.tz)
     late_seconds = max(0, int((now - scheduled_at).total_seconds()))
     esc.current_step, esc.step_due_at, esc.step_late_seconds = index, due_at, late_seconds
-    unit = db.get(OrgUnit, esc.unit_id)
-    assert unit is not None
-    users = recipients(db, unit, step.grid_level, step.roles)
     detail = {
         "grid_level": step.grid_level.value,
         "roles": [r.value for r in step.roles],
@@ -191,18 +252,7 @@ def _tell_step(db: Session, clock: Clock, cfg: EscalationConfig, esc: Escalation
         "late_seconds": late_seconds,
     }
     _event(db, clock, esc, "step", step=index, detail=detail)
-    if not users:
-        _event(db, clock, esc, "nobody_at_level", step=index, detail={"grid_level": step.grid_level.value})
-        if index + 1 < len(level.chain):
-            _tell_step(db, clock, cfg, esc, index + 1, scheduled_at=base)
-            return
-    for user in users:
-        db.add(EscalationRecipient(escalation_id=esc.id, user_id=user.id, step=index, told_at=now))
-    _tell(db, clock, cfg, esc, users, rules.channels_at(level, step.channels, now, cfg.tz), due_at, reminder=False)
-    deadlines.schedule(
-        db, clock, kind=STEP_DUE, subject_type="escalation", subject_id=esc.id, due_at=due_at, payload={"step": index}
-    )
-    _schedule_reminder(db, clock, esc, index, _next_reminder_at(step, now, base, due_at), due_at)
+    return _Planned(esc, level, step, index, base, due_at)
 
 
 def prepare(
@@ -259,13 +309,16 @@ def store(db: Session, clock: Clock, esc: Escalation) -> Escalation:
     return esc
 
 
-def on_begin(cfg: EscalationConfig) -> deadlines.Handler:
-    """Deadline handler: tell the first step of an escalation that was just started."""
+def on_begin(cfg: EscalationConfig) -> deadlines.BatchHandler:
+    """Deadline handler: tell the first step of escalations that were just started, many at once
+    (filings arrive faster than one by one could keep up with)."""
 
-    def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
-        esc = _locked(db, int(deadline.subject_id))
-        if esc.status == OPEN and esc.step_due_at is None:
-            _tell_step(db, clock, cfg, esc, 0, scheduled_at=esc.started_at)
+    def handle(db: Session, clock: Clock, rows: Sequence[Deadline]) -> None:
+        ids = sorted({int(row.subject_id) for row in rows})
+        found = db.execute(select(Escalation).where(Escalation.id.in_(ids)).order_by(Escalation.id).with_for_update())
+        starting = [esc for esc in found.scalars() if esc.status == OPEN and esc.step_due_at is None]
+        _tell_steps(db, clock, cfg, [(esc, 0, esc.started_at) for esc in starting])
+        for esc in starting:
             cfg.events.emit(db, clock, Began(esc.id, esc.subject_type, esc.subject_id, esc.level, esc.unit_id))
 
     return handle
@@ -329,7 +382,7 @@ def on_repeat(cfg: EscalationConfig) -> deadlines.Handler:
             .all()
         )
         channels = rules.channels_at(level, step.repeat_channels or step.channels, now, cfg.tz)
-        _tell(db, clock, cfg, esc, told, channels, esc.step_due_at, reminder=True)
+        _tell(db, clock, cfg, [(esc, told, channels, esc.step_due_at)], reminder=True)
         due_at = esc.step_due_at
         _schedule_reminder(db, clock, esc, index, _next_reminder_at(step, now, deadline.due_at, due_at), due_at)
 
@@ -531,7 +584,8 @@ def timeline(db: Session, escalation_id: int) -> list[EscalationEvent]:
 
 def register(cfg: EscalationConfig, handlers: DeadlineHandlers) -> None:
     """Wire escalations into the deadline sweeper and the domain events."""
-    handlers.register(BEGIN, on_begin(cfg))
+    begin = on_begin(cfg)
+    handlers.register(BEGIN, lambda db, clock, row: begin(db, clock, [row]), batch=begin)
     handlers.register(STEP_DUE, on_step_due(cfg))
     handlers.register(REPEAT, on_repeat(cfg))
     cfg.events.subscribe(notify.DeliveryFailed, on_delivery_failed(cfg))

@@ -50,6 +50,8 @@ from riskcontrol.people.rules import SEES_CONTACTS, Role
 
 BOARD_CHANNEL: Final = "board"
 TASK_OVERDUE: Final = "incident.task_overdue"
+# A red warning told its first step: open the incident its ticked items call for, in its own transaction.
+FROM_WARNING: Final = "incident.from_warning"
 
 OPEN, DONE, CANCELLED = "open", "done", "cancelled"
 SOURCES: Final = ("hotline", "escalation", "opinion", "hazard", "observation")
@@ -1047,14 +1049,31 @@ def _open_from_warning(
 
 
 def on_escalation_began(cfg: IncidentConfig) -> EventHandler:
-    """A red escalation about an observation (its first step just told, in the worker) opens the
-    incident the ticked items call for in the playbooks' warning triggers, at the gravest level
-    among them; with no trigger matching, the escalation stands alone."""
+    """A red escalation about an observation had its first step told (in the worker): the incident the
+    ticked items may call for is opened right after, in a transaction of its own, so that the first
+    step's notices are stored and sent without waiting for it."""
 
     def handle(db: Session, clock: Clock, event: escalation_service.Began) -> None:
-        if event.level != "red" or event.subject_type != "observation":
-            return
-        observation = db.get(Observation, int(event.subject_id))
+        if event.level == "red" and event.subject_type == "observation":
+            deadlines.schedule(
+                db,
+                clock,
+                kind=FROM_WARNING,
+                subject_type="escalation",
+                subject_id=event.escalation_id,
+                due_at=clock.now(),
+                payload={"observation_id": int(event.subject_id)},
+            )
+
+    return handle
+
+
+def on_warning_due(cfg: IncidentConfig) -> deadlines.Handler:
+    """Open the incident a red observation's ticked items call for in the playbooks' warning triggers,
+    at the gravest level among them; with no trigger matching, the escalation stands alone."""
+
+    def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
+        observation = db.get(Observation, int(deadline.payload["observation_id"]))
         if observation is None:
             return
         found = suggest(cfg.library().playbooks.values(), WarningSource.CHECKLIST, observation.checklist)
@@ -1068,7 +1087,7 @@ def on_escalation_began(cfg: IncidentConfig) -> EventHandler:
             "title": title,
             "unit_id": observation.unit_id,
             "source": "escalation",
-            "source_id": str(event.escalation_id),
+            "source_id": deadline.subject_id,
             "people": [{"student_id": student, "involvement": "at_risk"}] if student is not None else [],
         }
         by = (filer.id, filer.username) if filer is not None else (observation.filed_by, "")
@@ -1094,6 +1113,7 @@ def on_major_opinion(cfg: IncidentConfig) -> EventHandler:
 def register(cfg: IncidentConfig, handlers: DeadlineHandlers) -> None:
     """Wire incidents into the deadline sweeper and the domain events."""
     handlers.register(TASK_OVERDUE, on_task_overdue(cfg))
+    handlers.register(FROM_WARNING, on_warning_due(cfg))
     cfg.events.subscribe(notify.DeliveryFailed, on_delivery_failed(cfg))
     cfg.events.subscribe(escalation_service.Began, on_escalation_began(cfg))
     cfg.events.subscribe(MajorOpinionConfirmed, on_major_opinion(cfg))

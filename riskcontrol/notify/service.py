@@ -88,6 +88,19 @@ def sms_sent_today(db: Session, clock: Clock, user_id: int) -> int:
     return int(db.execute(stmt).scalar_one())
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One inbox item to put in front of one user, and the channels it goes out on."""
+
+    user: User
+    channels: Sequence[str]
+    message: Message
+    subject_type: str
+    subject_id: str | int
+    # Texts per person per 24 hours (the in-app item still goes); red is never capped.
+    sms_cap: int | None = None
+
+
 def notify(
     db: Session,
     clock: Clock,
@@ -100,27 +113,55 @@ def notify(
     subject_id: str | int,
     sms_cap: int | None = None,
 ) -> Notification:
-    """Put an item in the user's inbox and queue it on each channel, in the caller's transaction.
+    """Put an item in the user's inbox and queue it on each channel, in the caller's transaction."""
+    return notify_many(db, clock, events, [Notice(user, channels, message, subject_type, subject_id, sms_cap)])[0]
 
-    `sms_cap` limits texts per person per 24 hours (the in-app item still goes); red is never capped.
-    """
-    item = Notification(
-        user_id=user.id,
-        kind=message.kind,
-        level=message.level,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        title_zh=message.title_zh,
-        title_en=message.title_en,
-        body_zh=message.body_zh,
-        body_en=message.body_en,
-        data=message.data,
-        channels=",".join(channels),
-        created_at=clock.now(),
-    )
-    db.add(item)
+
+def notify_many(
+    db: Session,
+    clock: Clock,
+    events: Events,
+    notices: Sequence[Notice],
+    *,
+    stored: Callable[[list[Notification]], None] | None = None,
+) -> list[Notification]:
+    """`notify` for many notices at once: the inbox items are inserted together (one statement where
+    the database allows), then each is queued on its channels. `stored` hears of the items once they
+    have ids and their SMS caps are decided, before anything is queued (or any failure reported)."""
+    items = [
+        Notification(
+            user_id=n.user.id,
+            kind=n.message.kind,
+            level=n.message.level,
+            subject_type=n.subject_type,
+            subject_id=str(n.subject_id),
+            title_zh=n.message.title_zh,
+            title_en=n.message.title_en,
+            body_zh=n.message.body_zh,
+            body_en=n.message.body_en,
+            data=n.message.data,
+            channels=",".join(n.channels),
+            created_at=clock.now(),
+        )
+        for n in notices
+    ]
+    for notice, item in zip(notices, items, strict=True):
+        cap = notice.sms_cap
+        capped = SMS in notice.channels and cap is not None and notice.message.level != "red"
+        if capped and cap is not None and sms_sent_today(db, clock, notice.user.id) >= cap:
+            item.data = {**item.data, "sms_capped": True}
+    db.add_all(items)
     db.flush()
-    for channel in channels:
+    if stored is not None:
+        stored(items)
+    for notice, item in zip(notices, items, strict=True):
+        _queue(db, clock, events, notice, item)
+    return items
+
+
+def _queue(db: Session, clock: Clock, events: Events, notice: Notice, item: Notification) -> None:
+    user, message, subject_type, subject_id = notice.user, notice.message, notice.subject_type, notice.subject_id
+    for channel in notice.channels:
         if channel == IN_APP:
             outbox.enqueue(
                 db,
@@ -132,8 +173,7 @@ def notify(
                 subject_id=item.id,
             )
         elif channel == SMS:
-            if sms_cap is not None and message.level != "red" and sms_sent_today(db, clock, user.id) >= sms_cap:
-                item.data = {**item.data, "sms_capped": True}
+            if item.data.get("sms_capped"):
                 continue
             try:
                 phone = normalize_cn_mobile(user.phone or "")
@@ -153,7 +193,6 @@ def notify(
             )
         else:
             raise ValueError(f"unknown channel {channel!r}")
-    return item
 
 
 def notify_all(

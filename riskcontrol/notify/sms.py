@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -107,6 +108,7 @@ def is_retryable_status(http_status: int) -> bool:
     return http_status == 429 or http_status >= 500
 
 
+@lru_cache(maxsize=4096)
 def normalize_cn_mobile(text: str) -> str:
     """The E.164 form of a mobile number, read as Chinese unless it carries a country code."""
     cleaned = text.strip()

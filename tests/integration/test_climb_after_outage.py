@@ -11,14 +11,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from riskcontrol.core import deadlines
 from riskcontrol.core.deadlines import DROPPED as DROPPED_DEADLINE
-from riskcontrol.core.deadlines import Deadline
+from riskcontrol.core.deadlines import Deadline, SweepPolicy
 from riskcontrol.core.outbox import DROPPED, OutboxMessage
 from riskcontrol.notify.models import Notification
-from tests.integration.conftest import SHANGHAI, TEN_PM, Night, a_night, file_red_observation
+from tests.integration.conftest import SHANGHAI, TEN_PM, Night, a_night, file_observation, file_red_observation
 
 
 def local(iso: str | None) -> str:
@@ -157,3 +158,40 @@ def test_with_no_dedicated_worker_the_web_process_itself_tells_the_first_step(
         while time.monotonic() < deadline and not web.twilio.messages:
             time.sleep(0.05)
         assert web.twilio.messages  # the class was texted too
+
+
+def test_first_steps_are_told_in_batches_whose_statements_do_not_grow_with_the_number_of_reports(
+    night: Night, database_url: str
+) -> None:
+    ctx = night.app.state.ctx
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    def first_round_after(filings: int, start: int) -> tuple[int, int]:
+        for n in range(filings):
+            file_observation(night, ("suicide_plan",), client_id=f"phone-batch-{start + n}")
+        statements.clear()
+        event.listen(ctx.engine, "before_cursor_execute", count)
+        try:
+            # One round: the begin rows of every report just filed, told together.
+            result = deadlines.sweep(
+                ctx.sessions, night.clock, ctx.deadline_handlers, worker="t", policy=SweepPolicy(max_rounds=1)
+            )
+        finally:
+            event.remove(ctx.engine, "before_cursor_execute", count)
+        assert result.fired == filings
+        deadlines.sweep(ctx.sessions, night.clock, ctx.deadline_handlers, worker="t")  # what follows (incidents)
+        reads = [s for s in statements if not s.lstrip().upper().startswith("INSERT")]
+        return len(reads), len(statements)
+
+    few, many = first_round_after(2, 0), first_round_after(8, 100)
+    # Reads and updates are per batch everywhere; PostgreSQL also inserts each table's rows in one
+    # statement (SQLAlchemy's insertmanyvalues), which SQLite's driver does row by row.
+    assert many[0] == few[0]
+    if database_url.startswith("postgresql"):
+        assert many[1] == few[1]
+    with night.sessions() as db:
+        told = db.execute(select(Notification.id).where(Notification.subject_type == "escalation")).all()
+    assert len(told) == 10 * 2  # each report told the counsellor and the class monitor

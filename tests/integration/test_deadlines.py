@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import func, insert, select
@@ -219,3 +220,39 @@ def test_a_handler_scheduling_a_row_already_due_has_it_fired_in_the_same_sweep(
     clock.advance(timedelta(minutes=12))  # down for 12 minutes: rungs 1 (0'), 2 (5') and 3 (10') are all due
     assert sweep(sessions, clock, handlers, worker="w").fired == 3
     assert fired == ["1", "2", "3"]
+
+
+def test_a_kind_with_a_batch_handler_fires_its_rows_together_and_one_by_one_when_the_batch_fails(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    batches: list[list[str]] = []
+    singles: list[str] = []
+
+    def one(db: Session, clock: Clock, deadline: Deadline) -> None:
+        if deadline.subject_id == "bad":
+            raise ValueError("this one cannot be fired")
+        singles.append(deadline.subject_id)
+
+    def many(db: Session, clock: Clock, rows: Sequence[Deadline]) -> None:
+        batches.append([r.subject_id for r in rows])
+        if any(r.subject_id == "bad" for r in rows):
+            raise ValueError("one bad row spoils the batch")
+
+    handlers = DeadlineHandlers()
+    handlers.register("test.batch", one, batch=many)
+    with sessions() as db:
+        for subject in ("a", "b", "c"):
+            deadlines.schedule(db, clock, kind="test.batch", subject_type="t", subject_id=subject, due_at=clock.now())
+        db.commit()
+    assert sweep(sessions, clock, handlers, worker="w").fired == 3
+    assert (batches, singles) == ([["a", "b", "c"]], [])
+    with sessions() as db:
+        for subject in ("d", "bad", "e"):
+            deadlines.schedule(db, clock, kind="test.batch", subject_type="t", subject_id=subject, due_at=clock.now())
+        db.commit()
+    result = sweep(sessions, clock, handlers, worker="w")
+    assert (result.fired, result.failed) == (2, 1)
+    assert singles == ["d", "e"]  # the batch was rolled back whole, then each row fired on its own
+    with sessions() as db:
+        states = {row.subject_id: row.status for row in db.execute(select(Deadline.subject_id, Deadline.status))}
+    assert states == {"a": "fired", "b": "fired", "c": "fired", "d": "fired", "bad": "pending", "e": "fired"}
