@@ -282,6 +282,7 @@ def summary(db: Session, clock: Clock, incident: Incident, *, refresh: bool = Fa
         )
     ).one()
     level = Level(incident.level)
+    warning = db.get(Escalation, int(incident.source_id)) if incident.source == "escalation" and incident.source_id else None
     return {
         "id": incident.id,
         "seq": incident.last_seq,
@@ -312,6 +313,8 @@ def summary(db: Session, clock: Clock, incident: Incident, *, refresh: bool = Fa
             if t.due_at <= now
         ],
         "notifications": {"sent": int(sent[0]), "delivered": int(sent[1]), "read": int(sent[2]), "failed": int(sent[3])},
+        # How late the warning that opened it reached its current level (after an outage), in seconds.
+        "warning_late_seconds": warning.step_late_seconds if warning is not None else 0,
         "legal_triggers": list(machine_of(incident).legal(incident.state)),
     }
 

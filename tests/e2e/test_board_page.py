@@ -20,13 +20,17 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import APIRequestContext, Browser, Page, Playwright, ViewportSize, WebSocketRoute, expect
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from riskcontrol.app import build_worker
 from riskcontrol.core.bus import MemoryBus
+from riskcontrol.core.clock import ManualClock
 from riskcontrol.core.http import AppContext
 from riskcontrol.incidents import service as incident_service
 from riskcontrol.incidents.models import DutyShift
 from riskcontrol.incidents.schemas import IncidentIn, TransitionIn
+from riskcontrol.people.models import RoleAssignment, User
 from tests import factories as f
 from tests.conftest import START
 from tests.e2e.conftest import PHONE, LiveServer, sign_in
@@ -341,3 +345,31 @@ def test_the_home_page_offers_the_board_to_those_who_run_or_oversee_incidents(
         assert stranger.get("/board", max_redirects=0).headers["location"].endswith("/login")
     finally:
         stranger.dispose()
+
+
+def test_an_incident_opened_by_a_warning_told_late_shows_by_how_much(
+    browser: Browser, live_server_ws: LiveServer, playwright_driver: Playwright, db: Session, clock: ManualClock
+) -> None:
+    seed(db)
+    held = select(RoleAssignment.unit_id).join(User, User.id == RoleAssignment.user_id).where(User.username == "dorm_head")
+    report = {"client_id": "phone-late-1", "unit_id": db.execute(held).scalar_one(), "checklist": ["suicide_plan"]}
+    db.rollback()  # let the server write
+    with screen(browser, DESKTOP) as page:
+        open_board(page, live_server_ws, TEAM)
+        api = playwright_driver.request.new_context(base_url=live_server_ws.url)
+        try:
+            token = api.post("/api/v1/auth/token", data={"username": "dorm_head", "password": f.PASSWORD}).json()["access_token"]
+            filed = api.post(
+                "/api/v1/observations",
+                headers={"Authorization": f"Bearer {token}"},
+                data={**report, "observed_at": clock.now().isoformat()},
+            )
+            assert filed.status == 201, filed.text()
+        finally:
+            api.dispose()
+        clock.advance(timedelta(minutes=3))  # nothing swept for 3 minutes: the worker was down
+        build_worker(live_server_ws.app.state.ctx).run_once()
+        card = page.locator(".incident-card")
+        expect(card).to_have_count(1)
+        expect(card.locator(".warning-late")).to_be_visible()
+        expect(card.locator(".warning-late")).to_contain_text("预警上报晚了 3 分钟")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.app import build_worker
+from riskcontrol.core.clock import ManualClock
 from riskcontrol.escalation.models import Escalation
 from riskcontrol.notify.models import Notification
 from tests import factories as f
@@ -139,3 +141,21 @@ def test_a_warning_sent_while_the_phone_was_offline_shows_once_it_reconnects(
     expect(page.locator(f'.esc-card[data-id="{escalation_id}"]')).to_be_visible(timeout=10_000)
     expect(page.locator("#conn-banner")).to_be_hidden()
     expect(page.locator("#recent-list")).to_contain_text("异常情况报告")
+
+
+def test_a_warning_told_late_after_an_outage_says_so_and_counts_down_from_its_schedule(
+    phone: BrowserContext, live_server_ws: LiveServer, playwright_driver: Playwright, db: Session, clock: ManualClock
+) -> None:
+    seeded = seed(db)
+    page = open_inbox(phone, live_server_ws)
+    escalation_id = file_red(playwright_driver, live_server_ws, seeded)
+    clock.advance(timedelta(minutes=2))  # nothing swept for two minutes: the worker was down
+    build_worker(live_server_ws.app.state.ctx).run_once()
+
+    card = page.locator(f'.esc-card[data-id="{escalation_id}"]')
+    expect(card).to_be_visible()
+    expect(card).to_have_class(re.compile(r"\bis-late\b"))
+    expect(card.locator(".esc-meta")).to_contain_text("晚了 2 分钟送达")
+    # The class's 5-minute window ran from the report, so 3 minutes are left, not 5.
+    expect(card.locator(".countdown")).to_have_text(re.compile(r"^剩余 0[23]:\d\d$"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

@@ -65,6 +65,12 @@ def test_the_worker_down_from_22_00_05_to_22_12_tells_college_and_school_at_once
     assert local(detail["step_due_at"]) == "22:15:00"
     assert detail["current_step"] == 2
     assert detail["step_late_seconds"] == 120
+    # The inbox lists it with the lateness; the board shows it on the incident the report opened.
+    mine = night.client.get("/api/v1/escalations?mine=true", headers=night.token("affairs")).json()
+    assert [(e["id"], e["step_late_seconds"]) for e in mine] == [(filed["escalation_id"], 120)]
+    board = night.client.get("/api/v1/board", headers=night.token("response1")).json()
+    opened = [i for i in board["incidents"] if i["title"].endswith(f"#{filed['id']}）")]
+    assert [i["warning_late_seconds"] for i in opened] == [120]
     kinds = [(e["kind"], e["step"]) for e in detail["timeline"]]
     assert kinds.index(("step", 1)) < kinds.index(("step", 2))
     # The class reminder that fell due at 22:02, during the outage, is recorded as dropped, not sent.

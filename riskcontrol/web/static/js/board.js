@@ -82,13 +82,14 @@ function build(id) {
   const state = element("p", "incident-state");
   state.append(element("span", "state-label"), element("span", "state-step"));
   const late = element("ul", "late-tasks");
+  const warningLate = element("p", "warning-late");
   const notes = element("p", "incident-notifications");
   const body = element("div", "incident-body");
   const title = element("h2");
   const link = element("a", "incident-title"); // to the incident's command page, where it is run
   link.href = `/incidents/${id}`;
   title.append(link);
-  body.append(head, title, meta, state, element("ol", "progress"), late, notes);
+  body.append(head, title, meta, state, warningLate, element("ol", "progress"), late, notes);
   node.append(band, body);
   return node;
 }
@@ -151,6 +152,9 @@ function fill(card) {
   q(".state-step").textContent = stepText(incident);
   fillProgress(q(".progress"), incident);
   fillLate(q(".late-tasks"), incident);
+  const warningLate = Math.floor((incident.warning_late_seconds || 0) / 60);
+  q(".warning-late").textContent = warningLate > 0 ? t("board.js.warning_late", { minutes: warningLate }) : "";
+  show(q(".warning-late"), warningLate > 0);
   fillNotifications(q(".incident-notifications"), incident.notifications);
   card.due = incident.next_due_at ? Date.parse(incident.next_due_at) : null;
   card.started = Date.parse(incident.started_at);

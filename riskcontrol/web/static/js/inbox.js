@@ -88,7 +88,11 @@ function upsert(esc) {
   node.querySelector(".level-badge").textContent = levelName(esc.level);
   node.querySelector(".esc-title").textContent = english ? esc.title_en : esc.title_zh;
   node.querySelector(".esc-summary").textContent = english ? esc.summary_en : esc.summary_zh;
-  node.querySelector(".esc-meta").textContent = t("inbox.js.started", { time: hhmm(esc.started_at) });
+  const late = Math.floor((esc.step_late_seconds || 0) / 60);
+  const started = t("inbox.js.started", { time: hhmm(esc.started_at) });
+  // Told late (the system was catching up after an outage): say so, the window is shorter than usual.
+  node.querySelector(".esc-meta").textContent = late > 0 ? `${started} · ${t("inbox.js.late", { minutes: late })}` : started;
+  node.classList.toggle("is-late", late > 0);
   show(node.querySelector(".btn-ack"), true);
   node.querySelector(".btn-ack").disabled = false;
   show(node.querySelector(".esc-status"), false);
