@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.core.clock import ManualClock
@@ -115,3 +119,19 @@ class Scene:
         if signed_in is None or self.clock.now() - signed_in[0] > timedelta(hours=1):
             self.tokens[username] = signed_in = (self.clock.now(), bearer(self.client, username))
         return signed_in[1]
+
+
+@contextmanager
+def statements(db: Session) -> Iterator[list[str]]:
+    """The SQL statements the block sends (to show that work is read in bulk, not once per row)."""
+    seen: list[str] = []
+    engine = db.get_bind()
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

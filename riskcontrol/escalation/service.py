@@ -25,7 +25,8 @@ from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.notify import service as notify
 from riskcontrol.notify.models import Notification
-from riskcontrol.people.models import RoleAssignment, User
+from riskcontrol.people import service as people_service
+from riskcontrol.people.models import User
 
 BEGIN, STEP_DUE, REPEAT = "escalation.begin", "escalation.step_due", "escalation.repeat"
 OPEN, ACKNOWLEDGED, RESOLVED, CLOSED = "open", "acknowledged", "resolved", "closed"
@@ -67,16 +68,7 @@ def read_ack_token(secret: str, token: str, max_age_seconds: int = 7 * 86400) ->
 
 def recipients(db: Session, unit: OrgUnit, grid_level: UnitKind, roles: Sequence[str]) -> list[User]:
     """Users holding one of `roles` at the ancestor of `unit` of kind `grid_level` (or the unit itself)."""
-    ids = grid_service.ancestor_ids(unit)
-    stmt = (
-        select(User)
-        .join(RoleAssignment, RoleAssignment.user_id == User.id)
-        .join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
-        .where(OrgUnit.id.in_(ids), OrgUnit.kind == grid_level.value, RoleAssignment.role.in_(list(roles)), User.active.is_(True))
-        .order_by(User.id)
-        .distinct()
-    )
-    return list(db.execute(stmt).scalars())
+    return people_service.holders(db, unit.path, roles, at_kind=grid_level)
 
 
 def recipients_many(db: Session, wants: Sequence[tuple[OrgUnit, UnitKind, Sequence[str]]]) -> list[list[User]]:

@@ -37,7 +37,7 @@ def heads_of(db: Session, cfg: HazardConfig, hazard: Hazard) -> list[User]:
     """The owner unit's head: the nearest holders of the head roles for the unit's kind."""
     unit = db.get(OrgUnit, hazard.unit_id)
     roles = cfg.matrix().head_roles(unit.kind) if unit is not None else ()
-    return people_service.nearest_holders(db, hazard.unit_path, roles) if roles else []
+    return people_service.holders(db, hazard.unit_path, roles) if roles else []
 
 
 def _still_owed(hazard: Hazard | None, deadline: Deadline) -> bool:

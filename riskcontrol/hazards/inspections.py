@@ -32,7 +32,7 @@ from riskcontrol.core.events import Events
 from riskcontrol.core.periods import Calendar
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
-from riskcontrol.grid.rules import UnitKind, path_ids
+from riskcontrol.grid.rules import UnitKind
 from riskcontrol.grid.service import scope_clause
 from riskcontrol.hazards import inspection_rules as rules
 from riskcontrol.hazards import service as hazard_service
@@ -112,11 +112,6 @@ class InspectionConfig:
     def places(self) -> Places:
         path = self.risk_map_dir / PLACES_FILE
         return _load_places(path, path.stat().st_mtime)
-
-
-def school_path(path: str) -> str:
-    """The path of the school a unit's `path` lies under."""
-    return f"/{path_ids(path)[0]}/"
 
 
 # --- opening rounds ----------------------------------------------------------------------------
@@ -244,17 +239,16 @@ def _missed_message(rows: Sequence[InspectionRound], cfg: InspectionConfig) -> n
 
 def _recipients(db: Session, rows: Sequence[InspectionRound]) -> tuple[dict[int, User], dict[int, list[InspectionRound]]]:
     """Each round's inspectors (its role at its unit, or the nearest above) and the school safety office."""
-    found: dict[tuple[str, str], list[User]] = {}
-
-    def holders(path: str, role: str) -> list[User]:
-        if (path, role) not in found:
-            found[path, role] = people_service.nearest_holders(db, path, [role])
-        return found[path, role]
-
+    holders = people_service.Holders(
+        db, {row.unit_path for row in rows}, {row.inspector_role for row in rows} | {Role.SAFETY_OFFICER}
+    )
     users: dict[int, User] = {}
     rounds: dict[int, list[InspectionRound]] = {}
     for row in rows:
-        people = [*holders(row.unit_path, row.inspector_role), *holders(school_path(row.unit_path), Role.SAFETY_OFFICER)]
+        people = [
+            *holders.of(row.unit_path, [row.inspector_role]),
+            *holders.of(row.unit_path, [Role.SAFETY_OFFICER], at_kind=UnitKind.SCHOOL),
+        ]
         for user in {user.id: user for user in people}.values():
             users[user.id] = user
             rounds.setdefault(user.id, []).append(row)

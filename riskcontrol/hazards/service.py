@@ -538,7 +538,7 @@ def tell_safety_office(db: Session, clock: Clock, cfg: HazardConfig, hazard: Haz
     """Tell the safety officers nearest up the grid from a newly reported hazard, and the school's, in the app
     that it waits to be assessed (a reporting officer is not told of their own report)."""
     officers = [Role.SAFETY_OFFICER]
-    people = people_service.nearest_holders(db, hazard.unit_path, officers)
+    people = people_service.holders(db, hazard.unit_path, officers)
     told = [u for u in people + people_service.holders_at_root(db, hazard.unit_path, officers) if u.id != reporter.user_id]
     where = " ".join(filter(None, (hazard.building, hazard.floor)))
     by, found = reporter.display_name, local_time(cfg, hazard.found_at)

@@ -37,7 +37,8 @@ from riskcontrol.incidents.playbook_rules import PreventionMeasure
 from riskcontrol.incidents.playbooks import PlaybookLibrary
 from riskcontrol.incidents.prevention_rules import Bucket, Calendar, Tally
 from riskcontrol.notify import service as notify
-from riskcontrol.people.models import RoleAssignment, User
+from riskcontrol.people import service as people_service
+from riskcontrol.people.models import User
 from riskcontrol.people.rules import Role
 
 OPEN_ROUNDS: Final = "prevention.open_rounds"
@@ -139,29 +140,6 @@ def on_open_rounds(cfg: PreventionConfig) -> deadlines.Handler:
 # --- overdue -----------------------------------------------------------------------------------
 
 
-class _Holders:
-    """Active holders of some roles at some units, to find who answers for a unit without a query per round."""
-
-    def __init__(self, db: Session, unit_ids: Iterable[int], roles: Iterable[str]) -> None:
-        self.at: dict[tuple[int, str], list[User]] = {}
-        stmt = (
-            select(RoleAssignment.unit_id, RoleAssignment.role, User)
-            .join(User, User.id == RoleAssignment.user_id)
-            .where(RoleAssignment.unit_id.in_(set(unit_ids)), RoleAssignment.role.in_(set(roles)), User.active.is_(True))
-            .order_by(User.id)
-        )
-        for unit_id, role, user in db.execute(stmt):
-            self.at.setdefault((unit_id, role), []).append(user)
-
-    def nearest(self, path: str, roles: Sequence[str]) -> list[User]:
-        """The holders of `roles` at the unit of `path` or, failing that, at the nearest unit above holding one."""
-        for unit_id in reversed(path_ids(path)):
-            found = [user for role in roles for user in self.at.get((unit_id, role), [])]
-            if found:
-                return list({user.id: user for user in found}.values())
-        return []
-
-
 @dataclass
 class _Lapses:
     """The overdue rounds each person is told of."""
@@ -176,13 +154,13 @@ class _Lapses:
 
 def _recipients(db: Session, rows: Sequence[MeasureRound]) -> _Lapses:
     """Each round's owners at its unit and the counsellor or college officer above (else student affairs)."""
-    unit_ids = {unit_id for row in rows for unit_id in path_ids(row.unit_path)}
-    holders = _Holders(db, unit_ids, {row.owner_role for row in rows} | set(OVERSEERS) | {Role.STUDENT_AFFAIRS})
+    roles = {row.owner_role for row in rows} | set(OVERSEERS) | {Role.STUDENT_AFFAIRS}
+    holders = people_service.Holders(db, {row.unit_path for row in rows}, roles)
     lapses = _Lapses()
     for row in rows:
-        owners = holders.nearest(row.unit_path, [row.owner_role])
-        above = holders.nearest(row.unit_path, [role for role in OVERSEERS if role != row.owner_role])
-        above = above or holders.nearest(row.unit_path, [Role.STUDENT_AFFAIRS])
+        owners = holders.of(row.unit_path, [row.owner_role])
+        above = holders.of(row.unit_path, [role for role in OVERSEERS if role != row.owner_role])
+        above = above or holders.of(row.unit_path, [Role.STUDENT_AFFAIRS])
         for user in {user.id: user for user in [*owners, *above]}.values():
             lapses.add(user, row)
     return lapses

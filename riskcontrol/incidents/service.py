@@ -29,7 +29,6 @@ from riskcontrol.core.events import EventHandler, Events
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import service as escalation_service
 from riskcontrol.escalation.models import Escalation
-from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.service import scope_clause
 from riskcontrol.hazards.models import Hazard
@@ -45,7 +44,8 @@ from riskcontrol.observations.catalog import load_checklist
 from riskcontrol.observations.models import Observation
 from riskcontrol.observations.opinion_models import OpinionReport
 from riskcontrol.observations.opinion_service import MajorOpinionConfirmed
-from riskcontrol.people.models import RoleAssignment, Student, User
+from riskcontrol.people import service as people_service
+from riskcontrol.people.models import Student, User
 from riskcontrol.people.rules import SEES_CONTACTS, Role
 
 BOARD_CHANNEL: Final = "board"
@@ -856,7 +856,7 @@ def _duty_team(db: Session, clock: Clock, incident: Incident) -> tuple[list[User
     """Who is on duty now, or, with nobody rostered, the response team nearest the incident's unit;
     and whether it was the roster."""
     users = [user for _shift, user in on_duty(db, clock.now())]
-    return (users, True) if users else (_holders_of(db, incident, (Role.RESPONSE_TEAM,)), False)
+    return (users, True) if users else (people_service.holders(db, incident.unit_path, [Role.RESPONSE_TEAM]), False)
 
 
 def _message(
@@ -894,43 +894,6 @@ def _page_on_duty(db: Session, clock: Clock, cfg: IncidentConfig, incident: Inci
     _append(db, clock, incident, "paged", None, users=told, on_duty=rostered, channels=_channels(incident))
 
 
-def _holders_of(db: Session, incident: Incident, roles: Sequence[str]) -> list[User]:
-    """Users holding one of `roles` at the incident's unit or any unit above it, nearest first."""
-    unit = db.get(OrgUnit, incident.unit_id)
-    if unit is None:
-        return []
-    for ancestor_id in reversed(grid_service.ancestor_ids(unit)):
-        found = _users_at(db, ancestor_id, roles)
-        if found:
-            return found
-    return []
-
-
-def _users_at(db: Session, unit_id: int, roles: Sequence[str]) -> list[User]:
-    stmt = (
-        select(User)
-        .join(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(RoleAssignment.unit_id == unit_id, RoleAssignment.role.in_(list(roles)), User.active.is_(True))
-        .order_by(User.id)
-        .distinct()
-    )
-    return list(db.execute(stmt).scalars())
-
-
-def _level_above(db: Session, incident: Incident) -> list[User]:
-    """The people one grid level above the incident's unit (college officers, then student affairs and leaders)."""
-    unit = db.get(OrgUnit, incident.unit_id)
-    if unit is None:
-        return []
-    ancestors = grid_service.ancestor_ids(unit)
-    above = ancestors[:-1] if len(ancestors) > 1 else ancestors
-    for ancestor_id in reversed(above):
-        found = _users_at(db, ancestor_id, ABOVE)
-        if found:
-            return found
-    return []
-
-
 def on_task_overdue(cfg: IncidentConfig) -> deadlines.Handler:
     """A task passed its due time: tell its owner; 5 minutes on, the commander; then the level above."""
 
@@ -952,7 +915,7 @@ def on_task_overdue(cfg: IncidentConfig) -> deadlines.Handler:
             users = [u for u in [db.get(User, commander_id)] if u is not None] if commander_id else []
             whom = "commander"
         else:
-            users = _level_above(db, incident)
+            users = people_service.holders(db, incident.unit_path, ABOVE, above=True)
             whom = "level_above"
         if not users:
             # Nobody holds the role (unfilled roles stay with the commander; no commander yet): the on-duty team.

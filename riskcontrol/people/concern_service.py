@@ -23,7 +23,8 @@ from riskcontrol.people import concern_rules as rules
 from riskcontrol.people import service as people_service
 from riskcontrol.people.concern_models import ACTIVE, CLOSED, KeyConcern, TalkRecord
 from riskcontrol.people.concern_rules import EntryChange, NewEntry, RegisterConfig, TalkNote
-from riskcontrol.people.models import RoleAssignment, Student, User
+from riskcontrol.people.models import Student, User
+from riskcontrol.people.rules import Role
 
 RULES_FILE = "key_concern.yaml"
 SUBJECT = "key_concern"
@@ -101,14 +102,7 @@ def counselors_over(db: Session, student: Student) -> list[User]:
     """Active counsellors holding the role at the student's class or its college, the class's own first."""
     home = db.get(OrgUnit, student.class_id)
     assert home is not None
-    stmt = (
-        select(User)
-        .join(RoleAssignment, RoleAssignment.user_id == User.id)
-        .join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
-        .where(OrgUnit.id.in_(grid_service.ancestor_ids(home)), RoleAssignment.role == "counselor", User.active.is_(True))
-        .order_by(OrgUnit.depth.desc(), User.id)
-    )
-    return list(dict.fromkeys(db.execute(stmt).scalars()))
+    return people_service.holders(db, home.path, [Role.COUNSELOR], nearest=False)
 
 
 def _counselor(db: Session, student: Student, by: Principal, counselor_id: int | None) -> User:

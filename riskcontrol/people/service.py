@@ -14,7 +14,7 @@ from riskcontrol.core.errors import Forbidden, InvalidInput, NotFound
 from riskcontrol.core.security import Principal, hash_password, require_role
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
-from riskcontrol.grid.rules import path_ids
+from riskcontrol.grid.rules import UnitKind, path_ids
 from riskcontrol.people import rules
 from riskcontrol.people.models import Guardian, RoleAssignment, Student, User
 
@@ -120,33 +120,67 @@ def set_password(db: Session, clock: Clock, *, user: User, password: str, by: Pr
     )
 
 
+class Holders:
+    """Active holders of some roles at every unit along some paths: one query loads them, callers ask in memory.
+
+    A unit's path lists its ancestors from the school down to itself, so "nearest up the grid" is the
+    deepest unit on the path with a holder. Users come in id order, each once per answer."""
+
+    def __init__(self, db: Session, paths: Iterable[str], roles: Iterable[str]) -> None:
+        self._at: dict[int, list[tuple[str, User]]] = {}
+        self._kind: dict[int, str] = {}
+        unit_ids, wanted = {unit_id for path in paths for unit_id in path_ids(path)}, set(roles)
+        if not unit_ids or not wanted:
+            return
+        stmt = (
+            select(RoleAssignment.unit_id, OrgUnit.kind, RoleAssignment.role, User)
+            .join(User, User.id == RoleAssignment.user_id)
+            .join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
+            .where(RoleAssignment.unit_id.in_(unit_ids), RoleAssignment.role.in_(wanted), User.active.is_(True))
+            .order_by(User.id)
+        )
+        for unit_id, kind, role, user in db.execute(stmt):
+            self._kind[unit_id] = kind
+            self._at.setdefault(unit_id, []).append((role, user))
+
+    def of(
+        self, path: str, roles: Iterable[str], *, at_kind: UnitKind | None = None, above: bool = False, nearest: bool = True
+    ) -> list[User]:
+        """Holders of `roles` at the unit of `path` or the units above it (see `holders`); `path` and `roles`
+        must be among those loaded."""
+        wanted, levels = set(roles), path_ids(path)
+        if above and len(levels) > 1:
+            levels = levels[:-1]
+        found: dict[int, User] = {}
+        for unit_id in reversed(levels):
+            if at_kind is not None and self._kind.get(unit_id) != at_kind:
+                continue
+            for role, user in self._at.get(unit_id, []):
+                if role in wanted:
+                    found.setdefault(user.id, user)
+            if found and nearest:
+                break
+        return list(found.values())
+
+
+def holders(
+    db: Session,
+    path: str,
+    roles: Iterable[str],
+    *,
+    at_kind: UnitKind | None = None,
+    above: bool = False,
+    nearest: bool = True,
+) -> list[User]:
+    """Active holders of any of `roles` at the nearest unit with one, from the unit of `path` up the grid.
+
+    `at_kind` looks only at the ancestor of that kind (a school-wide role: `UnitKind.SCHOOL`); `above`
+    starts from the parent (at the school, the school itself); `nearest=False` gives the holders at every
+    level instead, nearest level first. One query; for many units at once, load a `Holders`."""
+    roles = list(roles)
+    return Holders(db, [path], roles).of(path, roles, at_kind=at_kind, above=above, nearest=nearest)
+
+
 def holders_at_root(db: Session, path: str, roles: Iterable[str]) -> list[User]:
     """Active holders of `roles` at the root unit (the school) of `path`."""
-    ids = path_ids(path)
-    if not ids:
-        return []
-    stmt = (
-        select(User)
-        .join(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(RoleAssignment.unit_id == ids[0], RoleAssignment.role.in_(list(roles)), User.active.is_(True))
-        .order_by(User.id)
-    )
-    return list(db.execute(stmt).scalars().unique())
-
-
-def nearest_holders(db: Session, path: str, roles: Iterable[str]) -> list[User]:
-    """Active holders of `roles` at the unit of `path` or, failing that, at the nearest unit above holding one."""
-    ids = path_ids(path)
-    stmt = (
-        select(RoleAssignment.unit_id, User)
-        .join(User, User.id == RoleAssignment.user_id)
-        .where(RoleAssignment.unit_id.in_(ids), RoleAssignment.role.in_(list(roles)), User.active.is_(True))
-        .order_by(User.id)
-    )
-    by_unit: dict[int, dict[int, User]] = {}
-    for unit_id, user in db.execute(stmt):
-        by_unit.setdefault(unit_id, {})[user.id] = user
-    for unit_id in reversed(ids):
-        if by_unit.get(unit_id):
-            return list(by_unit[unit_id].values())
-    return []
+    return holders(db, path, roles, at_kind=UnitKind.SCHOOL)

@@ -59,7 +59,7 @@ def load_plan(sop_dir: Path) -> RecoveryPlan:
 def _item(
     db: Session, clock: Clock, incident: Incident, plan_item: PlanItem, began_at: datetime, person_id: int | None
 ) -> RecoveryItem:
-    owners = people_service.nearest_holders(db, incident.unit_path, [plan_item.owner])
+    owners = people_service.holders(db, incident.unit_path, [plan_item.owner])
     item = RecoveryItem(
         incident_id=incident.id,
         person_id=person_id,

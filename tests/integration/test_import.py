@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -67,22 +65,6 @@ def student_rows(n: int, classes: int = 10) -> list[str]:
         f"2026{i:05d},学生{i},{'男' if i % 2 else '女'},K{i % classes},K{i % classes}R1,138{i:08d},家长{i},母亲,139 {i:08d}"
         for i in range(n)
     ]
-
-
-@contextmanager
-def statements(db: Session) -> Iterator[list[str]]:
-    """The SQL statements the block sends (to show that imports read in bulk, not once per row)."""
-    seen: list[str] = []
-    engine = db.get_bind()
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def test_a_units_file_builds_the_tree_even_with_children_listed_before_their_parents(db: Session, clock: ManualClock) -> None:
@@ -166,7 +148,7 @@ def test_one_bad_row_among_a_thousand_students_stores_nothing_and_names_its_line
 def test_a_thousand_students_import_in_bulk_and_again_as_a_no_op(db: Session, clock: ManualClock) -> None:
     run(db, clock, ImportKind.UNITS, campus_units(10))
     data = "\n".join([STUDENT_HEADER, *student_rows(1000)]) + "\n"
-    with statements(db) as sent:
+    with f.statements(db) as sent:
         report = run(db, clock, ImportKind.STUDENTS, data)
     assert report.describe() == "students: 1000 created, 0 updated, 0 unchanged"
     # Reads must be a few bulk queries; how inserts are batched is the dialect's business.
