@@ -73,27 +73,8 @@ def recipients(db: Session, unit: OrgUnit, grid_level: UnitKind, roles: Sequence
 
 def recipients_many(db: Session, wants: Sequence[tuple[OrgUnit, UnitKind, Sequence[str]]]) -> list[list[User]]:
     """`recipients` for many (unit, grid level, roles) at once, in one query."""
-    if not wants:
-        return []
-    chains = [grid_service.ancestor_ids(unit) for unit, _, _ in wants]
-    stmt = (
-        select(RoleAssignment.unit_id, RoleAssignment.role, OrgUnit.kind, User)
-        .join(User, User.id == RoleAssignment.user_id)
-        .join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
-        .where(
-            OrgUnit.id.in_({i for ids in chains for i in ids}),
-            RoleAssignment.role.in_({r for _, _, roles in wants for r in roles}),
-            User.active.is_(True),
-        )
-    )
-    held = db.execute(stmt).all()
-    answers = []
-    for (_, grid_level, roles), ids in zip(wants, chains, strict=True):
-        users = {
-            user.id: user for unit_id, role, kind, user in held if unit_id in ids and kind == grid_level.value and role in roles
-        }
-        answers.append([users[i] for i in sorted(users)])
-    return answers
+    held = people_service.Holders(db, [unit.path for unit, _, _ in wants], {r for _, _, roles in wants for r in roles})
+    return [held.of(unit.path, roles, at_kind=grid_level) for unit, grid_level, roles in wants]
 
 
 def _message(
