@@ -19,6 +19,7 @@ from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from riskcontrol.core import metrics
+from riskcontrol.core.claims import Queue, Retry
 from riskcontrol.core.clock import Clock, next_local
 from riskcontrol.core.db import Base, UTCDateTime, transaction
 
@@ -50,6 +51,9 @@ class Deadline(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
 
+
+# Claimed inside the sweeping transaction, which holds the row locks while the handler runs: no lease.
+QUEUE = Queue(Deadline, Deadline.due_at, waiting=PENDING, failed=FAILED)
 
 Handler = Callable[[Session, Clock, Deadline], None]
 # Fires many rows of one kind at once (one query for all, bulk inserts); the rows come due-time first.
@@ -158,6 +162,11 @@ class SweepPolicy:
     # Rounds of one sweep: a handler may schedule rows that are already due (a climb catching up
     # after an outage tells each step whose window has passed), which the same sweep then fires.
     max_rounds: int = 50
+
+    @property
+    def retry(self) -> Retry:
+        return Retry(self.max_attempts, self.retry_after)
+
     max_attempts: int = 5
     retry_after: timedelta = timedelta(seconds=10)
 
@@ -179,14 +188,7 @@ def is_stale(deadline: Deadline, now: datetime) -> bool:
 def sweep_batch(db: Session, clock: Clock, handlers: DeadlineHandlers, *, worker: str, policy: SweepPolicy) -> SweepResult:
     """Claim up to one batch of due rows (skipping rows other workers hold) and fire them."""
     now = clock.now()
-    claim = (
-        select(Deadline)
-        .where(Deadline.status == PENDING, Deadline.due_at <= now)
-        .order_by(Deadline.due_at, Deadline.id)
-        .limit(policy.batch)
-        .with_for_update(skip_locked=True)
-    )
-    rows = list(db.execute(claim).scalars().all())
+    rows = [row for row, _ in QUEUE.claim(db, now, limit=policy.batch)]
     result = SweepResult()
     live = []
     for deadline in rows:
@@ -256,11 +258,7 @@ def _fire_one(
     except Exception as exc:  # one failing handler must not stop the others
         log.exception("deadline %s (%s) failed", deadline.id, deadline.kind)
         deadline.attempts += 1
-        deadline.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        if deadline.attempts >= policy.max_attempts:
-            deadline.status = FAILED
-        else:
-            deadline.due_at = now + policy.retry_after
+        QUEUE.retry_or_give_up(deadline, now, f"{type(exc).__name__}: {exc}", policy.retry)
         result.failed += 1
         return
     _count_fired(deadline, now, result)

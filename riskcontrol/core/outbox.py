@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, or_, select, update
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from riskcontrol.core import metrics
+from riskcontrol.core.claims import Lease, Queue, Retry
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import Base, UTCDateTime
 
@@ -54,6 +55,16 @@ class OutboxMessage(Base):
     provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
     provider_status: Mapped[str | None] = mapped_column(String(20))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# Sends happen after the claiming transaction, so claims are leased (see core.claims).
+QUEUE = Queue(
+    OutboxMessage,
+    OutboxMessage.next_attempt_at,
+    waiting=PENDING,
+    failed=FAILED,
+    lease=Lease(SENDING, OutboxMessage.lease_until, OutboxMessage.claimed_by),
+)
 
 
 class OutboxAttempt(Base):
@@ -127,6 +138,10 @@ class DispatchPolicy:
     # Sends in flight per channel and process: a slow provider holds its own channel's slots only.
     concurrency: int = 16
 
+    @property
+    def retry(self) -> Retry:
+        return Retry(self.max_attempts, self.backoff, exponential=True)
+
 
 @dataclass(frozen=True)
 class Claimed:
@@ -171,34 +186,13 @@ def claim(db: Session, clock: Clock, policy: DispatchPolicy, *, channel: str, li
     A message still `sending` after its lease ran out was left by a dispatcher that died (or lost
     its database) mid-send: whether the provider took it is unknown, so it is claimed `unknown`
     and reconciled with the provider before anything is sent again."""
-    now = clock.now()
-    due = or_(
-        (OutboxMessage.status == PENDING) & (OutboxMessage.next_attempt_at <= now),
-        (OutboxMessage.status == SENDING) & (OutboxMessage.lease_until < now),
-    )
-    stmt = (
-        select(OutboxMessage)
-        .where(OutboxMessage.channel == channel, due)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-    )
-    claimed = db.execute(stmt.limit(limit).with_for_update(skip_locked=True)).scalars().all()
-    out = []
-    for message in claimed:
-        out.append(Claimed(message.id, unknown=message.status == SENDING or message.provider_status == UNKNOWN))
-        message.status, message.lease_until, message.claimed_by = SENDING, now + policy.lease, by
-        message.attempts += 1
-    return out
+    claimed = QUEUE.claim(db, clock.now(), limit=limit, where=[OutboxMessage.channel == channel], lease_for=policy.lease, by=by)
+    return [Claimed(m.id, unknown=abandoned or m.provider_status == UNKNOWN) for m, abandoned in claimed]
 
 
 def renew(db: Session, clock: Clock, policy: DispatchPolicy, ids: Sequence[int], *, by: str) -> None:
     """Extend the leases of messages `by` is still sending: a claim holds for as long as its send runs."""
-    if ids:
-        stmt = (
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == SENDING, OutboxMessage.claimed_by == by)
-            .values(lease_until=clock.now() + policy.lease)
-        )
-        db.execute(stmt.execution_options(synchronize_session=False))
+    QUEUE.renew(db, clock.now(), ids, lease_for=policy.lease, by=by)
 
 
 def record_outcome(
@@ -225,20 +219,18 @@ def record_outcome(
             error=outcome.error,
         )
     )
-    message.lease_until, message.claimed_by = None, None
     if outcome.ok:
+        QUEUE.release(message)
         message.status, message.sent_at = SENT, now
         message.provider_id, message.provider_status = outcome.provider_id, outcome.provider_status
         return
-    message.last_error = outcome.error
     if outcome.unknown:
         message.provider_status = UNKNOWN
-    final = not outcome.retryable or message.attempts >= policy.max_attempts
-    if final:
-        message.status = FAILED
+    if outcome.retryable:
+        final = QUEUE.retry_or_give_up(message, now, outcome.error, policy.retry)
     else:
-        message.status = PENDING
-        message.next_attempt_at = now + policy.backoff * (2 ** (message.attempts - 1))
+        QUEUE.give_up(message, outcome.error)
+        final = True
     hook = channels.on_failure.get(message.channel)
     if hook is not None and (message.attempts == 1 or final):
         hook(db, clock, message, final)
@@ -248,7 +240,8 @@ def drop_if_stale(db: Session, clock: Clock, channels: Channels, message: Outbox
     """Drop a claimed message that is no longer wanted, recording why; True when it was dropped."""
     for check in channels.relevance:
         if (reason := check(db, clock, message)) is not None:
-            message.status, message.lease_until, message.claimed_by, message.last_error = DROPPED, None, None, reason
+            QUEUE.release(message)
+            message.status, message.last_error = DROPPED, reason
             metrics.send_dropped(message.channel)
             db.add(OutboxAttempt(message_id=message.id, number=message.attempts, at=clock.now(), outcome="dropped", error=reason))
             return True
