@@ -100,14 +100,17 @@ class Dispatcher:
 
 
 def send(sessions: sessionmaker[Session], clock: Clock, channels: Channels, policy: DispatchPolicy, claimed: Claimed) -> None:
-    """Send one claimed message (unless no longer wanted, or already taken by the provider) and record it."""
+    """Send one claimed message (unless already taken by the provider, or no longer wanted) and record it.
+
+    A message whose last send has an unknown outcome is looked up at the provider before anything else:
+    one that went out is recorded sent even if it no longer matters, so the record says who was told."""
     with transaction(sessions) as db:
         message = db.get(OutboxMessage, claimed.id)
         assert message is not None
-        if outbox.drop_if_stale(db, clock, channels, message):
+        reconcile = channels.reconcilers.get(message.channel) if claimed.unknown else None
+        if reconcile is None and outbox.drop_if_stale(db, clock, channels, message):
             return
         sender = channels.senders.get(message.channel)
-        reconcile = channels.reconcilers.get(message.channel) if claimed.unknown else None
         db.flush()
         db.expunge(message)
     label, outcome = None, None
@@ -117,6 +120,13 @@ def send(sessions: sessionmaker[Session], clock: Clock, channels: Channels, poli
     except Exception as exc:  # cannot tell yet whether the provider has it: try the lookup again later
         log.exception("reconciling outbox message %s failed", claimed.id)
         outcome = SendOutcome(ok=False, error=f"{type(exc).__name__}: {exc}", unknown=True)
+    if outcome is None and reconcile is not None:
+        # The provider does not have it: now it is as any other claimed message, sent only if still wanted.
+        with transaction(sessions) as db:
+            fresh = db.get(OutboxMessage, claimed.id, with_for_update=True)
+            assert fresh is not None
+            if outbox.drop_if_stale(db, clock, channels, fresh):
+                return
     if outcome is None:
         try:
             if sender is None:

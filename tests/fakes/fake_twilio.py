@@ -46,7 +46,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, fake: FakeTwilio) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", fake.port), _Handler)
         self.fake = fake
 
 
@@ -162,7 +162,9 @@ def _message_json(account_sid: str, sid: str, form: dict[str, str], *, created: 
 class FakeTwilio:
     """A Twilio REST endpoint for tests: `with FakeTwilio() as fake:` then point the SDK at `fake.base_url`."""
 
-    def __init__(self, *, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN, clock: Clock | None = None) -> None:
+    def __init__(
+        self, *, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN, clock: Clock | None = None, port: int = 0
+    ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.mode: Mode = "queued"
@@ -172,11 +174,14 @@ class FakeTwilio:
         self.messages: list[dict[str, str]] = []
         self.requests: list[dict[str, str]] = []
         self.lock = threading.Lock()
+        # 0: a free port, chosen when first started and kept, so that a restart listens where it did.
+        self.port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Self:
         self._server = _Server(self)
+        self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self

@@ -187,3 +187,26 @@ def test_a_text_left_sending_by_a_dead_dispatcher_is_looked_up_before_it_is_sent
     with sessions() as db:
         outcomes = db.execute(select(OutboxAttempt.outcome).order_by(OutboxAttempt.message_id)).scalars().all()
     assert sorted(outcomes) == ["ok", "reconciled"]
+
+
+def test_a_text_a_dead_dispatcher_got_out_is_recorded_sent_even_once_it_no_longer_matters(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    """Found by the fault suite (worker kill -9 mid-send, then the climb acknowledged): the text reached
+    the provider, so the record must say so rather than `dropped`; one never sent is still dropped."""
+    with texts_through_twilio(clock, timeout=5) as (twilio, channels):
+        sent_before, never_sent = put(sessions, clock, "sms", 2)
+        with sessions() as db:
+            db.execute(
+                update(OutboxMessage).values(status="sending", lease_until=clock.now() + timedelta(seconds=60), attempts=1)
+            )
+            db.commit()
+        twilio_send(channels, f"{BODY} #0")
+        channels.relevance.append(lambda db, clock, message: "escalation acknowledged")
+        clock.advance(timedelta(seconds=61))
+        dispatch(sessions, clock, channels)
+    assert len(twilio.messages) == 1
+    assert statuses(sessions) == {sent_before: "sent", never_sent: "dropped"}
+    with sessions() as db:
+        outcomes = db.execute(select(OutboxAttempt.outcome).order_by(OutboxAttempt.message_id)).scalars().all()
+    assert outcomes == ["reconciled", "dropped"]
