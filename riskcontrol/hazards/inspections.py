@@ -122,7 +122,9 @@ def _school(db: Session) -> OrgUnit | None:
     return db.execute(stmt.limit(1)).scalar_one_or_none()
 
 
-def open_rounds(db: Session, clock: Clock, cfg: InspectionConfig, *, on_schedule: bool = False) -> int:
+def open_rounds(
+    db: Session, clock: Clock, cfg: InspectionConfig, *, on_schedule: bool = False, as_of: datetime | None = None
+) -> int:
     """Open this period's round of every place whose kind has a checklist and that lacks one; how many opened.
 
     `on_schedule` opens them as if on time, due `allow` after their period opened (the demo, or a school
@@ -148,7 +150,7 @@ def open_rounds(db: Session, clock: Clock, cfg: InspectionConfig, *, on_schedule
     rows: list[dict[str, object]] = []
     for kind, kp in plan.kinds.items():
         period = periods[kind]
-        due_at = rules.due_at(period, kp.allow, period.opens_at if on_schedule else now)
+        due_at = rules.due_at(period, kp.allow, period.opens_at if on_schedule else min(now, as_of or now))
         for place in places.of_kind(kind):
             if (place.code, kind.value, period.code) in existing:
                 continue
@@ -190,7 +192,7 @@ def on_open_rounds(cfg: InspectionConfig) -> deadlines.Handler:
     """Deadline handler: open the current rounds, then schedule tomorrow morning's run."""
 
     def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
-        open_rounds(db, clock, cfg)
+        open_rounds(db, clock, cfg, as_of=deadline.due_at)
         opening_job(cfg).rescheduled(db, clock, deadline)
 
     return handle

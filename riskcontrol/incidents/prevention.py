@@ -77,7 +77,15 @@ def measures(library: PlaybookLibrary) -> dict[MeasureKey, PreventionMeasure]:
 # --- opening rounds ----------------------------------------------------------------------------
 
 
-def open_rounds(db: Session, clock: Clock, library: PlaybookLibrary, calendar: Calendar, *, on_schedule: bool = False) -> int:
+def open_rounds(
+    db: Session,
+    clock: Clock,
+    library: PlaybookLibrary,
+    calendar: Calendar,
+    *,
+    on_schedule: bool = False,
+    as_of: datetime | None = None,
+) -> int:
     """Open this period's round of every measure for every unit of its kind that lacks one; how many were opened.
 
     `on_schedule` opens them as if on time, due `allow` after their period opened, for a school that starts
@@ -96,7 +104,7 @@ def open_rounds(db: Session, clock: Clock, library: PlaybookLibrary, calendar: C
     rows: list[dict[str, object]] = []
     for (type_, code), measure in plans.items():
         period = calendar.period(now, measure.every)
-        opened_at = period.opens_at if on_schedule else now
+        opened_at = period.opens_at if on_schedule else min(now, as_of or now)
         due_at = rules.due_at(period.opens_at, measure.allow, calendar.closes_at(now, measure.every), opened_at)
         for unit_id, path in units[measure.unit_kind]:
             if (type_, code, unit_id, period.code) in existing:
@@ -131,7 +139,7 @@ def on_open_rounds(cfg: PreventionConfig) -> deadlines.Handler:
     """Deadline handler: open the current rounds, then schedule tomorrow morning's run."""
 
     def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
-        open_rounds(db, clock, cfg.library(), cfg.calendar)
+        open_rounds(db, clock, cfg.library(), cfg.calendar, as_of=deadline.due_at)
         opening_job(cfg).rescheduled(db, clock, deadline)
 
     return handle

@@ -181,6 +181,21 @@ def test_a_class_added_later_gets_its_rounds_at_the_next_morning_run_with_its_fu
     assert (quiz.period, quiz.due_at) == ("2026-autumn", local("2026-12-15 06:00"))  # 14 days from its opening
 
 
+def test_a_morning_run_held_up_by_an_outage_gives_the_allowance_from_its_scheduled_time(school: School) -> None:
+    opened_monday(school)
+    with school.sessions() as db:
+        college = db.get_one(OrgUnit, school.unit("C1"))
+        new = grid_service.create_unit(db, code="C1K3", kind=UnitKind.CLASS, name_zh="新班", name_en="New class", parent=college)
+        db.commit()
+        new_id = new.id
+    school.at(local("2026-12-01 10:00"))  # the 06:00 run comes four hours late, after an outage
+    with school.sessions() as db:
+        quiz = db.execute(
+            select(MeasureRound).where(MeasureRound.unit_id == new_id, MeasureRound.measure_code == QUIZ[1])
+        ).scalar_one()
+    assert quiz.due_at == local("2026-12-15 06:00")  # 14 days from the scheduled run, as if on time
+
+
 def test_opened_on_schedule_mid_week_the_lapses_go_on_record_as_overdue_and_nobody_is_told(school: School) -> None:
     school.clock.set(local("2026-12-02 09:00"))  # Wednesday: the week's 1- and 2-day rounds are past due
     with school.sessions() as db:
