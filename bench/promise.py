@@ -98,8 +98,7 @@ def texting_run(delay: float) -> TextingRun:
         with fake.lock:
             bodies = Counter(m["Body"] for m in fake.messages)
             created = Counter(m["Created"] for m in fake.messages)
-    with engine.connect() as conn:
-        statuses = conn.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
+    statuses = outbox_statuses(engine)
     lags = fired_lags(engine, texter.KIND)
     engine.dispose()
     return TextingRun(
@@ -109,8 +108,19 @@ def texting_run(delay: float) -> TextingRun:
         received=sum(bodies.values()),
         received_twice=sum(1 for n in bodies.values() if n > 1),
         peak_in_flight=_peak_in_flight(created, delay) if delay >= 1 else 0,
-        outbox={str(status): int(count) for status, count in statuses},
+        outbox=statuses,
     )
+
+
+def outbox_statuses(engine: Engine) -> dict[str, int]:
+    """How many outbox messages are in each status."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
+    return {str(status): int(count) for status, count in rows}
+
+
+def _outbox_line(statuses: dict[str, int]) -> str:
+    return ", ".join(f"{status} {count}" for status, count in sorted(statuses.items()))
 
 
 def _looping(engine: Engine, names: list[str], start: datetime) -> bool:
@@ -139,6 +149,7 @@ class FilingRun:
     request_latencies: list[float]
     told_lags: list[float]
     never_told: int
+    outbox: dict[str, int]
 
 
 def open_loop(base: str, make: Callable[[int], tuple[dict[str, Any], dict[str, str]]]) -> tuple[list[float], list[str], float]:
@@ -244,8 +255,9 @@ def filing_run(var_dir: Path) -> FilingRun:
                 worker.kill()
                 worker.wait()
     lags, never = told_lags(engine, prefix)
+    statuses = outbox_statuses(engine)
     engine.dispose()
-    return FilingRun(len(latencies), seconds, failures, latencies, lags, never)
+    return FilingRun(len(latencies), seconds, failures, latencies, lags, never, statuses)
 
 
 def _spread(values: list[float]) -> str:
@@ -264,7 +276,7 @@ def print_texting(runs: list[TextingRun]) -> None:
     print(f"  {'provider':<20} {'fired':>13}  {'lag (target p99 < 2 s)':<52} {'texts':>6} {'twice':>6} {'peak':>5}  outbox")
     for run in runs:
         provider = f"answers after {run.delay:g} s" if run.delay else "answers at once"
-        outbox = ", ".join(f"{status} {count}" for status, count in sorted(run.outbox.items()))
+        outbox = _outbox_line(run.outbox)
         fired = f"{len(run.lags)}/{DEADLINES}"
         print(
             f"  {provider:<20} {fired:>13}  {_spread(run.lags):<52} {run.received:>6} {run.received_twice:>6}"
@@ -288,6 +300,7 @@ def print_filing(run: FilingRun) -> None:
     print(f"  filing request (from its scheduled time): {_spread(run.request_latencies)}")
     print(f"  filed_at to step-0 inbox items stored:   {_spread(run.told_lags)}   (target p99 < 2 s: {_verdict(run.told_lags)})")
     print(f"  escalations whose first step was never told: {run.never_told}")
+    print(f"  outbox afterwards: {_outbox_line(run.outbox)}")
 
 
 def main() -> None:
