@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bench import board, review_report, riskmap, scope, warning
+from bench import board, promise, review_report, riskmap, scope, warning
 
 
 def main() -> None:
     scope.main()
     warning.main()
+    promise.main()
     board.main()
     riskmap.main()
     review_report.main()

@@ -116,6 +116,15 @@ def dorm_heads(engine: Engine) -> list[tuple[str, int]]:
     return [(r[0], r[1]) for r in rows]
 
 
+def sign_in(base: str, usernames: list[str]) -> dict[str, str]:
+    """A bearer token for each demo user named."""
+    with httpx.Client(base_url=base) as http:
+        return {
+            u: http.post("/api/v1/auth/token", json={"username": u, "password": DEMO_PASSWORD}).json()["access_token"]
+            for u in usernames
+        }
+
+
 def ingest(var_dir: Path, workers: int) -> list[tuple[str, float]]:
     prepare(PG_URL)
     engine = make_engine(PG_URL)
@@ -143,11 +152,7 @@ def ingest(var_dir: Path, workers: int) -> list[tuple[str, float]]:
         drive(bare, make_bare, WARMUP)
         results.append(("bare endpoint: insert one row (baseline)", drive(bare, make_bare, REQUESTS)))
     with serving_processes("riskcontrol.app:create_served_app", workers, env) as base:
-        with httpx.Client(base_url=base) as http:
-            tokens = {
-                u: http.post("/api/v1/auth/token", json={"username": u, "password": DEMO_PASSWORD}).json()["access_token"]
-                for u, _ in heads
-            }
+        tokens = sign_in(base, [u for u, _ in heads])
         now = datetime.now(UTC).isoformat()
         for label, checklist in (
             ("yellow (one counsellor, in-app)", ["long_isolation", "eating_sleeping_change"]),
@@ -186,40 +191,51 @@ def worker_catch_up(var_dir: Path) -> tuple[int, float, int, float]:
     return told, telling, sent, time.perf_counter() - start
 
 
-def deadline_lag() -> tuple[float, float, float, int]:
-    """p50, p99 and max lag in seconds for DEADLINES rows falling due over 10 s, two worker processes."""
-    prepare(PG_URL)
-    engine = make_engine(PG_URL)
-    start = datetime.now(UTC) + timedelta(seconds=3)
+def schedule_due(engine: Engine, kind: str, count: int, start: datetime) -> None:
+    """`count` pending deadlines of `kind` falling due evenly over the 10 s from `start`."""
     rows = [
         {
-            "kind": "bench.noop",
+            "kind": kind,
             "subject_type": "bench",
             "subject_id": str(i),
-            "due_at": start + timedelta(seconds=10 * i / DEADLINES),
+            "due_at": start + timedelta(seconds=10 * i / count),
             "status": "pending",
             "payload": {},
             "created_at": datetime.now(UTC),
             "late": False,
             "attempts": 0,
         }
-        for i in range(DEADLINES)
+        for i in range(count)
     ]
     with engine.begin() as conn:
         conn.execute(insert(Deadline), rows)
+
+
+def fired_lags(engine: Engine, kind: str) -> list[float]:
+    """Seconds from due to fired of every fired deadline of `kind`, smallest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Deadline.due_at, Deadline.fired_at).where(Deadline.kind == kind)).all()
+    return sorted((fired - due).total_seconds() for due, fired in rows if fired is not None)
+
+
+def percentile(sorted_values: list[float], share: float) -> float:
+    """The value below which `share` of the (sorted, non-empty) values lie."""
+    return sorted_values[max(0, int(len(sorted_values) * share) - 1)]
+
+
+def deadline_lag() -> tuple[float, float, float, int]:
+    """p50, p99 and max lag in seconds for DEADLINES rows falling due over 10 s, two worker processes."""
+    prepare(PG_URL)
+    engine = make_engine(PG_URL)
+    start = datetime.now(UTC) + timedelta(seconds=3)
+    schedule_due(engine, "bench.noop", DEADLINES, start)
     stop_at = (start + timedelta(seconds=25)).timestamp()
     workers = [subprocess.Popen([sys.executable, "-m", "bench.sweeper", PG_URL, f"bench-{i}", str(stop_at)]) for i in range(2)]
     for w in workers:
         w.wait(timeout=120)
-    with engine.connect() as conn:
-        lags = [
-            (fired - due).total_seconds()
-            for due, fired in conn.execute(select(Deadline.due_at, Deadline.fired_at).where(Deadline.kind == "bench.noop")).all()
-            if fired is not None
-        ]
+    lags = fired_lags(engine, "bench.noop")
     engine.dispose()
-    lags.sort()
-    return statistics.median(lags), lags[int(len(lags) * 0.99) - 1], lags[-1], len(lags)
+    return statistics.median(lags), percentile(lags, 0.99), lags[-1], len(lags)
 
 
 def main() -> None:
