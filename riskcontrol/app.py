@@ -158,16 +158,23 @@ def database_metrics(ctx: AppContext) -> DatabaseCollector:
 
 def build_worker(ctx: AppContext) -> Worker:
     """The worker: the deadline sweeper, then the outbox dispatcher, each round. Sends run in the
-    dispatcher's pools apart from the round; `run_once` (tests) waits for them, `run_forever` does not."""
+    dispatcher's pools: looping (`run_forever`), its own thread claims and sends apart from the rounds;
+    a single round (`run_once`, tests) sends and waits for the sends."""
     worker = Worker(sessions=ctx.sessions, clock=ctx.clock)
     sender = Dispatcher(ctx.sessions, ctx.clock, ctx.channels, name=f"{worker.name}:outbox")
     worker.closers.append(sender.close)
+    worker.loops.append(sender.run_forever)
+
+    # Looping, one sweep gives way after a second so the heartbeat and the other jobs keep their pace.
+    looping = deadlines.SweepPolicy(max_seconds=1.0)
 
     def sweep_deadlines(sessions: sessionmaker[Session], clock: Clock) -> object:
-        return deadlines.sweep(sessions, clock, ctx.deadline_handlers, worker=worker.name)
+        policy = looping if worker.running else None
+        return deadlines.sweep(sessions, clock, ctx.deadline_handlers, worker=worker.name, policy=policy)
 
     def dispatch_outbox(sessions: sessionmaker[Session], clock: Clock) -> object:
-        return sender.run(wait_for_sends=not worker.running)
+        # Looping, the dispatcher runs in a thread of its own (worker.loops); a single round sends here.
+        return None if worker.running else sender.run(wait_for_sends=True)
 
     # The roster's daily gap check is created here, by the first round, when none is pending.
     keep_gap_check = roster.gap_check_job(ctx.extras["roster"]).keeper()

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
+from time import monotonic
 from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, func, select, update
@@ -68,13 +69,17 @@ class DeadlineHandlers:
 
     handlers: dict[str, Handler] = field(default_factory=dict)
     batches: dict[str, BatchHandler] = field(default_factory=dict)
+    # Kinds claimed before all others when both are due (the climb of a warning before what follows it).
+    urgent: set[str] = field(default_factory=set)
 
-    def register(self, kind: str, handler: Handler, batch: BatchHandler | None = None) -> None:
+    def register(self, kind: str, handler: Handler, batch: BatchHandler | None = None, *, urgent: bool = False) -> None:
         if kind in self.handlers and self.handlers[kind] is not handler:
             raise ValueError(f"a handler for deadline kind {kind!r} is already registered")
         self.handlers[kind] = handler
         if batch is not None:
             self.batches[kind] = batch
+        if urgent:
+            self.urgent.add(kind)
 
 
 class DeadlineFields(TypedDict):
@@ -162,6 +167,9 @@ class SweepPolicy:
     # Rounds of one sweep: a handler may schedule rows that are already due (a climb catching up
     # after an outage tells each step whose window has passed), which the same sweep then fires.
     max_rounds: int = 50
+    # Real seconds one sweep may go on (None: until nothing is due). The worker loop bounds it, so
+    # that a backlog holds up neither its heartbeat nor its other jobs; the next round goes on at once.
+    max_seconds: float | None = None
 
     @property
     def retry(self) -> Retry:
@@ -177,6 +185,8 @@ class SweepResult:
     late: int = 0
     failed: int = 0
     dropped: int = 0
+    # The sweep stopped at its time limit with rows possibly still due.
+    unfinished: bool = False
 
 
 def is_stale(deadline: Deadline, now: datetime) -> bool:
@@ -188,7 +198,12 @@ def is_stale(deadline: Deadline, now: datetime) -> bool:
 def sweep_batch(db: Session, clock: Clock, handlers: DeadlineHandlers, *, worker: str, policy: SweepPolicy) -> SweepResult:
     """Claim up to one batch of due rows (skipping rows other workers hold) and fire them."""
     now = clock.now()
-    rows = [row for row, _ in QUEUE.claim(db, now, limit=policy.batch)]
+    rows = []
+    if handlers.urgent:
+        rows = [row for row, _ in QUEUE.claim(db, now, limit=policy.batch, where=[Deadline.kind.in_(handlers.urgent)])]
+    if len(rows) < policy.batch:
+        rest = [Deadline.kind.not_in(handlers.urgent)] if handlers.urgent else []
+        rows += [row for row, _ in QUEUE.claim(db, now, limit=policy.batch - len(rows), where=rest)]
     result = SweepResult()
     live = []
     for deadline in rows:
@@ -276,6 +291,7 @@ def sweep(
     (including rows the handlers scheduled for a time already passed)."""
     policy = policy or SweepPolicy()
     total = SweepResult()
+    ends = None if policy.max_seconds is None else monotonic() + policy.max_seconds
     for _ in range(policy.max_rounds):
         with transaction(sessions) as db:
             batch = sweep_batch(db, clock, handlers, worker=worker, policy=policy)
@@ -284,7 +300,10 @@ def sweep(
         total.failed += batch.failed
         total.dropped += batch.dropped
         if batch.fired + batch.dropped == 0:
+            return total
+        if ends is not None and monotonic() > ends:
             break
+    total.unfinished = True
     return total
 
 

@@ -15,6 +15,7 @@ import socket
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,8 +23,12 @@ from riskcontrol.core import metrics, outbox
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import transaction
 from riskcontrol.core.outbox import Channels, Claimed, DispatchPolicy, OutboxMessage, SendOutcome
+from riskcontrol.core.worker import pause
 
 log = logging.getLogger(__name__)
+
+# How often an idle dispatcher looks for messages (a send that ends wakes it at once).
+IDLE_POLL = 0.25
 
 
 @dataclass
@@ -38,6 +43,23 @@ class Dispatcher:
     _pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict, init=False, repr=False)
     _inflight: dict[int, tuple[str, Future[None]]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # Set whenever a send ends, so that the loop claims the next message at once.
+    _wake: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _renewed_at: datetime | None = field(default=None, init=False, repr=False)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Send as fast as the channels' slots free up (the worker runs this in a thread of its own, apart
+        from the sweep): claim again as soon as a send ends, and look for new messages every IDLE_POLL s."""
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    self.run()
+                except Exception:  # the database may be away for a while; the loop carries on
+                    log.exception("outbox dispatch round failed")
+                pause(stop, IDLE_POLL, wake=self._wake)
+        finally:
+            self.close()
 
     def run(self, *, wait_for_sends: bool = False) -> int:
         """One round: renew the claims of sends still running, then claim and start what is due; with
@@ -47,7 +69,7 @@ class Dispatcher:
         while True:
             self._forget_finished()
             with transaction(self.sessions) as db:
-                outbox.renew(db, self.clock, self.policy, list(self._inflight), by=self.name)
+                self._renew(db)
                 claimed = {
                     channel: outbox.claim(db, self.clock, self.policy, channel=channel, limit=free, by=self.name)
                     for channel in self.channels.senders
@@ -65,6 +87,13 @@ class Dispatcher:
             if count == 0 and not running:
                 self.close()  # nothing runs between such rounds: no idle threads left behind
                 return started
+
+    def _renew(self, db: Session) -> None:
+        """Renew the leases of the sends in flight, four times per lease (not on every round)."""
+        now = self.clock.now()
+        if self._inflight and (self._renewed_at is None or now - self._renewed_at >= self.policy.lease / 4):
+            outbox.renew(db, self.clock, self.policy, list(self._inflight), by=self.name)
+            self._renewed_at = now
 
     def close(self) -> None:
         """Let running sends finish and stop the pools."""
@@ -90,7 +119,9 @@ class Dispatcher:
         if pool is None:
             pool = self._pools[channel] = ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix=f"outbox-{channel}")
         with self._lock:
-            self._inflight[claimed.id] = (channel, pool.submit(self._send, claimed))
+            future = pool.submit(self._send, claimed)
+            self._inflight[claimed.id] = (channel, future)
+        future.add_done_callback(lambda _: self._wake.set())
 
     def _send(self, claimed: Claimed) -> None:
         try:

@@ -42,13 +42,18 @@ class Worker:
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     # Run once the loop stops (the dispatcher's pools finish their sends).
     closers: list[Callable[[], None]] = field(default_factory=list)
+    # Loops of their own that `run_forever` starts in threads beside the rounds (the dispatcher).
+    loops: list[Callable[[threading.Event], None]] = field(default_factory=list)
     # True inside `run_forever`: jobs then start slow work and return, instead of waiting for it.
     running: bool = False
 
-    def run_once(self) -> None:
+    def run_once(self) -> bool:
+        """One round of every job, then the heartbeat; True when a job stopped with work left (a sweep
+        at its time limit), so the next round should follow at once."""
+        busy = False
         for job_name, job in self.jobs:
             try:
-                job(self.sessions, self.clock)
+                busy = bool(getattr(job(self.sessions, self.clock), "unfinished", False)) or busy
             except Exception:
                 log.exception("worker job %s failed", job_name)
         with transaction(self.sessions) as db:
@@ -57,18 +62,29 @@ class Worker:
                 db.add(WorkerHeartbeat(name=self.name, beat_at=self.clock.now()))
             else:
                 beat.beat_at = self.clock.now()
+        return busy
 
     def run_forever(self, stop: threading.Event, interval: timedelta) -> None:
         """Loop until `stop` is set, waiting `interval` (real time) between rounds."""
         self.running = True
+        threads = [
+            threading.Thread(target=loop, args=(stop,), daemon=True, name=f"worker-loop-{i}") for i, loop in enumerate(self.loops)
+        ]
+        for thread in threads:
+            thread.start()
         try:
             while not stop.is_set():
+                busy = False
                 try:
-                    self.run_once()
+                    busy = self.run_once()
                 except Exception:
                     log.exception("worker round failed")
-                pause(stop, interval.total_seconds())
+                if not busy:
+                    pause(stop, interval.total_seconds())
         finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
             self.running = False
             for close in self.closers:
                 close()
@@ -80,10 +96,10 @@ class Worker:
 PAUSE_SLICE = 0.05
 
 
-def pause(stop: threading.Event, seconds: float) -> None:
-    """Wait `seconds`, or less once `stop` is set."""
+def pause(stop: threading.Event, seconds: float, *, wake: threading.Event | None = None) -> None:
+    """Wait `seconds`, or less once `stop` (or `wake`) is set."""
     ends = time.monotonic() + seconds
-    while not stop.is_set() and (left := ends - time.monotonic()) > 0:
+    while not stop.is_set() and not (wake is not None and wake.is_set()) and (left := ends - time.monotonic()) > 0:
         time.sleep(min(left, PAUSE_SLICE))
 
 

@@ -558,8 +558,9 @@ def timeline(db: Session, escalation_id: int) -> list[EscalationEvent]:
 def register(cfg: EscalationConfig, handlers: DeadlineHandlers) -> None:
     """Wire escalations into the deadline sweeper and the domain events."""
     begin = on_begin(cfg)
-    handlers.register(BEGIN, lambda db, clock, row: begin(db, clock, [row]), batch=begin)
-    handlers.register(STEP_DUE, on_step_due(cfg))
-    handlers.register(REPEAT, on_repeat(cfg))
+    # The climb is the promise: its rows are claimed before anything else that is due.
+    handlers.register(BEGIN, lambda db, clock, row: begin(db, clock, [row]), batch=begin, urgent=True)
+    handlers.register(STEP_DUE, on_step_due(cfg), urgent=True)
+    handlers.register(REPEAT, on_repeat(cfg), urgent=True)
     cfg.events.subscribe(notify.DeliveryFailed, on_delivery_failed(cfg))
     cfg.events.subscribe(notify.SmsReplied, on_sms_reply)

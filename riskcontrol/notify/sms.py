@@ -30,8 +30,9 @@ from riskcontrol.settings import Settings, SettingsError
 log = logging.getLogger(__name__)
 
 OUTBOX_FILE = "sms-outbox.log"
-# How many of the newest messages to one phone are searched when reconciling a send of unknown outcome.
-FIND_LIMIT = 20
+# At most how many of the newest messages to one phone are searched when reconciling a send of unknown
+# outcome (the search stops earlier, at the first message older than the one looked for).
+FIND_LIMIT = 500
 
 # How far along a message is; callbacks arrive out of order, so only a further status counts.
 # Terminal states share a rank: the first terminal report wins.
@@ -205,13 +206,16 @@ class TwilioSmsChannel:
         """Look the message up in Twilio's log of this sender's messages to `to` (newest first)."""
         recipient = _recipient(to)
         try:
-            found = self._client.messages.list(to=recipient, from_=self.from_number, limit=FIND_LIMIT)
+            # Newest first, page by page, until the messages are older than `since`.
+            for message in self._client.messages.stream(to=recipient, from_=self.from_number, limit=FIND_LIMIT, page_size=50):
+                created = message.date_created
+                if created is not None and created < since:
+                    break
+                if message.body == body and message.sid:
+                    status, error = str(message.status or "queued"), message.error_message
+                    return SmsResult(provider_id=message.sid, status=status, error=error)
         except (TwilioException, OSError) as exc:
             raise SmsError(f"could not look the message up at Twilio: {exc}", retryable=True, unknown=True) from exc
-        for message in found:
-            created = message.date_created
-            if message.body == body and message.sid and (created is None or created >= since):
-                return SmsResult(provider_id=message.sid, status=str(message.status or "queued"), error=message.error_message)
         return None
 
     def close(self) -> None:

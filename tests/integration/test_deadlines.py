@@ -256,3 +256,26 @@ def test_a_kind_with_a_batch_handler_fires_its_rows_together_and_one_by_one_when
     with sessions() as db:
         states = {row.subject_id: row.status for row in db.execute(select(Deadline.subject_id, Deadline.status))}
     assert states == {"a": "fired", "b": "fired", "c": "fired", "d": "fired", "bad": "pending", "e": "fired"}
+
+
+def test_urgent_kinds_are_claimed_first_and_a_sweep_bounded_in_time_says_it_left_work(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    order: list[str] = []
+    handlers = DeadlineHandlers()
+    handlers.register("test.later", lambda db, clock, d: order.append(d.kind))
+    handlers.register("test.climb", lambda db, clock, d: order.append(d.kind), urgent=True)
+    with sessions() as db:
+        for minute in range(3):  # what follows a warning, due first ...
+            deadlines.schedule(db, clock, kind="test.later", subject_type="t", subject_id=minute, due_at=clock.now())
+        for minute in range(3):  # ... and the climb, due a moment later
+            due = clock.now() + timedelta(seconds=1)
+            deadlines.schedule(db, clock, kind="test.climb", subject_type="t", subject_id=minute, due_at=due)
+        db.commit()
+    clock.advance(timedelta(seconds=1))
+    result = sweep(sessions, clock, handlers, worker="w", policy=SweepPolicy(batch=2, max_seconds=0))
+    assert order == ["test.climb", "test.climb"]  # one batch, then out of time
+    assert result.unfinished
+    result = sweep(sessions, clock, handlers, worker="w", policy=SweepPolicy(batch=2))
+    assert order == ["test.climb", "test.climb", "test.climb", "test.later", "test.later", "test.later"]
+    assert not result.unfinished

@@ -16,6 +16,7 @@ from riskcontrol.core import outbox
 from riskcontrol.core.clock import ManualClock
 from riskcontrol.core.dispatcher import Dispatcher, dispatch
 from riskcontrol.core.outbox import Channels, DispatchPolicy, OutboxAttempt, OutboxMessage, SendOutcome
+from riskcontrol.core.worker import pause
 from riskcontrol.notify.senders import SmsSender
 from riskcontrol.notify.sms import TwilioSmsChannel
 from tests.fakes.fake_twilio import FakeTwilio
@@ -210,3 +211,27 @@ def test_a_text_a_dead_dispatcher_got_out_is_recorded_sent_even_once_it_no_longe
     with sessions() as db:
         outcomes = db.execute(select(OutboxAttempt.outcome).order_by(OutboxAttempt.message_id)).scalars().all()
     assert outcomes == ["reconciled", "dropped"]
+
+
+def test_looping_the_dispatcher_claims_again_as_soon_as_a_send_ends_and_stops_when_asked(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    channels, texts = Channels(), InstantSender()
+    channels.register("sms", texts)
+    put(sessions, clock, "sms", 40)
+    sender = Dispatcher(sessions, clock, channels, DispatchPolicy(concurrency=2), name="w1")
+    stop = threading.Event()
+    loop = threading.Thread(target=sender.run_forever, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        for _ in range(400):  # a hang guard; two slots and a 0.25 s idle look would need 5 s
+            if len(texts.sent) == 40:
+                break
+            pause(threading.Event(), 0.05)
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+    assert not loop.is_alive()
+    assert sorted(texts.sent) == sorted(set(texts.sent))
+    assert len(texts.sent) == 40
+    assert set(statuses(sessions).values()) == {"sent"}
