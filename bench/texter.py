@@ -1,4 +1,4 @@
-"""A benchmark worker process: the production loop (sweep, then the outbox dispatcher) whose deadlines
+"""A benchmark worker process: the production loop (sweeping, and the outbox dispatcher beside it) whose deadlines
 each queue one text to a Twilio endpoint, until a set time."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from riskcontrol.core import outbox
 from riskcontrol.core.clock import Clock, SystemClock
 from riskcontrol.core.db import make_engine, make_sessionmaker
-from riskcontrol.core.deadlines import Deadline, DeadlineHandlers, sweep
+from riskcontrol.core.deadlines import Deadline, DeadlineHandlers, SweepPolicy, sweep
 from riskcontrol.core.dispatcher import Dispatcher
 from riskcontrol.core.outbox import Channels
 from riskcontrol.core.worker import Worker
@@ -58,12 +58,11 @@ def main(url: str, name: str, stop_at: float, api_base: str) -> None:
     worker.closers.append(sender.close)
 
     def sweep_job(sessions: sessionmaker[Session], clock: Clock) -> object:
-        return sweep(sessions, clock, handlers, worker=name)
+        return sweep(sessions, clock, handlers, worker=name, policy=SweepPolicy(max_seconds=1.0))
 
-    def dispatch_job(sessions: sessionmaker[Session], clock: Clock) -> object:
-        return sender.run(wait_for_sends=False)
-
-    worker.jobs = [("deadlines", sweep_job), ("outbox", dispatch_job)]
+    # As `riskcontrol.app.build_worker` loops: the dispatcher in a thread of its own beside the sweep.
+    worker.jobs = [("deadlines", sweep_job)]
+    worker.loops.append(lambda stop: sender.run_forever(stop, behind=worker.behind))
     stop = threading.Event()
     threading.Timer(max(0.0, stop_at - time.time()), stop.set).start()
     worker.run_forever(stop, timedelta(seconds=1))

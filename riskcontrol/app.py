@@ -163,7 +163,7 @@ def build_worker(ctx: AppContext) -> Worker:
     worker = Worker(sessions=ctx.sessions, clock=ctx.clock)
     sender = Dispatcher(ctx.sessions, ctx.clock, ctx.channels, name=f"{worker.name}:outbox")
     worker.closers.append(sender.close)
-    worker.loops.append(sender.run_forever)
+    worker.loops.append(lambda stop: sender.run_forever(stop, behind=worker.behind))
 
     # Looping, one sweep gives way after a second so the heartbeat and the other jobs keep their pace.
     looping = deadlines.SweepPolicy(max_seconds=1.0)

@@ -167,6 +167,8 @@ class SweepPolicy:
     # Rounds of one sweep: a handler may schedule rows that are already due (a climb catching up
     # after an outage tells each step whose window has passed), which the same sweep then fires.
     max_rounds: int = 50
+    # Real seconds a batch may spend on rows that are not urgent before it commits and claims again.
+    slow_budget: float = 0.1
     # Real seconds one sweep may go on (None: until nothing is due). The worker loop bounds it, so
     # that a backlog holds up neither its heartbeat nor its other jobs; the next round goes on at once.
     max_seconds: float | None = None
@@ -185,8 +187,9 @@ class SweepResult:
     late: int = 0
     failed: int = 0
     dropped: int = 0
-    # The sweep stopped at its time limit with rows possibly still due.
+    # The sweep stopped at its time limit with rows possibly still due (`again`: some of the climb's).
     unfinished: bool = False
+    again: bool = False
 
 
 def is_stale(deadline: Deadline, now: datetime) -> bool:
@@ -224,7 +227,15 @@ def sweep_batch(db: Session, clock: Clock, handlers: DeadlineHandlers, *, worker
             continue  # fired with its group
         if group is None or not _fire_batch(db, clock, handlers.batches[deadline.kind], group, worker, policy, result):
             one_by_one.extend(group or [deadline])
+    # The rest may be slow (opening an incident): fired within a time budget, so that the climb's rows
+    # falling due meanwhile wait for no more than that; what is left stays pending for the next round.
+    slow_until = None
     for deadline in one_by_one:
+        if deadline.kind not in handlers.urgent:
+            if slow_until is None:
+                slow_until = monotonic() + policy.slow_budget  # at least one goes in every batch
+            elif monotonic() > slow_until:
+                break
         _fire_one(db, clock, handlers.handlers.get(deadline.kind), deadline, worker, policy, result)
     return result
 
@@ -303,8 +314,20 @@ def sweep(
             return total
         if ends is not None and monotonic() > ends:
             break
+    # Left with work: the next round should follow at once if the climb has rows due; what is not
+    # urgent waits for the next round (a backlog of slow work must not take the processor from
+    # filing and from the climb).
     total.unfinished = True
+    total.again = not handlers.urgent or _urgent_due(sessions, clock, handlers)
     return total
+
+
+def _urgent_due(sessions: sessionmaker[Session], clock: Clock, handlers: DeadlineHandlers) -> bool:
+    with sessions() as db:
+        stmt = select(Deadline.id).where(
+            Deadline.status == PENDING, Deadline.due_at <= clock.now(), Deadline.kind.in_(handlers.urgent)
+        )
+        return db.execute(stmt.limit(1)).first() is not None
 
 
 def serialise(db: Session, name: str) -> None:

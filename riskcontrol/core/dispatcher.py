@@ -27,8 +27,10 @@ from riskcontrol.core.worker import pause
 
 log = logging.getLogger(__name__)
 
-# How often an idle dispatcher looks for messages (a send that ends wakes it at once).
+# How often an idle dispatcher looks for messages (a send that ends wakes it at once) and, while the
+# sweep has a backlog, how often it claims at most (one slot's worth per channel each time).
 IDLE_POLL = 0.25
+BEHIND_POLL = 1.0
 
 
 @dataclass
@@ -47,9 +49,11 @@ class Dispatcher:
     _wake: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _renewed_at: datetime | None = field(default=None, init=False, repr=False)
 
-    def run_forever(self, stop: threading.Event) -> None:
+    def run_forever(self, stop: threading.Event, *, behind: threading.Event | None = None) -> None:
         """Send as fast as the channels' slots free up (the worker runs this in a thread of its own, apart
-        from the sweep): claim again as soon as a send ends, and look for new messages every IDLE_POLL s."""
+        from the sweep): claim again as soon as a send ends, and look for new messages every IDLE_POLL s.
+        While `behind` is set (the sweep has a backlog), claim only once per BEHIND_POLL s: the sends
+        share the process with the sweep, and telling the next level up comes first."""
         try:
             while not stop.is_set():
                 self._wake.clear()
@@ -57,7 +61,10 @@ class Dispatcher:
                     self.run()
                 except Exception:  # the database may be away for a while; the loop carries on
                     log.exception("outbox dispatch round failed")
-                pause(stop, IDLE_POLL, wake=self._wake)
+                if behind is not None and behind.is_set():
+                    pause(stop, BEHIND_POLL)
+                else:
+                    pause(stop, IDLE_POLL, wake=self._wake)
         finally:
             self.close()
 

@@ -46,23 +46,33 @@ class Worker:
     loops: list[Callable[[threading.Event], None]] = field(default_factory=list)
     # True inside `run_forever`: jobs then start slow work and return, instead of waiting for it.
     running: bool = False
+    # Set while the last round left work (a sweep stopped at its time limit): loops beside it hold back.
+    behind: threading.Event = field(default_factory=threading.Event)
 
     def run_once(self) -> bool:
-        """One round of every job, then the heartbeat; True when a job stopped with work left (a sweep
-        at its time limit), so the next round should follow at once."""
-        busy = False
+        """One round of every job, then the heartbeat. A job that stops with work left (a sweep at its
+        time limit) sets `behind` until a round ends with none; True when the next round should follow
+        at once (work left that cannot wait)."""
+        behind = again = False
         for job_name, job in self.jobs:
             try:
-                busy = bool(getattr(job(self.sessions, self.clock), "unfinished", False)) or busy
+                result = job(self.sessions, self.clock)
             except Exception:
                 log.exception("worker job %s failed", job_name)
+                continue
+            behind = behind or bool(getattr(result, "unfinished", False))
+            again = again or bool(getattr(result, "again", False))
         with transaction(self.sessions) as db:
             beat = db.get(WorkerHeartbeat, self.name)
             if beat is None:
                 db.add(WorkerHeartbeat(name=self.name, beat_at=self.clock.now()))
             else:
                 beat.beat_at = self.clock.now()
-        return busy
+        if behind:
+            self.behind.set()
+        else:
+            self.behind.clear()
+        return again
 
     def run_forever(self, stop: threading.Event, interval: timedelta) -> None:
         """Loop until `stop` is set, waiting `interval` (real time) between rounds."""
@@ -74,12 +84,12 @@ class Worker:
             thread.start()
         try:
             while not stop.is_set():
-                busy = False
+                again = False
                 try:
-                    busy = self.run_once()
+                    again = self.run_once()
                 except Exception:
                     log.exception("worker round failed")
-                if not busy:
+                if not again:
                     pause(stop, interval.total_seconds())
         finally:
             stop.set()

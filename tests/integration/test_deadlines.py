@@ -275,7 +275,25 @@ def test_urgent_kinds_are_claimed_first_and_a_sweep_bounded_in_time_says_it_left
     clock.advance(timedelta(seconds=1))
     result = sweep(sessions, clock, handlers, worker="w", policy=SweepPolicy(batch=2, max_seconds=0))
     assert order == ["test.climb", "test.climb"]  # one batch, then out of time
-    assert result.unfinished
+    assert (result.unfinished, result.again) == (True, True)  # a climb's row is left: go on at once
+    result = sweep(sessions, clock, handlers, worker="w", policy=SweepPolicy(batch=2, max_seconds=0))
+    assert order == ["test.climb", "test.climb", "test.climb", "test.later"]
+    assert (result.unfinished, result.again) == (True, False)  # only what can wait is left
     result = sweep(sessions, clock, handlers, worker="w", policy=SweepPolicy(batch=2))
     assert order == ["test.climb", "test.climb", "test.climb", "test.later", "test.later", "test.later"]
-    assert not result.unfinished
+    assert (result.unfinished, result.again) == (False, False)
+
+
+def test_rows_that_are_not_urgent_get_a_time_budget_per_batch_and_the_rest_wait_for_the_next(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    fired: list[str] = []
+    handlers = DeadlineHandlers()
+    handlers.register("test.slow", lambda db, clock, d: fired.append(d.subject_id))
+    with sessions() as db:
+        for n in range(3):
+            deadlines.schedule(db, clock, kind="test.slow", subject_type="t", subject_id=n, due_at=clock.now())
+        db.commit()
+    # No budget at all: each batch fires one row, commits, and claims again (urgent rows first).
+    result = sweep(sessions, clock, handlers, worker="w", policy=SweepPolicy(slow_budget=0))
+    assert (result.fired, fired) == (3, ["0", "1", "2"])
