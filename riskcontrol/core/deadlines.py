@@ -164,9 +164,9 @@ class SweepPolicy:
 
     batch: int = 200
     late_after: timedelta = timedelta(seconds=2)
-    # Rounds of one sweep: a handler may schedule rows that are already due (a climb catching up
-    # after an outage tells each step whose window has passed), which the same sweep then fires.
-    max_rounds: int = 50
+    # Rounds (committed batches) one sweep may take; None: until nothing due is left, including rows
+    # the handlers scheduled for a time already passed (a climb catching up after an outage).
+    max_rounds: int | None = None
     # Real seconds a batch may spend on rows that are not urgent before it commits and claims again.
     slow_budget: float = 0.1
     # Real seconds one sweep may go on (None: until nothing is due). The worker loop bounds it, so
@@ -303,7 +303,9 @@ def sweep(
     policy = policy or SweepPolicy()
     total = SweepResult()
     ends = None if policy.max_seconds is None else monotonic() + policy.max_seconds
-    for _ in range(policy.max_rounds):
+    rounds = 0
+    while policy.max_rounds is None or rounds < policy.max_rounds:
+        rounds += 1
         with transaction(sessions) as db:
             batch = sweep_batch(db, clock, handlers, worker=worker, policy=policy)
         total.fired += batch.fired
