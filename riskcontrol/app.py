@@ -100,7 +100,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
     use_password_hashing(settings.resolve_argon2_profile())
     on_failure = notify_service.outbox_failure_hook(ctx.events)
     callback = settings.public_url(TWILIO_STATUS_PATH) if settings.sms_backend == "twilio" else None
-    ctx.channels.register(notify_service.IN_APP, InAppSender(ctx.bus), on_failure)
+    ctx.channels.register(notify_service.IN_APP, InAppSender(ctx.bus), on_failure, instant=True)
     texts = SmsSender(sms or channel_from_settings(settings), callback)
     ctx.channels.register(notify_service.SMS, texts, on_failure, reconcile=texts.reconcile)
     cfg = EscalationConfig(
@@ -166,7 +166,8 @@ def build_worker(ctx: AppContext) -> Worker:
     worker.loops.append(lambda stop: sender.run_forever(stop, behind=worker.behind))
 
     # Looping, one sweep gives way after a second so the heartbeat and the other jobs keep their pace.
-    looping = deadlines.SweepPolicy(max_seconds=1.0)
+    # While red reports keep coming, work that can wait (opening incidents) gets a share of each round.
+    looping = deadlines.SweepPolicy(max_seconds=1.0, slow_yields=True)
 
     def sweep_deadlines(sessions: sessionmaker[Session], clock: Clock) -> object:
         policy = looping if worker.running else None

@@ -172,6 +172,9 @@ class SweepPolicy:
     # Real seconds one sweep may go on (None: until nothing is due). The worker loop bounds it, so
     # that a backlog holds up neither its heartbeat nor its other jobs; the next round goes on at once.
     max_seconds: float | None = None
+    # While the climb has rows in this sweep, work that can wait stops at its budget and waits for the
+    # next round after the loop's pause (the worker loop; a single sweep fires everything due).
+    slow_yields: bool = False
 
     @property
     def retry(self) -> Retry:
@@ -190,6 +193,14 @@ class SweepResult:
     # The sweep stopped at its time limit with rows possibly still due (`again`: some of the climb's).
     unfinished: bool = False
     again: bool = False
+    # Rows of the climb fired, and whether work that can wait was left at its time budget.
+    urgent: int = 0
+    slow_left: bool = False
+
+    @property
+    def busy(self) -> bool:
+        """The climb had rows in this sweep, or has rows due still: what runs beside it should yield."""
+        return self.urgent > 0 or self.again
 
 
 def is_stale(deadline: Deadline, now: datetime) -> bool:
@@ -204,10 +215,11 @@ def sweep_batch(db: Session, clock: Clock, handlers: DeadlineHandlers, *, worker
     rows = []
     if handlers.urgent:
         rows = [row for row, _ in QUEUE.claim(db, now, limit=policy.batch, where=[Deadline.kind.in_(handlers.urgent)])]
-    if len(rows) < policy.batch:
+    urgent = len(rows)  # the climb's rows, claimed first
+    if urgent < policy.batch:
         rest = [Deadline.kind.not_in(handlers.urgent)] if handlers.urgent else []
         rows += [row for row, _ in QUEUE.claim(db, now, limit=policy.batch - len(rows), where=rest)]
-    result = SweepResult()
+    result = SweepResult(urgent=urgent)
     live = []
     for deadline in rows:
         if is_stale(deadline, now):
@@ -235,6 +247,7 @@ def sweep_batch(db: Session, clock: Clock, handlers: DeadlineHandlers, *, worker
             if slow_until is None:
                 slow_until = monotonic() + policy.slow_budget  # at least one goes in every batch
             elif monotonic() > slow_until:
+                result.slow_left = True
                 break
         _fire_one(db, clock, handlers.handlers.get(deadline.kind), deadline, worker, policy, result)
     return result
@@ -312,13 +325,18 @@ def sweep(
         total.late += batch.late
         total.failed += batch.failed
         total.dropped += batch.dropped
+        total.urgent += batch.urgent
         if batch.fired + batch.dropped == 0:
             return total
+        if policy.slow_yields and total.urgent and batch.slow_left:
+            # The climb is busy (a flood of red reports): work that can wait had its budget for this
+            # round and waits for the next, so that it takes no more than a share of the processor
+            # from filing and from the climb.
+            break
         if ends is not None and monotonic() > ends:
             break
-    # Left with work: the next round should follow at once if the climb has rows due; what is not
-    # urgent waits for the next round (a backlog of slow work must not take the processor from
-    # filing and from the climb).
+    # Left with work at the time limit: the next round should follow at once if the climb has rows
+    # due; what is not urgent waits for the next round.
     total.unfinished = True
     total.again = not handlers.urgent or _urgent_due(sessions, clock, handlers)
     return total

@@ -4,7 +4,9 @@ A round claims as many due messages per channel as that channel has free slots, 
 channel's thread pool and returns at once, so a provider answering after 9 s holds up neither the
 sweep nor the other channels. While a send runs its claim is renewed every round; a dispatcher that
 dies leaves the claim to expire, and whoever claims the message next first asks the provider whether
-it already took it (a send of unknown outcome is reconciled, never blindly repeated).
+it already took it (a send of unknown outcome is reconciled, never blindly repeated). An instant
+channel (publishing to the screens, which never waits) is claimed, sent and recorded a batch at a time
+in one transaction, so in-app delivery costs little and stays immediate whatever the SMS provider does.
 """
 
 from __future__ import annotations
@@ -80,12 +82,17 @@ class Dispatcher:
                 claimed = {
                     channel: outbox.claim(db, self.clock, self.policy, channel=channel, limit=free, by=self.name)
                     for channel in self.channels.senders
-                    if (free := self._free(channel)) > 0
+                    if channel not in self.channels.instant and (free := self._free(channel)) > 0
                 }
             for channel, messages in claimed.items():
                 for message in messages:
                     self._start(channel, message)
             count = sum(len(m) for m in claimed.values())
+            for channel in sorted(self.channels.instant):
+                with transaction(self.sessions) as db:
+                    count += outbox.send_now(
+                        db, self.clock, self.channels, self.policy, channel=channel, limit=self.policy.batch, by=self.name
+                    )
             started += count
             if not wait_for_sends:
                 return started

@@ -116,11 +116,22 @@ class Channels:
     reconcilers: dict[str, Reconciler] = field(default_factory=dict)
     # Asked just before each send; a message whose reason to exist has passed is dropped, not sent.
     relevance: list[Relevance] = field(default_factory=list)
+    # Channels whose send only hands the message over and never waits (publishing to the screens):
+    # claimed, sent and recorded a batch at a time in one transaction (`send_now`), with no lease.
+    instant: set[str] = field(default_factory=set)
 
     def register(
-        self, channel: str, sender: Sender, on_failure: FailureHook | None = None, reconcile: Reconciler | None = None
+        self,
+        channel: str,
+        sender: Sender,
+        on_failure: FailureHook | None = None,
+        reconcile: Reconciler | None = None,
+        *,
+        instant: bool = False,
     ) -> None:
         self.senders[channel] = sender
+        if instant:
+            self.instant.add(channel)
         if on_failure is not None:
             self.on_failure[channel] = on_failure
         if reconcile is not None:
@@ -188,6 +199,25 @@ def claim(db: Session, clock: Clock, policy: DispatchPolicy, *, channel: str, li
     and reconciled with the provider before anything is sent again."""
     claimed = QUEUE.claim(db, clock.now(), limit=limit, where=[OutboxMessage.channel == channel], lease_for=policy.lease, by=by)
     return [Claimed(m.id, unknown=abandoned or m.provider_status == UNKNOWN) for m, abandoned in claimed]
+
+
+def send_now(db: Session, clock: Clock, channels: Channels, policy: DispatchPolicy, *, channel: str, limit: int, by: str) -> int:
+    """Claim up to `limit` due messages of an instant channel, send and record each, all in the
+    caller's transaction (other dispatchers skip the locked rows); returns how many were claimed.
+    Should the commit fail after a send, the message is sent again later: on an instant channel that
+    is one more push of an inbox item the screen already shows."""
+    claimed = QUEUE.claim(db, clock.now(), limit=limit, where=[OutboxMessage.channel == channel], lease_for=policy.lease, by=by)
+    sender = channels.senders[channel]
+    for message, _ in claimed:
+        if drop_if_stale(db, clock, channels, message):
+            continue
+        try:
+            outcome = metrics.timed_sender(channel, sender)(message)
+        except Exception as exc:  # a sender that raises is a retryable failure, never a lost message
+            log.exception("sending outbox message %s failed", message.id)
+            outcome = SendOutcome(ok=False, error=f"{type(exc).__name__}: {exc}")
+        record_outcome(db, clock, channels, message, outcome, policy)
+    return len(claimed)
 
 
 def renew(db: Session, clock: Clock, policy: DispatchPolicy, ids: Sequence[int], *, by: str) -> None:

@@ -46,29 +46,30 @@ class Worker:
     loops: list[Callable[[threading.Event], None]] = field(default_factory=list)
     # True inside `run_forever`: jobs then start slow work and return, instead of waiting for it.
     running: bool = False
-    # Set while the last round left work (a sweep stopped at its time limit): loops beside it hold back.
+    # Set while the last round had the climb's rows to fire, or left some: loops beside it hold back.
     behind: threading.Event = field(default_factory=threading.Event)
 
     def run_once(self) -> bool:
-        """One round of every job, then the heartbeat. A job that stops with work left (a sweep at its
-        time limit) sets `behind` until a round ends with none; True when the next round should follow
-        at once (work left that cannot wait)."""
-        behind = again = False
+        """One round of every job, then the heartbeat; True when a job stopped with work left that
+        cannot wait (the climb's rows, a sweep at its time limit), so the next round should follow at
+        once. A round that left such work or fired any (`busy`: red reports coming in) sets `behind`
+        until a round ends with neither."""
+        again = busy = False
         for job_name, job in self.jobs:
             try:
                 result = job(self.sessions, self.clock)
             except Exception:
                 log.exception("worker job %s failed", job_name)
                 continue
-            behind = behind or bool(getattr(result, "unfinished", False))
             again = again or bool(getattr(result, "again", False))
+            busy = busy or bool(getattr(result, "busy", False))
         with transaction(self.sessions) as db:
             beat = db.get(WorkerHeartbeat, self.name)
             if beat is None:
                 db.add(WorkerHeartbeat(name=self.name, beat_at=self.clock.now()))
             else:
                 beat.beat_at = self.clock.now()
-        if behind:
+        if again or busy:
             self.behind.set()
         else:
             self.behind.clear()

@@ -15,6 +15,7 @@ from riskcontrol.core import deadlines, outbox
 from riskcontrol.core.clock import Clock, ManualClock
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers, SweepPolicy, sweep
 from riskcontrol.core.outbox import OutboxMessage
+from riskcontrol.core.worker import Worker
 
 
 def counting_handlers(seen: list[int]) -> DeadlineHandlers:
@@ -297,3 +298,61 @@ def test_rows_that_are_not_urgent_get_a_time_budget_per_batch_and_the_rest_wait_
     # No budget at all: each batch fires one row, commits, and claims again (urgent rows first).
     result = sweep(sessions, clock, handlers, worker="w", policy=SweepPolicy(slow_budget=0))
     assert (result.fired, fired) == (3, ["0", "1", "2"])
+
+
+def climb_beside_later_work(sessions: sessionmaker[Session], clock: ManualClock, order: list[str]) -> DeadlineHandlers:
+    """Three rows that can wait and one of the climb, all due; firing appends each row's kind to `order`."""
+    handlers = DeadlineHandlers()
+    handlers.register("test.later", lambda db, clock, d: order.append(d.kind))
+    handlers.register("test.climb", lambda db, clock, d: order.append(d.kind), urgent=True)
+    with sessions() as db:
+        for n in range(3):
+            deadlines.schedule(db, clock, kind="test.later", subject_type="t", subject_id=n, due_at=clock.now())
+        deadlines.schedule(db, clock, kind="test.climb", subject_type="t", subject_id=0, due_at=clock.now())
+        db.commit()
+    return handlers
+
+
+def test_while_the_climb_has_rows_work_that_can_wait_gets_its_budget_once_per_sweep(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    order: list[str] = []
+    handlers = climb_beside_later_work(sessions, clock, order)
+    # Red reports coming in: the climb's row, then one row that can wait (no budget), and the sweep ends.
+    yielding = SweepPolicy(slow_budget=0, max_seconds=60, slow_yields=True)
+    result = sweep(sessions, clock, handlers, worker="w", policy=yielding)
+    assert order == ["test.climb", "test.later"]
+    assert (result.urgent, result.busy, result.unfinished, result.again) == (1, True, True, False)
+    # No climb in this sweep: what can wait goes on until nothing is due.
+    result = sweep(sessions, clock, handlers, worker="w", policy=yielding)
+    assert order == ["test.climb", "test.later", "test.later", "test.later"]
+    assert (result.urgent, result.busy, result.unfinished) == (0, False, False)
+
+
+def test_a_sweep_that_does_not_yield_fires_what_can_wait_to_the_end_beside_the_climb(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    order: list[str] = []
+    handlers = climb_beside_later_work(sessions, clock, order)
+    result = sweep(sessions, clock, handlers, worker="w", policy=SweepPolicy(slow_budget=0))
+    assert order == ["test.climb", "test.later", "test.later", "test.later"]
+    assert (result.fired, result.unfinished) == (4, False)
+
+
+def test_a_round_that_fired_the_climbs_rows_holds_back_the_loops_beside_until_a_quiet_round(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    handlers = DeadlineHandlers()
+    handlers.register("test.climb", lambda db, clock, d: None, urgent=True)
+
+    def sweeping(sessions: sessionmaker[Session], clock: Clock) -> object:
+        return sweep(sessions, clock, handlers, worker="w")
+
+    worker = Worker(sessions=sessions, clock=clock, jobs=[("deadlines", sweeping)])
+    with sessions() as db:
+        deadlines.schedule(db, clock, kind="test.climb", subject_type="t", subject_id=0, due_at=clock.now())
+        db.commit()
+    assert worker.run_once() is False  # nothing left: the next round comes after the pause ...
+    assert worker.behind.is_set()  # ... but the sends beside it yield while red reports come in
+    worker.run_once()
+    assert not worker.behind.is_set()  # a quiet round: they go at full pace again

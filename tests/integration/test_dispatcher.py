@@ -235,3 +235,32 @@ def test_looping_the_dispatcher_claims_again_as_soon_as_a_send_ends_and_stops_wh
     assert sorted(texts.sent) == sorted(set(texts.sent))
     assert len(texts.sent) == 40
     assert set(statuses(sessions).values()) == {"sent"}
+
+
+def test_an_instant_channel_is_sent_and_recorded_a_batch_at_a_time_beside_hanging_texts(
+    sessions: sessionmaker[Session], clock: ManualClock, gated: GatedSender
+) -> None:
+    channels, in_app = Channels(), InstantSender()
+    channels.register("sms", gated)
+    channels.register("in_app", in_app, instant=True)
+    channels.relevance.append(lambda db, clock, m: "acknowledged" if m.payload["body"].endswith("#2") else None)
+    sender = Dispatcher(sessions, clock, channels, DispatchPolicy(concurrency=2, batch=3), name="w1")
+    put(sessions, clock, "sms", 2)
+    assert sender.run() == 2
+    assert gated.started.acquire(timeout=10)
+    assert gated.started.acquire(timeout=10)
+    notices = put(sessions, clock, "in_app", 4)
+    assert sender.run() == 3  # one batch of the instant channel, sent within the round while texts hang
+    assert in_app.sent == [notices[0], notices[1]]  # the third was no longer wanted
+    states = statuses(sessions)
+    assert [states[i] for i in notices] == ["sent", "sent", "dropped", "pending"]
+    with sessions() as db:  # nothing of them is left leased: each was recorded in the claiming transaction
+        held = db.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.channel == "in_app", OutboxMessage.lease_until.is_not(None))
+        )
+        assert list(held) == []
+        outcomes = {row.message_id: row.outcome for row in db.execute(select(OutboxAttempt.message_id, OutboxAttempt.outcome))}
+    assert [outcomes.get(i) for i in notices] == ["ok", "ok", "dropped", None]
+    gated.gate.set()
+    sender.run(wait_for_sends=True)
+    assert in_app.sent == [notices[0], notices[1], notices[3]]
