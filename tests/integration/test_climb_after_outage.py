@@ -5,16 +5,18 @@ late by how much; reminders of passed steps are dropped, never sent; nothing is 
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.core import deadlines
+from riskcontrol.core.db import INSERT_PAGE_ROWS, Base
 from riskcontrol.core.deadlines import DROPPED as DROPPED_DEADLINE
 from riskcontrol.core.deadlines import Deadline, SweepPolicy
 from riskcontrol.core.outbox import DROPPED, OutboxMessage
@@ -175,9 +177,16 @@ def test_first_steps_are_told_in_batches_whose_statements_do_not_grow_with_the_n
     def count(conn: object, cursor: object, statement: str, *args: object) -> None:
         statements.append(statement)
 
-    def first_round_after(filings: int, start: int) -> tuple[int, int]:
+    def rows_by_table() -> Counter[str]:
+        with night.sessions() as db:
+            return Counter(
+                {t.name: db.execute(select(func.count()).select_from(t)).scalar_one() for t in Base.metadata.sorted_tables}
+            )
+
+    def first_round_after(filings: int, start: int) -> tuple[int, Counter[str], Counter[str]]:
         for n in range(filings):
             file_observation(night, ("suicide_plan",), client_id=f"phone-batch-{start + n}")
+        before = rows_by_table()
         statements.clear()
         event.listen(ctx.engine, "before_cursor_execute", count)
         try:
@@ -188,16 +197,23 @@ def test_first_steps_are_told_in_batches_whose_statements_do_not_grow_with_the_n
         finally:
             event.remove(ctx.engine, "before_cursor_execute", count)
         assert result.fired == filings
+        added = rows_by_table() - before
         deadlines.sweep(ctx.sessions, night.clock, ctx.deadline_handlers, worker="t")  # what follows (incidents)
         reads = [s for s in statements if not s.lstrip().upper().startswith("INSERT")]
-        return len(reads), len(statements)
+        inserts = Counter(m.group(1) for s in statements if (m := re.match(r"\s*INSERT INTO (\w+)", s, re.IGNORECASE)))
+        return len(reads), inserts, added
 
     few, many = first_round_after(2, 0), first_round_after(8, 100)
-    # Reads and updates are per batch everywhere; PostgreSQL also inserts each table's rows in one
-    # statement (SQLAlchemy's insertmanyvalues), which SQLite's driver does row by row.
-    assert many[0] == few[0]
+    assert many[0] == few[0]  # reads and updates are per batch everywhere
     if database_url.startswith("postgresql"):
-        assert many[1] == few[1]
+        # PostgreSQL also inserts each table's rows together, INSERT_PAGE_ROWS rows per statement
+        # (SQLAlchemy's insertmanyvalues), where SQLite's driver goes row by row: four times the
+        # reports cost at most one more statement per page of rows, never one per row.
+        (_, few_inserts, _), (_, many_inserts, added) = few, many
+        assert set(many_inserts) == set(few_inserts)
+        for table, statements_then in few_inserts.items():
+            assert statements_then <= many_inserts[table] <= statements_then + added[table] / INSERT_PAGE_ROWS, table
+        assert max(added.values()) > INSERT_PAGE_ROWS  # some table took more than one page
     with night.sessions() as db:
         told = db.execute(select(Notification.id).where(Notification.subject_type == "escalation")).all()
     assert len(told) == 10 * 2  # each report told the counsellor and the class monitor
