@@ -173,7 +173,7 @@ class SweepPolicy:
     # that a backlog holds up neither its heartbeat nor its other jobs; the next round goes on at once.
     max_seconds: float | None = None
     # While the climb has rows in this sweep, work that can wait stops at its budget and waits for the
-    # next round after the loop's pause (the worker loop; a single sweep fires everything due).
+    # next round (the worker loop; a single sweep fires everything due).
     slow_yields: bool = False
 
     @property
@@ -193,7 +193,7 @@ class SweepResult:
     # The sweep stopped at its time limit with rows possibly still due (`again`: some of the climb's).
     unfinished: bool = False
     again: bool = False
-    # Rows of the climb fired, and whether work that can wait was left at its time budget.
+    # Rows of the climb claimed (fired or dropped), and whether work that can wait was left at its budget.
     urgent: int = 0
     slow_left: bool = False
 
