@@ -21,7 +21,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from riskcontrol.core import metrics, outbox
+from riskcontrol.core import outbox
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import transaction
 from riskcontrol.core.outbox import Channels, Claimed, DispatchPolicy, OutboxMessage, SendOutcome
@@ -155,7 +155,6 @@ def send(sessions: sessionmaker[Session], clock: Clock, channels: Channels, poli
         reconcile = channels.reconcilers.get(message.channel) if claimed.unknown else None
         if reconcile is None and outbox.drop_if_stale(db, clock, channels, message):
             return
-        sender = channels.senders.get(message.channel)
         db.flush()
         db.expunge(message)
     label, outcome = None, None
@@ -173,13 +172,7 @@ def send(sessions: sessionmaker[Session], clock: Clock, channels: Channels, poli
             if outbox.drop_if_stale(db, clock, channels, fresh):
                 return
     if outcome is None:
-        try:
-            if sender is None:
-                raise LookupError(f"no sender for channel {message.channel!r}")
-            outcome = metrics.timed_sender(message.channel, sender)(message)
-        except Exception as exc:  # a sender that raises is a retryable failure, never a lost message
-            log.exception("sending outbox message %s failed", claimed.id)
-            outcome = SendOutcome(ok=False, error=f"{type(exc).__name__}: {exc}", retryable=sender is not None)
+        outcome = outbox.attempt(channels, message)
     with transaction(sessions) as db:
         fresh = db.get(OutboxMessage, claimed.id, with_for_update=True)
         assert fresh is not None

@@ -207,17 +207,23 @@ def send_now(db: Session, clock: Clock, channels: Channels, policy: DispatchPoli
     Should the commit fail after a send, the message is sent again later: on an instant channel that
     is one more push of an inbox item the screen already shows."""
     claimed = QUEUE.claim(db, clock.now(), limit=limit, where=[OutboxMessage.channel == channel], lease_for=policy.lease, by=by)
-    sender = channels.senders[channel]
     for message, _ in claimed:
-        if drop_if_stale(db, clock, channels, message):
-            continue
-        try:
-            outcome = metrics.timed_sender(channel, sender)(message)
-        except Exception as exc:  # a sender that raises is a retryable failure, never a lost message
-            log.exception("sending outbox message %s failed", message.id)
-            outcome = SendOutcome(ok=False, error=f"{type(exc).__name__}: {exc}")
-        record_outcome(db, clock, channels, message, outcome, policy)
+        if not drop_if_stale(db, clock, channels, message):
+            record_outcome(db, clock, channels, message, attempt(channels, message), policy)
     return len(claimed)
+
+
+def attempt(channels: Channels, message: OutboxMessage) -> SendOutcome:
+    """One send through the message's channel, timed; a sender that raises is a retryable failure
+    (never a lost message), a channel with no sender a final one."""
+    sender = channels.senders.get(message.channel)
+    try:
+        if sender is None:
+            raise LookupError(f"no sender for channel {message.channel!r}")
+        return metrics.timed_sender(message.channel, sender)(message)
+    except Exception as exc:
+        log.exception("sending outbox message %s failed", message.id)
+        return SendOutcome(ok=False, error=f"{type(exc).__name__}: {exc}", retryable=sender is not None)
 
 
 def renew(db: Session, clock: Clock, policy: DispatchPolicy, ids: Sequence[int], *, by: str) -> None:
