@@ -75,9 +75,12 @@ bench: setup services
 setup: $(VENV)/.installed
 
 # Exactly the locked versions, and nothing else; refused when pyproject.toml has moved on from
-# uv.lock (then run `make lock` and commit both).
-$(VENV)/.installed: pyproject.toml uv.lock | setup-uv
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --extra dev --python $(BIN)/python
+# uv.lock (then run `make lock` and commit both). Compiled to bytecode as installed: where
+# PYTHONDONTWRITEBYTECODE is set (this machine, CI) every process would otherwise compile each
+# library it imports, twice as slow to start, and a lazy import inside the first text sent (Twilio's
+# REST modules) would hold the interpreter for a second mid-flood.
+$(VENV)/.installed: pyproject.toml uv.lock Makefile | setup-uv
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --extra dev --compile-bytecode --python $(BIN)/python
 	touch $@
 
 # Re-resolve after changing dependencies in pyproject.toml (keeps every other pin as it is).

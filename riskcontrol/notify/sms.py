@@ -172,6 +172,9 @@ class TwilioSmsChannel:
         self.from_number = from_number
         self._http = _RebasedHttpClient(api_base, timeout=timeout) if api_base else TwilioHttpClient(timeout=timeout)
         self._client = Client(account_sid, auth_token, http_client=self._http)  # type: ignore[no-untyped-call]
+        # The SDK imports its REST modules on first use: here, at start-up, rather than inside the
+        # first text of the night, holding the interpreter (and the sweep beside it) for a second.
+        self._client.messages  # noqa: B018
 
     def send(self, to: str, body: str, *, status_callback: str | None) -> SmsResult:
         """Hand one message to Twilio; a refusal or a network failure raises SmsError."""
