@@ -232,25 +232,48 @@ def sweep_batch(db: Session, clock: Clock, handlers: DeadlineHandlers, *, worker
     for deadline in live:
         if deadline.kind in handlers.batches:
             grouped.setdefault(deadline.kind, []).append(deadline)
-    one_by_one = []
+    together, alone = [], []
     for deadline in live:
         group = grouped.pop(deadline.kind, None)
         if group is None and deadline.kind in handlers.batches:
             continue  # fired with its group
-        if group is None or not _fire_batch(db, clock, handlers.batches[deadline.kind], group, worker, policy, result):
-            one_by_one.extend(group or [deadline])
-    # The rest may be slow (opening an incident): fired within a time budget, so that the climb's rows
-    # falling due meanwhile wait for no more than that; what is left stays pending for the next round.
-    slow_until = None
-    for deadline in one_by_one:
-        if deadline.kind not in handlers.urgent:
-            if slow_until is None:
-                slow_until = monotonic() + policy.slow_budget  # at least one goes in every batch
-            elif monotonic() > slow_until:
-                result.slow_left = True
-                break
-        _fire_one(db, clock, handlers.handlers.get(deadline.kind), deadline, worker, policy, result)
+        if group is None:
+            together.append(deadline)
+        elif not _fire_batch(db, clock, handlers.batches[deadline.kind], group, worker, policy, result):
+            alone.extend(group)  # a row in the batch fails: each on its own
+    # The rest, a handler per row, fire together under one savepoint; should any fail, nothing of the
+    # group is kept and each fires on its own. Work that is not the climb's may be slow (opening an
+    # incident): it fires within a time budget, so that the climb's rows falling due meanwhile wait no
+    # more than that; what is left stays pending for the next round.
+    if not _fire_group(db, clock, handlers, together, worker, policy, result):
+        alone.extend(together)
+    budget = _Budget(handlers, policy.slow_budget)
+    for deadline in alone:
+        if budget.allows(deadline, result):
+            _fire_one(db, clock, handlers.handlers.get(deadline.kind), deadline, worker, policy, result)
     return result
+
+
+@dataclass
+class _Budget:
+    """The time a batch may spend on rows that are not the climb's: it starts with the first such row,
+    which always goes in, and every row of the climb goes in whatever the time."""
+
+    handlers: DeadlineHandlers
+    seconds: float
+    until: float | None = None
+
+    def allows(self, deadline: Deadline, result: SweepResult) -> bool:
+        """Whether `deadline` fires in this batch; one left for the next round sets `slow_left`."""
+        if deadline.kind in self.handlers.urgent:
+            return True
+        if self.until is None:
+            self.until = monotonic() + self.seconds
+            return True
+        if monotonic() <= self.until:
+            return True
+        result.slow_left = True
+        return False
 
 
 def _mark_fired(deadline: Deadline, now: datetime, worker: str, policy: SweepPolicy) -> None:
@@ -276,6 +299,44 @@ def _fire_batch(
             handler(db, clock, group)
     except Exception:
         log.exception("a batch of %d %s deadlines failed; firing them one by one", len(group), group[0].kind)
+        for deadline in group:
+            deadline.status, deadline.fired_at, deadline.fired_by = PENDING, None, None
+        return False
+    for deadline in group:
+        _count_fired(deadline, now, result)
+    return True
+
+
+def _fire_group(
+    db: Session,
+    clock: Clock,
+    handlers: DeadlineHandlers,
+    rows: list[Deadline],
+    worker: str,
+    policy: SweepPolicy,
+    result: SweepResult,
+) -> bool:
+    """Fire rows, each with its kind's handler, under one savepoint (one SAVEPOINT, and the rows'
+    updates and the handlers' inserts flushed together, rather than a savepoint per row), within the
+    budget for slow work; False, with nothing kept, when any row fails."""
+    if not rows:
+        return True
+    budget = _Budget(handlers, policy.slow_budget)
+    now = clock.now()
+    group: list[Deadline] = []
+    try:
+        with db.begin_nested():
+            for deadline in rows:
+                if not budget.allows(deadline, result):
+                    continue
+                handler = handlers.handlers.get(deadline.kind)
+                if handler is None:
+                    raise LookupError(f"no handler registered for deadline kind {deadline.kind!r}")
+                group.append(deadline)
+                _mark_fired(deadline, now, worker, policy)
+                handler(db, clock, deadline)
+    except Exception:
+        log.warning("a group of %d deadlines failed; firing them one by one", len(group), exc_info=True)
         for deadline in group:
             deadline.status, deadline.fired_at, deadline.fired_by = PENDING, None, None
         return False

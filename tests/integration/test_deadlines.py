@@ -16,6 +16,7 @@ from riskcontrol.core.clock import Clock, ManualClock
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers, SweepPolicy, sweep
 from riskcontrol.core.outbox import OutboxMessage
 from riskcontrol.core.worker import Worker
+from tests.factories import statements
 
 
 def counting_handlers(seen: list[int]) -> DeadlineHandlers:
@@ -221,6 +222,45 @@ def test_a_handler_scheduling_a_row_already_due_has_it_fired_in_the_same_sweep(
     clock.advance(timedelta(minutes=12))  # down for 12 minutes: rungs 1 (0'), 2 (5') and 3 (10') are all due
     assert sweep(sessions, clock, handlers, worker="w").fired == 3
     assert fired == ["1", "2", "3"]
+
+
+def test_rows_with_a_handler_each_fire_under_one_savepoint_and_one_by_one_when_one_fails(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    handlers = counting_handlers([])
+
+    def picky(db: Session, clock: Clock, deadline: Deadline) -> None:
+        outbox.enqueue(db, clock, channel="test", payload={}, subject_type="deadline", subject_id=deadline.id)
+        if deadline.subject_id == "bad":
+            raise ValueError("this one cannot be fired")
+
+    handlers.register("test.picky", picky)
+    add(sessions, clock, 50)
+    with sessions() as db, statements(db) as sql:
+        assert sweep(sessions, clock, handlers, worker="w").fired == 50
+    assert sum(1 for statement in sql if statement.startswith("SAVEPOINT")) == 1  # not one per row
+    with sessions() as db:
+        for subject in ("a", "bad", "b"):
+            deadlines.schedule(db, clock, kind="test.picky", subject_type="t", subject_id=subject, due_at=clock.now())
+        db.commit()
+    result = sweep(sessions, clock, handlers, worker="w")
+    assert (result.fired, result.failed) == (2, 1)
+    with sessions() as db:
+        states = {
+            row.subject_id: row.status
+            for row in db.execute(select(Deadline.subject_id, Deadline.status).where(Deadline.kind == "test.picky"))
+        }
+        told = db.execute(
+            select(Deadline.subject_id, func.count(OutboxMessage.id))
+            .join(OutboxMessage, OutboxMessage.subject_id == func.cast(Deadline.id, OutboxMessage.subject_id.type))
+            .where(Deadline.kind == "test.picky")
+            .group_by(Deadline.subject_id)
+        )
+        # The group was rolled back whole: what its rows did is kept once, the failing row's not at all.
+        assert (states, {row[0]: row[1] for row in told}) == (
+            {"a": "fired", "bad": "pending", "b": "fired"},
+            {"a": 1, "b": 1},
+        )
 
 
 def test_a_kind_with_a_batch_handler_fires_its_rows_together_and_one_by_one_when_the_batch_fails(
