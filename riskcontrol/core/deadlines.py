@@ -292,19 +292,14 @@ def _fire_batch(
 ) -> bool:
     """Fire a group of one kind with its batch handler; False (nothing kept) when it fails."""
     now = clock.now()
-    try:
-        with db.begin_nested():
-            for deadline in group:
-                _mark_fired(deadline, now, worker, policy)
-            handler(db, clock, group)
-    except Exception:
-        log.exception("a batch of %d %s deadlines failed; firing them one by one", len(group), group[0].kind)
+
+    def fire(fired: list[Deadline]) -> None:
         for deadline in group:
-            deadline.status, deadline.fired_at, deadline.fired_by = PENDING, None, None
-        return False
-    for deadline in group:
-        _count_fired(deadline, now, result)
-    return True
+            fired.append(deadline)
+            _mark_fired(deadline, now, worker, policy)
+        handler(db, clock, group)
+
+    return _under_one_savepoint(db, now, result, fire)
 
 
 def _fire_group(
@@ -323,24 +318,34 @@ def _fire_group(
         return True
     budget = _Budget(handlers, policy.slow_budget)
     now = clock.now()
-    group: list[Deadline] = []
+
+    def fire(fired: list[Deadline]) -> None:
+        for deadline in rows:
+            if not budget.allows(deadline, result):
+                continue
+            handler = handlers.handlers.get(deadline.kind)
+            if handler is None:
+                raise LookupError(f"no handler registered for deadline kind {deadline.kind!r}")
+            fired.append(deadline)
+            _mark_fired(deadline, now, worker, policy)
+            handler(db, clock, deadline)
+
+    return _under_one_savepoint(db, now, result, fire)
+
+
+def _under_one_savepoint(db: Session, now: datetime, result: SweepResult, fire: Callable[[list[Deadline]], None]) -> bool:
+    """Run `fire` (which notes each row it marks fired) under one savepoint and count what it fired;
+    when it fails, nothing is kept, its rows are pending again and the caller fires them one by one."""
+    fired: list[Deadline] = []
     try:
         with db.begin_nested():
-            for deadline in rows:
-                if not budget.allows(deadline, result):
-                    continue
-                handler = handlers.handlers.get(deadline.kind)
-                if handler is None:
-                    raise LookupError(f"no handler registered for deadline kind {deadline.kind!r}")
-                group.append(deadline)
-                _mark_fired(deadline, now, worker, policy)
-                handler(db, clock, deadline)
+            fire(fired)
     except Exception:
-        log.warning("a group of %d deadlines failed; firing them one by one", len(group), exc_info=True)
-        for deadline in group:
+        log.warning("%d deadlines fired together failed; firing them one by one", len(fired), exc_info=True)
+        for deadline in fired:
             deadline.status, deadline.fired_at, deadline.fired_by = PENDING, None, None
         return False
-    for deadline in group:
+    for deadline in fired:
         _count_fired(deadline, now, result)
     return True
 

@@ -50,6 +50,14 @@ def add(sessions: sessionmaker[Session], clock: ManualClock, n: int, *, due_in: 
         db.commit()
 
 
+def due_now(sessions: sessionmaker[Session], clock: ManualClock, kind: str, subjects: Sequence[str]) -> None:
+    """One row of `kind` due now for each subject."""
+    with sessions() as db:
+        for subject in subjects:
+            deadlines.schedule(db, clock, kind=kind, subject_type="t", subject_id=subject, due_at=clock.now())
+        db.commit()
+
+
 def test_a_deadline_fires_when_due_and_only_once(sessions: sessionmaker[Session], clock: ManualClock) -> None:
     seen: list[int] = []
     add(sessions, clock, 1, due_in=timedelta(minutes=5))
@@ -239,10 +247,7 @@ def test_rows_with_a_handler_each_fire_under_one_savepoint_and_one_by_one_when_o
     with sessions() as db, statements(db) as sql:
         assert sweep(sessions, clock, handlers, worker="w").fired == 50
     assert sum(1 for statement in sql if statement.startswith("SAVEPOINT")) == 1  # not one per row
-    with sessions() as db:
-        for subject in ("a", "bad", "b"):
-            deadlines.schedule(db, clock, kind="test.picky", subject_type="t", subject_id=subject, due_at=clock.now())
-        db.commit()
+    due_now(sessions, clock, "test.picky", ("a", "bad", "b"))
     result = sweep(sessions, clock, handlers, worker="w")
     assert (result.fired, result.failed) == (2, 1)
     with sessions() as db:
@@ -281,16 +286,10 @@ def test_a_kind_with_a_batch_handler_fires_its_rows_together_and_one_by_one_when
 
     handlers = DeadlineHandlers()
     handlers.register("test.batch", one, batch=many)
-    with sessions() as db:
-        for subject in ("a", "b", "c"):
-            deadlines.schedule(db, clock, kind="test.batch", subject_type="t", subject_id=subject, due_at=clock.now())
-        db.commit()
+    due_now(sessions, clock, "test.batch", ("a", "b", "c"))
     assert sweep(sessions, clock, handlers, worker="w").fired == 3
     assert (batches, singles) == ([["a", "b", "c"]], [])
-    with sessions() as db:
-        for subject in ("d", "bad", "e"):
-            deadlines.schedule(db, clock, kind="test.batch", subject_type="t", subject_id=subject, due_at=clock.now())
-        db.commit()
+    due_now(sessions, clock, "test.batch", ("d", "bad", "e"))
     result = sweep(sessions, clock, handlers, worker="w")
     assert (result.fired, result.failed) == (2, 1)
     assert singles == ["d", "e"]  # the batch was rolled back whole, then each row fired on its own
