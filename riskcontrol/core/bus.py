@@ -21,7 +21,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from riskcontrol.core.publisher import BackgroundPublisher
 
@@ -196,16 +196,31 @@ _AFTER_COMMIT = "riskcontrol.bus.after_commit"
 
 
 def publish_after_commit(db: Session, bus: Bus, channel: str, message: Message) -> None:
-    """Publish `message` once `db`'s transaction has committed; a rollback drops it."""
-    db.info.setdefault(_AFTER_COMMIT, []).append((bus, channel, message))
+    """Publish `message` once `db`'s transaction has committed: the outermost one, not a savepoint
+    released inside it. A rollback drops it, and a savepoint rolled back drops what was queued in it
+    (a deadline fired inside a group that failed), leaving what the transaction queued before."""
+    queued_in = db.get_nested_transaction() or db.get_transaction() or db.begin()
+    db.info.setdefault(_AFTER_COMMIT, []).append((queued_in, bus, channel, message))
 
 
 @event.listens_for(Session, "after_commit")
 def _publish_committed(session: Session) -> None:
-    for bus, channel, message in session.info.pop(_AFTER_COMMIT, ()):
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released: the transaction around it may still roll back
+    for _, bus, channel, message in session.info.pop(_AFTER_COMMIT, ()):
         bus.publish(channel, message)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_rolled_back(session: Session) -> None:
-    session.info.pop(_AFTER_COMMIT, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    queued = session.info.get(_AFTER_COMMIT)
+    if queued:
+        queued[:] = [item for item in queued if not _within(item[0], previous_transaction)]
+
+
+def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False

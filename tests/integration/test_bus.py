@@ -15,9 +15,11 @@ from contextlib import contextmanager
 
 import pytest
 import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from bench.serve import private_redis
-from riskcontrol.core.bus import Bus, MemoryBus, RedisBus
+from riskcontrol.core.bus import Bus, MemoryBus, Message, RedisBus, publish_after_commit
 
 REDIS_URL = os.environ.get("RISKCONTROL_TEST_REDIS_URL")
 REDIS_SERVER = shutil.which("redis-server")
@@ -152,3 +154,38 @@ async def test_a_subscription_notices_when_redis_hangs_and_hears_again_once_it_i
                 assert await asyncio.wait_for(anext(messages), timeout=HANG_GUARD) == {"seq": 2}
         finally:
             bus.close()
+
+
+class Heard(MemoryBus):
+    """A bus that notes what is published to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heard: list[Message] = []
+
+    def publish(self, channel: str, message: Message) -> None:
+        self.heard.append(message)
+
+
+def test_a_message_queued_for_after_commit_waits_for_the_outer_commit_and_a_savepoint_rolled_back_drops_its_own(
+    sessions: sessionmaker[Session],
+) -> None:
+    bus = Heard()
+    with sessions() as db:
+        db.execute(select(1))
+        publish_after_commit(db, bus, "board", {"n": 1})
+        with db.begin_nested():
+            publish_after_commit(db, bus, "board", {"n": 2})
+        assert bus.heard == []  # a savepoint released is not a commit: the transaction may still roll back
+        with contextlib.suppress(RuntimeError), db.begin_nested():
+            publish_after_commit(db, bus, "board", {"n": 3})
+            with db.begin_nested():
+                publish_after_commit(db, bus, "board", {"n": 4})
+            raise RuntimeError("a deadline in the group fails")
+        db.commit()
+    assert bus.heard == [{"n": 1}, {"n": 2}]
+    with sessions() as db:
+        publish_after_commit(db, bus, "board", {"n": 5})  # before anything began the session's transaction
+        db.rollback()
+        db.commit()
+    assert bus.heard == [{"n": 1}, {"n": 2}]
