@@ -32,6 +32,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sop_app, name="sop")
 app.add_typer(playbooks_app, name="playbooks")
+triage_app = typer.Typer(help="The triage rubric (sop/triage.yaml) and its calibration set.", no_args_is_help=True)
+app.add_typer(triage_app, name="triage")
 riskmap_app = typer.Typer(help="The risk map (风险地图).", no_args_is_help=True)
 app.add_typer(riskmap_app, name="riskmap")
 
@@ -323,6 +325,33 @@ def playbooks_check(playbook_dir: PlaybookDirOption = None, sop_dir: SopDirOptio
         playbook = library.playbooks[kind]
         tasks = sum(len(step.tasks) for step in playbook.steps)
         out.print(f"  {kind:<18} v{playbook.version}  {playbook.label.zh}  {tasks} tasks", soft_wrap=True, highlight=False)
+
+
+@triage_app.command("calibrate")
+def triage_calibrate(playbook_dir: PlaybookDirOption = None, sop_dir: SopDirOption = None) -> None:
+    """Run every case of sop/calibration.yaml through the shipped rules: the confusion matrix, every
+    miss, and exit 1 unless no red case is graded below red and at least 95 % are exact."""
+    from riskcontrol.core.datafiles import DataFileError
+    from riskcontrol.escalation.policy import load_policy
+    from riskcontrol.incidents.calibration import Rules, load_calibration, matrix, run, verdict
+    from riskcontrol.incidents.playbooks import load_playbooks
+    from riskcontrol.incidents.sop import load_crisis_sop
+    from riskcontrol.observations.catalog import load_checklist, load_rubric
+
+    settings = _settings()
+    sop_dir = sop_dir or settings.sop_dir
+    try:
+        library = load_playbooks(playbook_dir or settings.playbook_dir, load_crisis_sop(sop_dir))
+        rules = Rules(
+            load_checklist(sop_dir), load_rubric(sop_dir), load_policy(sop_dir), list(library.playbooks.values()), settings.tz
+        )
+        outcomes = run(rules, load_calibration(sop_dir))
+    except (DataFileError, ValueError) as exc:
+        err.print(str(exc), soft_wrap=True, markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+    typer.echo(matrix(outcomes))
+    if not verdict(outcomes).met:
+        raise typer.Exit(1)
 
 
 @playbooks_app.command("show")

@@ -136,8 +136,10 @@ def ensure_pending(db: Session, clock: Clock, *, kind: str, subject_type: str, s
         schedule(db, clock, kind=kind, subject_type=subject_type, subject_id=subject_id, due_at=due_at)
 
 
-def cancel(db: Session, *, subject_type: str, subject_id: str | int | Sequence[str | int], kind: str | None = None) -> int:
-    """Cancel the pending deadlines of a subject, or of several (optionally of one kind); returns how many."""
+def cancel(
+    db: Session, *, subject_type: str, subject_id: str | int | Sequence[str | int], kind: str | Sequence[str] | None = None
+) -> int:
+    """Cancel the pending deadlines of a subject, or of several (optionally of one kind, or of some); how many."""
     ids = (
         [str(i) for i in subject_id]
         if isinstance(subject_id, Sequence) and not isinstance(subject_id, str)
@@ -150,8 +152,10 @@ def cancel(db: Session, *, subject_type: str, subject_id: str | int | Sequence[s
         .where(Deadline.status == PENDING, Deadline.subject_type == subject_type, Deadline.subject_id.in_(ids))
         .values(status=CANCELLED)
     )
-    if kind is not None:
+    if isinstance(kind, str):
         stmt = stmt.where(Deadline.kind == kind)
+    elif kind is not None:
+        stmt = stmt.where(Deadline.kind.in_(list(kind)))
     return int(db.execute(stmt.execution_options(synchronize_session="fetch")).rowcount)  # type: ignore[attr-defined]
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import pairwise
-from typing import Annotated, Any, Literal, NoReturn, get_args
+from typing import Annotated, Any, Literal, NoReturn, Self, get_args
 from zoneinfo import ZoneInfo
 
-from pydantic import BeforeValidator, Field, PlainSerializer, ValidationError, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from riskcontrol.core.durations import Duration, format_duration
@@ -85,11 +85,33 @@ class AckBy(Frozen):
     next_working_day_at: ClockTime
 
 
+class Also(Frozen):
+    """Others told at the same time as a step, over its channels, who may acknowledge it too (the
+    psychological centre beside the counsellor, so a same-day assessment can be booked)."""
+
+    grid_level: UnitKind
+    roles: tuple[Role, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _roles_held_at_the_level(self) -> Also:
+        if self.grid_level not in CHAIN_LEVELS:
+            _refuse(("grid_level",), f"one of {', '.join(CHAIN_LEVELS)}; not {self.grid_level}", self.grid_level)
+        for i, role in enumerate(self.roles):
+            if (problem := role_unit_problem(role, self.grid_level)) is not None:
+                _refuse(("roles", i), problem, role)
+        return self
+
+
 class StepPolicy(_Audience):
     ack_within: Duration | None = None
     ack_by: AckBy | None = None
     repeat_every: Duration | None = None
     repeat_channels: tuple[Channel, ...] | None = None
+    also: tuple[Also, ...] = ()
+
+    def audiences(self) -> tuple[tuple[UnitKind, tuple[Role, ...]], ...]:
+        """Who is told at this step: its own grid level and roles, then each `also`."""
+        return ((self.grid_level, self.roles), *((a.grid_level, a.roles) for a in self.also))
 
     @model_validator(mode="after")
     def _one_deadline_and_sane_repeats(self) -> StepPolicy:
@@ -104,25 +126,33 @@ class StepPolicy(_Audience):
         return self
 
 
-class NightRule(Frozen):
-    """Channels added to a notice told at night, when an in-app message would lie unseen."""
+class TimeWindow(Frozen):
+    """A local time-of-day window written `from: "23:00"`, `to: "07:00"` (it may wrap past midnight);
+    written back with the same names, so a snapshot of it reads back."""
 
-    label: Label
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
+
     starts: ClockTime = Field(alias="from")
     ends: ClockTime = Field(alias="to")
-    add_channels: tuple[Channel, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _a_real_window(self) -> NightRule:
+    def _a_real_window(self) -> Self:
         if self.starts == self.ends:
-            _refuse(("to",), "the night must end at another time than it starts", self.ends.strftime("%H:%M"))
+            _refuse(("to",), "the window must end at another time than it starts", self.ends.strftime("%H:%M"))
         return self
 
     def covers(self, local: time) -> bool:
-        """Whether a local clock time falls in the night (the window may wrap past midnight)."""
+        """Whether a local clock time falls in the window."""
         if self.starts < self.ends:
             return self.starts <= local < self.ends
         return local >= self.starts or local < self.ends
+
+
+class NightRule(TimeWindow):
+    """Channels added to a notice told at night, when an in-app message would lie unseen."""
+
+    label: Label
+    add_channels: tuple[Channel, ...] = Field(min_length=1)
 
 
 class DigestRule(_Audience):
@@ -149,9 +179,55 @@ class LevelPolicy(Frozen):
         return self
 
 
+class Rung(_Audience):
+    """One rung of the night ladder: at a local clock time, a grid level is told over its channels."""
+
+    at: ClockTime
+
+
+class NightLadder(TimeWindow):
+    """The night check (查寝): a student not back in the dorm is reported up the grid at fixed clock
+    times until found, whatever the level's own chain does and whoever acknowledged it. It applies to
+    an observation ticking one of `items` filed between `from` and `to`; a rung whose time passed
+    before the filing is told at once."""
+
+    label: Label
+    items: tuple[str, ...] = Field(min_length=1)
+    rungs: tuple[Rung, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _rungs_in_night_order(self) -> NightLadder:
+        for i, rung in enumerate(self.rungs):
+            if not self.covers(rung.at):
+                _refuse(("rungs", i, "at"), "falls outside the ladder's night", rung.at.strftime("%H:%M"))
+        for i, (earlier, later) in enumerate(pairwise(self.rungs), start=1):
+            if self._since_start(later.at) <= self._since_start(earlier.at):
+                _refuse(("rungs", i, "at"), "rungs go in the order of the night", later.at.strftime("%H:%M"))
+        return self
+
+    def _since_start(self, local: time) -> timedelta:
+        start = timedelta(hours=self.starts.hour, minutes=self.starts.minute)
+        return (timedelta(hours=local.hour, minutes=local.minute, seconds=local.second) - start) % timedelta(days=1)
+
+    def applies(self, ticks: Iterable[str], filed_at: datetime, tz: ZoneInfo) -> bool:
+        """Whether an observation ticking `ticks` filed at `filed_at` starts the ladder."""
+        return bool(set(self.items) & set(ticks)) and self.covers(_aware_utc(filed_at).astimezone(tz).time())
+
+    def rung_times(self, filed_at: datetime, tz: ZoneInfo) -> list[datetime]:
+        """When each rung is told (aware UTC) for a filing at `filed_at` inside the night: its clock time
+        that night, or the filing time itself when that has passed."""
+        local = _aware_utc(filed_at).astimezone(tz)
+        night_start = local - self._since_start(local.time())
+        times = []
+        for rung in self.rungs:
+            times.append(max(_aware_utc(night_start + self._since_start(rung.at)), _aware_utc(filed_at)))
+        return times
+
+
 class EscalationPolicy(Frozen):
     channels: dict[Channel, Label]
     levels: dict[Level, LevelPolicy]
+    night_ladder: NightLadder | None = None
 
     @model_validator(mode="after")
     def _every_level_and_channel_labelled(self) -> EscalationPolicy:
@@ -249,6 +325,26 @@ def plan_level(level: LevelPolicy, started_at: datetime, tz: ZoneInfo) -> Escala
 def plan(policy: EscalationPolicy, level: str, started_at: datetime, tz: ZoneInfo) -> EscalationPlan:
     """Who is told when for an escalation of `level` starting at `started_at` (aware UTC)."""
     return plan_level(level_policy(policy, level), started_at, tz)
+
+
+def warning_level(
+    policy: EscalationPolicy, level: str, *, grade_within: timedelta | None, started_at: datetime, tz: ZoneInfo
+) -> LevelPolicy:
+    """The level policy an observation's escalation is frozen with: its level's, with the first step's
+    window cut to `grade_within` when an item asks a person to grade it sooner (see `with_first_window`)."""
+    return with_first_window(level_policy(policy, level), grade_within, started_at, tz)
+
+
+def with_first_window(level: LevelPolicy, within: timedelta | None, started_at: datetime, tz: ZoneInfo) -> LevelPolicy:
+    """`level` with its first step's window cut to `within` when that is shorter (an item a person must
+    grade within hours, on a level that would wait for the next working day); else `level` itself."""
+    if within is None or not level.chain:
+        return level
+    first = level.chain[0]
+    if ack_deadline(first, started_at, tz) - _aware_utc(started_at) <= within:
+        return level
+    cut = first.model_copy(update={"ack_within": within, "ack_by": None})
+    return level.model_copy(update={"chain": (cut, *level.chain[1:])})
 
 
 def level_policy(policy: EscalationPolicy, level: str) -> LevelPolicy:

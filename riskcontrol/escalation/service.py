@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from riskcontrol.core.clock import Clock
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, HiddenOutOfScope, InvalidInput, NotFound
 from riskcontrol.core.events import EventHandler, Events
+from riskcontrol.core.i18n import translate
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import rules
 from riskcontrol.escalation.models import Escalation, EscalationEvent, EscalationRecipient
@@ -29,11 +30,15 @@ from riskcontrol.people import service as people_service
 from riskcontrol.people.models import User
 
 BEGIN, STEP_DUE, REPEAT = "escalation.begin", "escalation.step_due", "escalation.repeat"
+NIGHT_RUNG = "escalation.night_rung"
+# The deadlines of the climb itself, which an acknowledgement stops.
+CLIMB = (STEP_DUE, REPEAT)
 OPEN, ACKNOWLEDGED, RESOLVED, CLOSED = "open", "acknowledged", "resolved", "closed"
 # Besides those told, these roles may acknowledge anything in their scope (a superior taking it on).
 MAY_ACKNOWLEDGE = frozenset({"counselor", "college_officer", "student_affairs", "psych_center", "response_team"})
 LINK_SALT = "escalation-ack"
 REMINDER_KIND = "escalation.reminder"
+ESCALATION_KIND, LADDER_KIND = "escalation", "escalation.night_rung"
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ def _message(
     due_local = due_at.astimezone(cfg.tz).strftime("%H:%M")
     prefix_zh, prefix_en = ("【提醒】", "[Reminder] ") if reminder else ("", "")
     return notify.Message(
-        kind=REMINDER_KIND if reminder else "escalation",
+        kind=REMINDER_KIND if reminder else ESCALATION_KIND,
         level=esc.level,
         title_zh=f"{prefix_zh}【{level.label.zh}】{esc.title_zh}",
         title_en=f"{prefix_en}[{level.label.en}] {esc.title_en}",
@@ -177,7 +182,14 @@ def _tell_steps(db: Session, clock: Clock, cfg: EscalationConfig, steps: Sequenc
     while steps:
         planned = [_plan_step(db, clock, cfg, esc, index, scheduled_at) for esc, index, scheduled_at in steps]
         units = {u.id: u for u in db.execute(select(OrgUnit).where(OrgUnit.id.in_({p.esc.unit_id for p in planned}))).scalars()}
-        found = recipients_many(db, [(units[p.esc.unit_id], p.step.grid_level, p.step.roles) for p in planned])
+        wants = [[(units[p.esc.unit_id], grid_level, roles) for grid_level, roles in p.step.audiences()] for p in planned]
+        flat = recipients_many(db, [want for audiences in wants for want in audiences])
+        found: list[list[User]] = []
+        at = 0
+        for audiences in wants:
+            merged = {user.id: user for group in flat[at : at + len(audiences)] for user in group}
+            found.append(list(merged.values()))
+            at += len(audiences)
         steps, tellings = [], []
         for plan, users in zip(planned, found, strict=True):
             esc, index = plan.esc, plan.index
@@ -240,9 +252,16 @@ def prepare(
     title_en: str,
     summary_zh: str,
     summary_en: str,
+    grade_within: timedelta | None = None,
+    tz: ZoneInfo | None = None,
 ) -> Escalation | None:
-    """An escalation under the policy of `level`, frozen now, not yet stored; None for digest-only levels."""
-    level_policy = rules.level_policy(policy, level)
+    """An escalation under the policy of `level`, frozen now, not yet stored; None for digest-only levels.
+    With `grade_within`, the first step waits no longer than that (see `rules.with_first_window`)."""
+    if grade_within is not None:
+        assert tz is not None, "a calendar window needs the school's time zone"
+        level_policy = rules.warning_level(policy, level, grade_within=grade_within, started_at=clock.now(), tz=tz)
+    else:
+        level_policy = rules.level_policy(policy, level)
     if not level_policy.chain:
         return None
     return Escalation(
@@ -366,8 +385,11 @@ def still_worth_sending(db: Session, clock: Clock, item: Notification) -> str | 
     """Why a queued message about an escalation should not go out any more, or None: nobody needs a
     call to acknowledge what is already acknowledged, nor a reminder of a step the climb has left."""
     esc = db.get(Escalation, int(item.subject_id))
-    if esc is None:
-        return None
+    if esc is None or item.kind not in (ESCALATION_KIND, REMINDER_KIND, LADDER_KIND):
+        return None  # not a call to acknowledge (an incident to confirm, say)
+    if item.kind == LADDER_KIND:
+        # The night ladder stops when the student is found, not when someone acknowledged.
+        return f"escalation {esc.status}" if esc.status in (RESOLVED, CLOSED) else None
     if esc.status != OPEN:
         return f"escalation {esc.status}"
     if item.kind == REMINDER_KIND and (
@@ -419,7 +441,7 @@ def on_delivery_failed(cfg: EscalationConfig) -> EventHandler:
         level = rules.from_snapshot(esc.policy)
         if told <= failed and esc.current_step + 1 < len(level.chain):
             _event(db, clock, esc, "fallback", step=esc.current_step, detail={"reason": "no one at this step reachable by SMS"})
-            deadlines.cancel(db, subject_type="escalation", subject_id=esc.id)
+            deadlines.cancel(db, subject_type="escalation", subject_id=esc.id, kind=CLIMB)
             _tell_step(db, clock, cfg, esc, esc.current_step + 1, scheduled_at=clock.now())
 
     return handle
@@ -452,7 +474,9 @@ def acknowledge(
         raise Conflict(f"escalation {escalation_id} is {esc.status}", field="escalation_id")
     now = clock.now()
     esc.status, esc.acknowledged_at, esc.acknowledged_by, esc.acknowledged_via = ACKNOWLEDGED, now, user.id, via
-    deadlines.cancel(db, subject_type="escalation", subject_id=esc.id)
+    # The climb stops; the night ladder goes on until the student is found, and the incident the
+    # report calls for still opens.
+    deadlines.cancel(db, subject_type="escalation", subject_id=esc.id, kind=CLIMB)
     _event(db, clock, esc, "acknowledged", step=esc.current_step, user_id=user.id, channel=via)
     audit.record(
         db,
@@ -555,6 +579,79 @@ def timeline(db: Session, escalation_id: int) -> list[EscalationEvent]:
     )
 
 
+def schedule_night_ladder(
+    db: Session, clock: Clock, cfg: EscalationConfig, policy: rules.EscalationPolicy, esc: Escalation, ticks: Sequence[str]
+) -> int:
+    """When the observation behind `esc` starts the night ladder (a student not back at the night check),
+    schedule its rungs, each at its clock time that night or at once when that has passed; how many."""
+    ladder = policy.night_ladder
+    if ladder is None or not ladder.applies(ticks, esc.started_at, cfg.tz):
+        return 0
+    times = ladder.rung_times(esc.started_at, cfg.tz)
+    for index, at in enumerate(times):
+        payload = {"rung": index, "ladder": ladder.model_dump(mode="json", by_alias=True)}
+        deadlines.schedule(db, clock, kind=NIGHT_RUNG, subject_type="escalation", subject_id=esc.id, due_at=at, payload=payload)
+    _event(db, clock, esc, "night_ladder", detail={"rungs": [at.isoformat() for at in times]})
+    return len(times)
+
+
+def on_night_rung(cfg: EscalationConfig) -> deadlines.Handler:
+    """Deadline handler: a rung of the night ladder is due; its level is told unless the student was
+    found (the escalation resolved or closed). An acknowledgement does not stop the ladder: only
+    knowing where the student is does."""
+
+    def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
+        esc = _locked(db, int(deadline.subject_id))
+        if esc.status in (RESOLVED, CLOSED):
+            return
+        rung = rules.NightLadder.model_validate(deadline.payload["ladder"]).rungs[int(deadline.payload["rung"])]
+        unit = db.get(OrgUnit, esc.unit_id)
+        assert unit is not None
+        users = recipients(db, unit, rung.grid_level, rung.roles)
+        now = clock.now()
+        detail = {"rung": int(deadline.payload["rung"]), "at": rung.at.strftime("%H:%M"), "grid_level": rung.grid_level.value}
+        # Someone the climb already told over every channel of the rung (a filing after the rung's
+        # time tells the counsellor at once) is not told the same thing twice.
+        told = db.execute(
+            select(EscalationEvent.user_id, EscalationEvent.channel).where(
+                EscalationEvent.escalation_id == esc.id,
+                EscalationEvent.kind.in_(("notified", "night_rung")),
+                EscalationEvent.user_id.in_([u.id for u in users]),
+            )
+        ).all()
+        users = [u for u in users if not {c.value for c in rung.channels} <= {ch for uid, ch in told if uid == u.id}]
+        if not users and told:
+            return
+        if not users:
+            _event(db, clock, esc, "nobody_at_rung", detail=detail)
+            return
+        db.add_all([EscalationRecipient(escalation_id=esc.id, user_id=u.id, step=esc.current_step, told_at=now) for u in users])
+        notices = []
+        for user in users:
+            message = _rung_message(cfg, esc, rung, user)
+            notices.append(notify.Notice(user, rung.channels, message, "escalation", esc.id, None))
+            for channel in rung.channels:
+                _event(db, clock, esc, "night_rung", step=esc.current_step, user_id=user.id, channel=channel, detail=detail)
+        notify.notify_many(db, clock, cfg.events, notices)
+
+    return handle
+
+
+def _rung_message(cfg: EscalationConfig, esc: Escalation, rung: rules.Rung, user: User) -> notify.Message:
+    link = f"{cfg.public_base_url.rstrip('/')}/e/{ack_token(cfg.secret, esc.id, user.id)}"
+    at = rung.at.strftime("%H:%M")
+    return notify.Message(
+        kind=LADDER_KIND,
+        level=esc.level,
+        title_zh=translate("zh-CN", "ladder.title", at=at, label=rung.label.zh, title=esc.title_zh),
+        title_en=translate("en", "ladder.title", at=at, label=rung.label.en, title=esc.title_en),
+        body_zh=translate("zh-CN", "ladder.body", summary=esc.summary_zh),
+        body_en=translate("en", "ladder.body", summary=esc.summary_en),
+        sms_zh=translate("zh-CN", "ladder.sms", at=at, title=esc.title_zh, link=link),
+        data={"escalation_id": esc.id, "rung": rung.at.strftime("%H:%M"), "link": link},
+    )
+
+
 def register(cfg: EscalationConfig, handlers: DeadlineHandlers) -> None:
     """Wire escalations into the deadline sweeper and the domain events."""
     begin = on_begin(cfg)
@@ -562,5 +659,6 @@ def register(cfg: EscalationConfig, handlers: DeadlineHandlers) -> None:
     handlers.register(BEGIN, lambda db, clock, row: begin(db, clock, [row]), batch=begin, urgent=True)
     handlers.register(STEP_DUE, on_step_due(cfg), urgent=True)
     handlers.register(REPEAT, on_repeat(cfg), urgent=True)
+    handlers.register(NIGHT_RUNG, on_night_rung(cfg), urgent=True)
     cfg.events.subscribe(notify.DeliveryFailed, on_delivery_failed(cfg))
     cfg.events.subscribe(notify.SmsReplied, on_sms_reply)

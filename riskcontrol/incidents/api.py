@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, WebSocket
 from fastapi.concurrency import run_in_threadpool
@@ -35,6 +35,8 @@ from riskcontrol.incidents.schemas import (
     IncidentStateOut,
     NoteIn,
     PersonIn,
+    ProposalDecisionIn,
+    ProposalOut,
     RoleIn,
     RoleOut,
     TaskDoneIn,
@@ -162,6 +164,26 @@ def list_incidents(
 ) -> list[IncidentOut]:
     """Incidents in your grid scope (open ones unless `open=false`)."""
     return [shown(i) for i in service.list_incidents(db, principal, open_only=open_only)]
+
+
+ProposalStatus = Literal["pending", "opened", "declined", "all"]
+
+
+@router.get("/incident-proposals")
+def list_proposals(
+    db: Db, principal: CurrentPrincipal, status: Annotated[ProposalStatus, Query()] = "pending"
+) -> list[ProposalOut]:
+    """Incidents a report may call for, waiting for a person to confirm them (or decided), in your scope."""
+    found = service.proposals(db, principal, status=None if status == "all" else status)
+    return [ProposalOut.model_validate(p, from_attributes=True) for p in found]
+
+
+@router.post("/incident-proposals/{proposal_id}/decision", responses=error_responses(403, 404, 409, 422))
+def decide_proposal(proposal_id: PathId, body: ProposalDecisionIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> ProposalOut:
+    """Open the proposed incident (`open: true`), or decline it (`open: false`, with `reason`)."""
+    proposal = service.decide_proposal(db, ctx.clock, _cfg(ctx), principal, proposal_id, open_it=body.open, reason=body.reason)
+    db.commit()
+    return ProposalOut.model_validate(proposal, from_attributes=True)
 
 
 @router.get("/incidents/{incident_id}", responses=error_responses(404))

@@ -172,3 +172,34 @@ class MeasureRound(Base):
     # For measures that reach people (a class's anti-fraud quiz): how many took part, of how many.
     covered: Mapped[int | None] = mapped_column(Integer)
     population: Mapped[int | None] = mapped_column(Integer)
+
+
+class IncidentProposal(Base):
+    """An incident a warning may call for, waiting for a person to confirm it (a playbook trigger at
+    level Ⅲ or Ⅳ that says `opens: confirm`): opened, or declined with a reason."""
+
+    __tablename__ = "incident_proposal"
+    __table_args__ = (
+        Index("ix_incident_proposal_status", "status", "proposed_at"),
+        Index("ix_incident_proposal_unit_path", "unit_path", postgresql_ops={"unit_path": "varchar_pattern_ops"}),
+        UniqueConstraint("source", "source_id", name="uq_incident_proposal_source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    level: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id", ondelete="RESTRICT"), index=True)
+    unit_path: Mapped[str] = mapped_column(String(255))
+    # What it came from (an escalation), and the observation behind it.
+    source: Mapped[str] = mapped_column(String(20))
+    source_id: Mapped[str] = mapped_column(String(64))
+    observation_id: Mapped[int | None] = mapped_column(Integer)
+    student_id: Mapped[int | None] = mapped_column(Integer)
+    filed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id", ondelete="SET NULL"))

@@ -10,8 +10,9 @@ and public-statement templates go with it. Every time limit is a school's defaul
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from datetime import date, timedelta
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
 from enum import IntEnum, StrEnum
 from typing import Annotated, NoReturn
 
@@ -19,8 +20,10 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from riskcontrol.core.durations import Duration
 from riskcontrol.core.shapes import Frozen, Label, Problem, refuse_all
+from riskcontrol.escalation.rules import TimeWindow
 from riskcontrol.incidents.rules import CODE, CrisisSop
 from riskcontrol.observations.opinion_rules import GRADES
+from riskcontrol.observations.rules import Checklist
 
 
 class Level(IntEnum):
@@ -135,13 +138,30 @@ class WarningSource(StrEnum):
     HOTLINE = "hotline"  # a call or a walk-in
 
 
+class Opens(StrEnum):
+    """What a matching trigger does: open the incident at once, or ask the counsellor to confirm one."""
+
+    AUTO = "auto"
+    CONFIRM = "confirm"
+
+
+# A checklist trigger's time of day, e.g. the night from 22:00 to 07:00.
+During = TimeWindow
+
+
 class WarningTrigger(Frozen):
-    """What opens an incident of this type, and at which level it starts."""
+    """What opens an incident of this type, and at which level it starts.
+
+    A checklist trigger may ask for more than its item: filed within a time of day (`during`), or with
+    another ticked item of one of `with_category`; a trigger with both conditions needs either."""
 
     source: WarningSource
     # A checklist item, signal or hazard code, or an opinion grade (minor, III, II, I): checked below.
     item: str | None = None
     level: LevelField
+    opens: Opens = Opens.AUTO
+    during: During | None = None
+    with_category: tuple[str, ...] = ()
     note: Label | None = None
 
     @model_validator(mode="after")
@@ -154,7 +174,32 @@ class WarningTrigger(Frozen):
                 refuse(("item",), f"{self.item!r} is not an opinion grade; write one of {', '.join(GRADES)}", self.item)
         elif not re.fullmatch(CODE, self.item):
             refuse(("item",), f"{self.item!r} is not a code (lower case letters, digits and _)", self.item)
+        if self.opens is Opens.CONFIRM and self.level < Level.III:
+            refuse(("opens",), "a level Ⅰ or Ⅱ trigger opens its incident at once; only Ⅲ and Ⅳ may ask to confirm", "confirm")
+        if (self.during is not None or self.with_category) and self.source is not WarningSource.CHECKLIST:
+            refuse(("during",), "only a checklist trigger has conditions", None)
         return self
+
+    def matches(self, warning: TriggerFacts) -> bool:
+        """Whether `warning` meets this trigger: its item, and any condition on time or other ticks."""
+        if self.source != warning.source or self.item not in warning.items:
+            return False
+        if self.during is None and not self.with_category:
+            return True
+        at_time = self.during is not None and warning.local_time is not None and self.during.covers(warning.local_time)
+        others = {category for item, category in warning.categories.items() if item != self.item}
+        return at_time or bool(others & set(self.with_category))
+
+
+@dataclass(frozen=True)
+class TriggerFacts:
+    """What a warning says, for matching triggers: its source, its items (checklist codes, a grade),
+    the category of each ticked item, and the local time of day it was filed."""
+
+    source: WarningSource
+    items: Collection[str]
+    categories: Mapping[str, str] = field(default_factory=dict)
+    local_time: time | None = None
 
 
 class Task(Frozen):
@@ -311,13 +356,63 @@ def sop_problems(playbook: Playbook, sop: CrisisSop) -> list[tuple[tuple[str | i
     return problems
 
 
-def suggest(playbooks: Iterable[Playbook], source: WarningSource, items: Iterable[str]) -> tuple[Playbook, Level] | None:
-    """The incident a warning calls for: of every playbook trigger on `source` matching one of
-    `items`, the gravest level (the first playbook listed wins a tie), or None when none matches."""
-    wanted = set(items)
-    best: tuple[Playbook, Level] | None = None
+def checklist_facts(checklist: Checklist, ticks: Iterable[str], local_time: time | None) -> TriggerFacts:
+    """What an observation says for matching triggers: its ticks, their categories, the local time filed."""
+    ticked = set(ticks)
+    categories = {item.code: item.category for item in checklist.items if item.code in ticked}
+    return TriggerFacts(WarningSource.CHECKLIST, ticked, categories, local_time)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The incident a warning calls for: of which playbook, at which level, opened at once or confirmed."""
+
+    playbook: Playbook
+    level: Level
+    opens: Opens
+
+
+def suggest(playbooks: Iterable[Playbook], warning: TriggerFacts) -> Suggestion | None:
+    """The incident a warning calls for: of every playbook trigger `warning` meets, the gravest level;
+    at the same level one that opens at once before one that asks to confirm, then the first playbook
+    listed. None when no trigger matches."""
+    best: Suggestion | None = None
     for playbook in playbooks:
         for trigger in playbook.warning:
-            if trigger.source == source and trigger.item in wanted and (best is None or trigger.level < best[1]):
-                best = (playbook, trigger.level)
+            if not trigger.matches(warning):
+                continue
+            found = Suggestion(playbook, trigger.level, trigger.opens)
+            if best is None or _graver(found, best):
+                best = found
     return best
+
+
+def _graver(found: Suggestion, best: Suggestion) -> bool:
+    if found.level != best.level:
+        return found.level < best.level
+    return found.opens is Opens.AUTO and best.opens is Opens.CONFIRM
+
+
+def never_chosen(playbooks: Sequence[Playbook]) -> list[tuple[str, int, str]]:
+    """The triggers `suggest` can never choose, as (playbook type, trigger index, why): another trigger
+    on the same item, with no condition, always wins over them (graver, or as grave and opening at
+    once, or as grave and listed first). Such a trigger is dead data: nothing can produce its incident."""
+    ranked = [(p, i, t) for p in playbooks for i, t in enumerate(p.warning) if t.item is not None]
+    dead = []
+    for order, (playbook, index, trigger) in enumerate(ranked):
+        for other_order, (other, other_index, rival) in enumerate(ranked):
+            if rival is trigger or rival.source != trigger.source or rival.item != trigger.item:
+                continue
+            if rival.during is not None or rival.with_category:
+                continue  # it does not always match
+            mine, theirs = Suggestion(playbook, trigger.level, trigger.opens), Suggestion(other, rival.level, rival.opens)
+            tied = not _graver(mine, theirs) and not _graver(theirs, mine)
+            if _graver(theirs, mine) or (tied and other_order < order):
+                where = f"{other.type}.yaml warning.{other_index}"
+                why = (
+                    f"never chosen: {where} ({rival.item} → {rival.level.numeral}, {rival.opens}) always wins over it;"
+                    " narrow that one with during/with_category, or drop this one"
+                )
+                dead.append((playbook.type, index, why))
+                break
+    return dead

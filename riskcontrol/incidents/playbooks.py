@@ -18,7 +18,7 @@ from riskcontrol.core.datafiles import DataFileError, Loc, error_at, validate_al
 from riskcontrol.core.durations import format_duration
 from riskcontrol.core.shapes import Label
 from riskcontrol.grid.rules import PARENT_KINDS, UnitKind
-from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level, Playbook, Revision, WarningSource, sop_problems
+from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level, Playbook, Revision, WarningSource, never_chosen, sop_problems
 from riskcontrol.incidents.rules import CrisisSop
 from riskcontrol.incidents.sop import load_crisis_sop
 from riskcontrol.observations.catalog import load_checklist
@@ -53,18 +53,37 @@ def _stamp(path: Path) -> int:
         return -1  # validate_all then reports the unreadable file with its name
 
 
-def load_playbooks(playbook_dir: Path, sop: CrisisSop, *, checklist_items: Collection[str] | None = None) -> PlaybookLibrary:
-    """Every playbook in `playbook_dir`, fitted to `sop` (and, when given, to the checklist's item codes);
-    raises the first DataFileError, which names file, line and field."""
+@dataclass(frozen=True)
+class Vocabulary:
+    """The checklist's item and category codes, which checklist triggers must name."""
+
+    items: frozenset[str]
+    categories: frozenset[str] | None = None
+
+
+def _vocabulary(items: Collection[str] | None, categories: Collection[str] | None) -> Vocabulary | None:
+    if items is None:
+        return None
+    return Vocabulary(frozenset(items), frozenset(categories) if categories is not None else None)
+
+
+def load_playbooks(
+    playbook_dir: Path,
+    sop: CrisisSop,
+    *,
+    checklist_items: Collection[str] | None = None,
+    checklist_categories: Collection[str] | None = None,
+) -> PlaybookLibrary:
+    """Every playbook in `playbook_dir`, fitted to `sop` (and, when given, to the checklist's item and
+    category codes); raises the first DataFileError, which names file, line and field."""
     directory = playbook_dir.resolve()
     files = sorted(directory.glob(PLAYBOOK_GLOB))
     stamps = tuple((path.name, _stamp(path)) for path in files)
-    items = frozenset(checklist_items) if checklist_items is not None else None
-    return _load(directory, stamps, sop, items)
+    return _load(directory, stamps, sop, _vocabulary(checklist_items, checklist_categories))
 
 
 @lru_cache(maxsize=8)
-def _load(directory: Path, stamps: tuple[tuple[str, int], ...], sop: CrisisSop, items: frozenset[str] | None) -> PlaybookLibrary:
+def _load(directory: Path, stamps: tuple[tuple[str, int], ...], sop: CrisisSop, items: Vocabulary | None) -> PlaybookLibrary:
     playbooks, errors = _read_all(directory, [directory / name for name, _ in stamps], sop, items)
     if errors:
         raise errors[0]
@@ -75,13 +94,14 @@ def check_playbooks(playbook_dir: Path, sop_dir: Path) -> list[DataFileError]:
     """Every error in every playbook of `playbook_dir`, checked against the SOP files of `sop_dir`."""
     errors: list[DataFileError] = []
     sop: CrisisSop | None = None
-    items: frozenset[str] | None = None
+    items: Vocabulary | None = None
     try:
         sop = load_crisis_sop(sop_dir)
     except DataFileError as exc:
         errors.append(exc)
     try:
-        items = frozenset(item.code for item in load_checklist(sop_dir).items)
+        checklist = load_checklist(sop_dir)
+        items = Vocabulary(frozenset(i.code for i in checklist.items), frozenset(c.code for c in checklist.categories))
     except DataFileError as exc:
         errors.append(exc)
     directory = playbook_dir.resolve()
@@ -90,7 +110,7 @@ def check_playbooks(playbook_dir: Path, sop_dir: Path) -> list[DataFileError]:
 
 
 def _read_all(
-    directory: Path, files: list[Path], sop: CrisisSop | None, items: frozenset[str] | None
+    directory: Path, files: list[Path], sop: CrisisSop | None, items: Vocabulary | None
 ) -> tuple[dict[str, Playbook], list[DataFileError]]:
     """The valid playbooks by type, and every error of every file (a file with errors yields no playbook)."""
     if not files:
@@ -110,6 +130,8 @@ def _read_all(
             if not found:
                 playbooks[playbook.type] = playbook
         errors += sorted(found, key=lambda e: e.line or 0)  # top to bottom, as an editor shows them
+    for kind, index, reason in never_chosen(list(playbooks.values())):
+        errors.append(error_at(sources[kind], ("warning", index, "item"), reason))
     return playbooks, errors
 
 
@@ -119,11 +141,16 @@ def playbook_path(playbook_dir: Path, type: str) -> Path:
 
 
 def check_text(
-    type: str, text: str, sop: CrisisSop, *, checklist_items: Collection[str] | None = None
+    type: str,
+    text: str,
+    sop: CrisisSop,
+    *,
+    checklist_items: Collection[str] | None = None,
+    checklist_categories: Collection[str] | None = None,
 ) -> tuple[Playbook | None, list[DataFileError]]:
     """A proposed text of the playbook of `type`, checked exactly as the file would be: the playbook, or None
     and every error (each names the line and field, in a file named `{type}.yaml`)."""
-    items = frozenset(checklist_items) if checklist_items is not None else None
+    items = _vocabulary(checklist_items, checklist_categories)
     with tempfile.TemporaryDirectory(prefix="playbook-") as tmp:
         path = Path(tmp) / f"{type}.yaml"
         path.write_text(text, encoding="utf-8")
@@ -184,9 +211,7 @@ def write_playbook(playbook_dir: Path, type: str, text: str) -> None:
         raise
 
 
-def fit_problems(
-    playbook: Playbook, stem: str, sop: CrisisSop | None, checklist_items: Collection[str] | None
-) -> list[tuple[Loc, str]]:
+def fit_problems(playbook: Playbook, stem: str, sop: CrisisSop | None, checklist: Vocabulary | None) -> list[tuple[Loc, str]]:
     """Where a valid playbook does not fit its file name, the SOP, the grid roles, the checklist or the templates."""
     problems: list[tuple[Loc, str]] = []
     if playbook.type != stem:
@@ -196,10 +221,15 @@ def fit_problems(
     for i, measure in enumerate(playbook.prevention):
         for loc, reason in _measure_problems(measure.owner_role, measure.unit_kind):
             problems.append((("prevention", i, *loc), reason))
-    if checklist_items is not None:
+    if checklist is not None:
         for i, trigger in enumerate(playbook.warning):
-            if trigger.source is WarningSource.CHECKLIST and trigger.item not in checklist_items:
+            if trigger.source is not WarningSource.CHECKLIST:
+                continue
+            if trigger.item not in checklist.items:
                 problems.append((("warning", i, "item"), f"{trigger.item!r} is not an item of the observation checklist"))
+            for j, category in enumerate(trigger.with_category):
+                if checklist.categories is not None and category not in checklist.categories:
+                    problems.append((("warning", i, "with_category", j), f"{category!r} is not a checklist category"))
     for name in ("family_contact", "public_statement"):
         template: Label = getattr(playbook.templates, name)
         for lang in ("zh", "en"):

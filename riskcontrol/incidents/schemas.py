@@ -141,3 +141,29 @@ class IncidentDetailOut(IncidentStateOut):
     timeline: list[EventOut]
     # Display names of the users the roles, tasks and timeline refer to.
     users: dict[int, str]
+
+
+class ProposalOut(BaseModel):
+    """An incident a warning may call for, waiting for (or given) a person's decision."""
+
+    id: int
+    type: str
+    level: LevelField
+    title: str
+    unit_id: int
+    source: str
+    source_id: str
+    observation_id: int | None
+    status: str
+    proposed_at: datetime
+    decided_at: datetime | None
+    decided_by: int | None
+    reason: str | None
+    incident_id: int | None
+
+
+class ProposalDecisionIn(_In):
+    """Open the proposed incident, or decline it; declining needs the reason, for the record."""
+
+    open: bool
+    reason: str | None = Field(default=None, min_length=1, max_length=2000, pattern=NO_NUL)

@@ -26,14 +26,34 @@ from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import EventHandler, Events
+from riskcontrol.core.i18n import translate
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import service as escalation_service
-from riskcontrol.escalation.models import Escalation
+from riskcontrol.escalation.models import Escalation, EscalationEvent, EscalationRecipient
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.service import scope_clause
 from riskcontrol.hazards.models import Hazard
-from riskcontrol.incidents.models import DutyShift, Incident, IncidentEvent, IncidentPerson, IncidentRole, IncidentTask
-from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, IcsRole, Level, Playbook, WarningSource, suggest
+from riskcontrol.incidents.models import (
+    DutyShift,
+    Incident,
+    IncidentEvent,
+    IncidentPerson,
+    IncidentProposal,
+    IncidentRole,
+    IncidentTask,
+)
+from riskcontrol.incidents.playbook_rules import (
+    LEVEL_NAMES,
+    IcsRole,
+    Level,
+    Opens,
+    Playbook,
+    Suggestion,
+    TriggerFacts,
+    WarningSource,
+    checklist_facts,
+    suggest,
+)
 from riskcontrol.incidents.playbooks import PlaybookLibrary, load_playbooks
 from riskcontrol.incidents.rules import CrisisSop, IllegalTrigger, SopMachine
 from riskcontrol.incidents.schemas import IncidentIn, PersonIn, TransitionIn
@@ -83,8 +103,9 @@ class IncidentConfig:
         return load_crisis_sop(self.sop_dir)
 
     def library(self) -> PlaybookLibrary:
-        items = [item.code for item in load_checklist(self.sop_dir).items]
-        return load_playbooks(self.playbook_dir, self.sop(), checklist_items=items)
+        checklist = load_checklist(self.sop_dir)
+        items, categories = [item.code for item in checklist.items], [c.code for c in checklist.categories]
+        return load_playbooks(self.playbook_dir, self.sop(), checklist_items=items, checklist_categories=categories)
 
 
 @lru_cache(maxsize=16)
@@ -990,7 +1011,8 @@ def on_delivery_failed(cfg: IncidentConfig) -> EventHandler:
 def _open_from_warning(
     db: Session, clock: Clock, cfg: IncidentConfig, found: tuple[Playbook, Level], data: dict[str, Any], by: tuple[int, str]
 ) -> Incident | None:
-    """Open the incident a warning calls for, unless one from the same source is open already."""
+    """Open the incident a warning calls for, unless one from the same source (or about the same student)
+    is open already: that one hears of the warning and is returned."""
     playbook, level = found
     source, source_id = data["source"], data["source_id"]
     same = select(Incident).where(Incident.is_open.is_(True))
@@ -1004,7 +1026,7 @@ def _open_from_warning(
     already = db.execute(same.order_by(Incident.id).limit(1)).scalar_one_or_none()
     if already is not None:
         record(db, clock, cfg, already, "warning", by[0], source=source, source_id=source_id, level=int(level))
-        return None
+        return already
     unit = db.get(OrgUnit, data["unit_id"])
     if unit is None:
         return None
@@ -1015,12 +1037,12 @@ def _open_from_warning(
 
 
 def on_escalation_began(cfg: IncidentConfig) -> EventHandler:
-    """A red escalation about an observation had its first step told (in the worker): the incident the
-    ticked items may call for is opened right after, in a transaction of its own, so that the first
+    """An escalation about an observation had its first step told (in the worker): the incident the
+    ticked items may call for is looked up right after, in a transaction of its own, so that the first
     step's notices are stored and sent without waiting for it."""
 
     def handle(db: Session, clock: Clock, event: escalation_service.Began) -> None:
-        if event.level == "red" and event.subject_type == "observation":
+        if event.subject_type == "observation":
             deadlines.schedule(
                 db,
                 clock,
@@ -1034,21 +1056,35 @@ def on_escalation_began(cfg: IncidentConfig) -> EventHandler:
     return handle
 
 
+def observation_suggestion(cfg: IncidentConfig, observation: Observation) -> Suggestion | None:
+    """The incident an observation's ticks call for in the playbooks' warning triggers, given the local
+    time it was filed (one place: the worker and the calibration set ask the same question)."""
+    local = observation.filed_at.astimezone(cfg.tz).time()
+    facts = checklist_facts(load_checklist(cfg.sop_dir), observation.checklist, local)
+    return suggest(cfg.library().playbooks.values(), facts)
+
+
 def on_warning_due(cfg: IncidentConfig) -> deadlines.Handler:
-    """Open the incident a red observation's ticked items call for in the playbooks' warning triggers,
-    at the gravest level among them; with no trigger matching, the escalation stands alone."""
+    """Open the incident an observation's ticked items call for, at the gravest level among the matching
+    triggers, or propose it to be confirmed when the trigger says so; with no trigger matching, the
+    escalation stands alone."""
 
     def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
         observation = db.get(Observation, int(deadline.payload["observation_id"]))
         if observation is None:
             return
-        found = suggest(cfg.library().playbooks.values(), WarningSource.CHECKLIST, observation.checklist)
+        found = observation_suggestion(cfg, observation)
         if found is None:
             return
         filer = db.get(User, observation.filed_by)
         unit = db.get(OrgUnit, observation.unit_id)
+        if unit is None:
+            return
         student = observation.student_id
-        title = f"{found[0].label.zh}：{unit.name_zh if unit else ''}（观察记录 #{observation.id}）"
+        title = f"{found.playbook.label.zh}：{unit.name_zh}（观察记录 #{observation.id}）"
+        if found.opens is Opens.CONFIRM:
+            _propose(db, clock, cfg.events, found, unit, title, deadline.subject_id, observation)
+            return
         data = {
             "title": title,
             "unit_id": observation.unit_id,
@@ -1057,9 +1093,108 @@ def on_warning_due(cfg: IncidentConfig) -> deadlines.Handler:
             "people": [{"student_id": student, "involvement": "at_risk"}] if student is not None else [],
         }
         by = (filer.id, filer.username) if filer is not None else (observation.filed_by, "")
-        _open_from_warning(db, clock, cfg, found, data, by)
+        _open_from_warning(db, clock, cfg, (found.playbook, found.level), data, by)
 
     return handle
+
+
+def _propose(
+    db: Session,
+    clock: Clock,
+    events: Events,
+    found: Suggestion,
+    unit: OrgUnit,
+    title: str,
+    escalation_id: str,
+    observation: Observation,
+) -> None:
+    """Record an incident for a person to confirm (once per escalation), and say so on the escalation."""
+    exists = select(IncidentProposal.id).where(
+        IncidentProposal.source == "escalation", IncidentProposal.source_id == escalation_id
+    )
+    if db.execute(exists).first() is not None:
+        return
+    db.add(
+        IncidentProposal(
+            type=found.playbook.type,
+            level=int(found.level),
+            title=title,
+            unit_id=unit.id,
+            unit_path=unit.path,
+            source="escalation",
+            source_id=escalation_id,
+            observation_id=observation.id,
+            student_id=observation.student_id,
+            filed_by=observation.filed_by,
+            status="pending",
+            proposed_at=clock.now(),
+        )
+    )
+    # Those told first hear it, and the escalation's timeline says so.
+    told = select(User).join(EscalationRecipient, EscalationRecipient.user_id == User.id)
+    told = told.where(EscalationRecipient.escalation_id == int(escalation_id), EscalationRecipient.step == 0)
+    params = {"type_zh": found.playbook.label.zh, "type_en": found.playbook.label.en, "level": found.level.numeral}
+    message = notify.Message(
+        kind="incident_proposal",
+        title_zh=translate("zh-CN", "proposal.title", title=title, **params),
+        title_en=translate("en", "proposal.title", title=title, **params),
+        body_zh=translate("zh-CN", "proposal.body", **params),
+        body_en=translate("en", "proposal.body", **params),
+        sms_zh=translate("zh-CN", "proposal.title", title=title, **params),
+        data={"escalation_id": int(escalation_id), "type": found.playbook.type, "level": int(found.level)},
+    )
+    notices = [notify.Notice(user, [notify.IN_APP], message, "escalation", escalation_id) for user in db.execute(told).scalars()]
+    notify.notify_many(db, clock, events, notices)
+    detail = {"type": found.playbook.type, "level": int(found.level)}
+    db.add(EscalationEvent(escalation_id=int(escalation_id), at=clock.now(), kind="incident_proposed", detail=detail))
+
+
+def proposals(db: Session, principal: Principal, *, status: str | None = "pending", limit: int = 200) -> list[IncidentProposal]:
+    """The incidents waiting for confirmation (or of another status) in the caller's scope, newest first;
+    staff only (a student's grid roles do not learn what a report about a classmate led to)."""
+    if not principal.has_role(*OPENS):
+        raise Forbidden("incident proposals are for staff (response team, student affairs, counsellor, officer)")
+    stmt = select(IncidentProposal).where(scope_clause(principal, IncidentProposal.unit_path))
+    if status is not None:
+        stmt = stmt.where(IncidentProposal.status == status)
+    return list(db.execute(stmt.order_by(IncidentProposal.proposed_at.desc(), IncidentProposal.id.desc()).limit(limit)).scalars())
+
+
+def decide_proposal(
+    db: Session, clock: Clock, cfg: IncidentConfig, principal: Principal, proposal_id: int, *, open_it: bool, reason: str | None
+) -> IncidentProposal:
+    """Open a proposed incident, or decline it with a reason; each proposal is decided once."""
+    if not principal.has_role(*OPENS):
+        raise Forbidden("deciding on an incident needs a staff role (response team, student affairs, counsellor, officer)")
+    stmt = select(IncidentProposal).where(IncidentProposal.id == proposal_id, scope_clause(principal, IncidentProposal.unit_path))
+    proposal = db.execute(stmt.with_for_update()).scalar_one_or_none()
+    if proposal is None:
+        raise missing_or_private(db, IncidentProposal, proposal_id, what="proposal", field="proposal_id")
+    if proposal.status != "pending":
+        raise Conflict(f"this proposal was already {proposal.status}")
+    if not open_it and reason is None:
+        raise InvalidInput("say why the incident is not needed", field="reason")
+    proposal.decided_at, proposal.decided_by, proposal.reason = clock.now(), principal.user_id, reason
+    if not open_it:
+        proposal.status = "declined"
+        return proposal
+    library = cfg.library()
+    playbook = library.get(proposal.type)
+    if playbook is None:
+        raise Conflict(f"the playbook {proposal.type!r} is no longer in the library")
+    people = [{"student_id": proposal.student_id, "involvement": "at_risk"}] if proposal.student_id is not None else []
+    data = {
+        "title": proposal.title,
+        "unit_id": proposal.unit_id,
+        "source": proposal.source,
+        "source_id": proposal.source_id,
+        "people": people,
+    }
+    incident = _open_from_warning(
+        db, clock, cfg, (playbook, Level(proposal.level)), data, (principal.user_id, principal.username)
+    )
+    proposal.status, proposal.incident_id = "opened", incident.id if incident is not None else None
+    return proposal
 
 
 def on_major_opinion(cfg: IncidentConfig) -> EventHandler:
@@ -1067,11 +1202,11 @@ def on_major_opinion(cfg: IncidentConfig) -> EventHandler:
     level its grade calls for."""
 
     def handle(db: Session, clock: Clock, event: MajorOpinionConfirmed) -> None:
-        found = suggest(cfg.library().playbooks.values(), WarningSource.OPINION, [event.grade])
+        found = suggest(cfg.library().playbooks.values(), TriggerFacts(WarningSource.OPINION, [event.grade]))
         if found is None:
             return
         data = {"title": event.title, "unit_id": event.unit_id, "source": "opinion", "source_id": str(event.report_id)}
-        _open_from_warning(db, clock, cfg, found, data, (event.by.user_id, event.by.username))
+        _open_from_warning(db, clock, cfg, (found.playbook, found.level), data, (event.by.user_id, event.by.username))
 
     return handle
 

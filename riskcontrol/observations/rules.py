@@ -6,12 +6,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from itertools import pairwise
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from riskcontrol.core.durations import Duration
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
@@ -78,7 +81,18 @@ class ChecklistItem(BaseModel):
     weight: int = Field(ge=0, le=100)  # never negative: adding a tick must never lower the level
     immediate_danger: bool = False
     min_level: LevelCode | None = None
+    # The filer must say it in their own words (the "other" item): a tick with no note is refused.
+    needs_note: bool = False
+    # A person grades an observation with this item within this long, whatever its level's chain
+    # would wait (the counsellor reads what "other" means).
+    grade_within: Duration | None = None
     hint: Text
+
+    @model_validator(mode="after")
+    def _positive_window(self) -> Self:
+        if self.grade_within is not None and self.grade_within <= timedelta(0):
+            raise _fail(type(self), ("grade_within",), "must be longer than 0s")
+        return self
 
 
 class Checklist(BaseModel):
@@ -119,6 +133,8 @@ class Combination(BaseModel):
     code: Code
     all: tuple[Code, ...] = ()
     any_category: Code | None = None
+    # The student is on the key-concern register at this level or above (a known risk made live).
+    register_at_least: LevelCode | None = None
     level: LevelCode
     zh: Label
     en: Label
@@ -126,15 +142,17 @@ class Combination(BaseModel):
     @model_validator(mode="after")
     def _two_conditions(self) -> Self:
         # A single condition is what an item's `min_level` is for; a combination needs two.
-        if len(self.all) + (self.any_category is not None) < 2:
-            raise _fail(type(self), ("all",), "a combination needs two codes in `all`, or one code and `any_category`")
+        if len(self.all) + (self.any_category is not None) + (self.register_at_least is not None) < 2:
+            message = "a combination needs two codes in `all`, or one code and `any_category` or `register_at_least`"
+            raise _fail(type(self), ("all",), message)
         return self
 
-    def fires(self, ticked: Sequence[ChecklistItem]) -> bool:
-        """Whether the ticked items meet every condition of this combination."""
+    def fires(self, ticked: Sequence[ChecklistItem], register: LevelCode | None = None) -> bool:
+        """Whether the ticked items (and the register level) meet every condition of this combination."""
         codes = {item.code for item in ticked}
         in_category = self.any_category is None or any(item.category == self.any_category for item in ticked)
-        return in_category and set(self.all) <= codes
+        registered = self.register_at_least is None or (register is not None and rank(register) >= rank(self.register_at_least))
+        return in_category and registered and set(self.all) <= codes
 
 
 class HumanReview(Text):
@@ -231,6 +249,8 @@ class TriageResult:
     score: int
     reasons: tuple[Reason, ...]
     immediate_danger: bool
+    # The shortest `grade_within` of the ticked items: a person grades the observation by then.
+    grade_within: timedelta | None = None
 
 
 NOTE_ONLY = Reason("none", LevelCode.BLUE, "未勾选任何项目，仅作记录", "No item ticked; recorded as a note only")
@@ -270,7 +290,7 @@ def triage(
             continue
         reasons.append(Reason(item.code, level.code, zh, en))
     for combination in rubric.combinations:
-        if combination.fires(ticked):
+        if combination.fires(ticked, key_concern_level):
             level = rubric.level(combination.level)
             reasons.append(
                 Reason(combination.code, level.code, f"{combination.zh} → {level.zh}", f"{combination.en} → {level.en}")
@@ -284,7 +304,27 @@ def triage(
         reasons.append(Reason("key_concern", level.code, zh, en))
     ordered = tuple(sorted(reasons, key=lambda reason: -rank(reason.level)))
     danger = any(item.immediate_danger for item in ticked)
-    return TriageResult(level=ordered[0].level, score=score, reasons=ordered, immediate_danger=danger)
+    return TriageResult(
+        level=ordered[0].level,
+        score=score,
+        reasons=ordered,
+        immediate_danger=danger,
+        grade_within=grading_window(checklist, chosen),
+    )
+
+
+def grading_window(checklist: Checklist, codes: Iterable[str]) -> timedelta | None:
+    """The shortest `grade_within` among the ticked items: a person grades the observation by then."""
+    chosen = set(codes)
+    return min((i.grade_within for i in checklist.items if i.code in chosen and i.grade_within is not None), default=None)
+
+
+def missing_notes(checklist: Checklist, codes: Iterable[str], note: str | None) -> list[str]:
+    """The ticked items that need the filer's own words when the note is empty."""
+    if note is not None and note.strip():
+        return []
+    chosen = set(codes)
+    return [item.code for item in checklist.items if item.code in chosen and item.needs_note]
 
 
 def override_allowed(from_level: LevelCode, to_level: LevelCode) -> bool:

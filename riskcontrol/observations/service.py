@@ -121,6 +121,8 @@ def _escalation_for(
         title_en=f"Observation about {who_en}",
         summary_zh=f"{by_name} 报告：{ticked_zh}。{note}".strip(),
         summary_en=f"Reported by {by_name}: {ticked_en}. {note}".strip(),
+        grade_within=rules.grading_window(filing.checklist, observation.checklist),
+        tz=filing.escalation.tz,
     )
 
 
@@ -253,6 +255,8 @@ def file_observation(
         result = rules.triage(filing.checklist, filing.rubric, data.checklist, key_concern_level=register_level)
     except rules.UnknownChecklistCode as exc:
         raise InvalidInput(f"unknown checklist code {exc.code!r}", field="checklist") from exc
+    if wordless := rules.missing_notes(filing.checklist, data.checklist, data.note):
+        raise InvalidInput(f"{wordless[0]!r} needs the filer's own words in the note", field="note")
     photo = _photo(data)
     observation = Observation(
         client_id=data.client_id,
@@ -285,6 +289,8 @@ def file_observation(
         if (seen := find_by_client_id(db, by.user_id, data.client_id)) is None:
             raise
         return seen, False  # a phone retried: stored exactly once
+    if esc is not None:
+        escalation.schedule_night_ladder(db, clock, filing.escalation, filing.policy, esc, observation.checklist)
     if photo is not None:
         raw, mime = photo
         filing.upload_dir.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ followed by incidents opened afterwards while open ones keep their version; reje
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -33,6 +34,11 @@ def revisable(sessions: sessionmaker[Session], database_url: str, tmp_path: Path
     """A night whose playbooks are a copy the test may rewrite."""
     plans = tmp_path / "playbooks"
     shutil.copytree(PROJECT_ROOT / "playbooks", plans)
+    # The school's missing-student plan as first adopted (version 1, no revision on record), whatever
+    # revisions the shipped file has had since: the story below revises it to version 2.
+    shipped = (plans / f"{PLAYBOOK}.yaml").read_text(encoding="utf-8")
+    first = re.sub(r"^version: \d+$", "version: 1", shipped.split("\nrevisions:\n")[0], flags=re.M).rstrip("\n") + "\n"
+    (plans / f"{PLAYBOOK}.yaml").write_text(first, encoding="utf-8")
     with a_night(sessions, database_url, tmp_path, playbook_dir=plans) as night:
         yield night, plans
 

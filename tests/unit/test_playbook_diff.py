@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from riskcontrol.incidents.sop import load_crisis_sop
 from riskcontrol.settings import PROJECT_ROOT
 
 TEXT = (PROJECT_ROOT / "playbooks" / "missing_student.yaml").read_text(encoding="utf-8")
+# The same playbook as a first version with no revision record, to append records to.
+FIRST = re.sub(r"^version: \d+$", "version: 1", TEXT.split("\nrevisions:\n")[0], flags=re.M).rstrip("\n") + "\n"
 SOP = load_crisis_sop(PROJECT_ROOT / "sop")
 
 
@@ -61,7 +64,7 @@ def _short(text: str) -> str:
 
 
 def test_the_revision_record_is_appended_after_everything_else_and_reads_back() -> None:
-    v2 = TEXT.replace("\nversion: 1\n", "\nversion: 2\n")
+    v2 = FIRST.replace("\nversion: 1\n", "\nversion: 2\n")
     first = Revision(version=2, adopted=date(2026, 12, 1), why="核实时限缩短", changes=("a: 1 → 2",), source="incident 1")
     text = with_revision(v2, first)
     assert text.startswith(v2)
@@ -99,7 +102,7 @@ def test_a_record_cannot_be_appended_where_it_would_not_read_back(text: str, pro
 
 
 def test_revision_versions_must_rise_and_stay_within_the_playbook_version(tmp_path: Path) -> None:
-    text = TEXT + "\nrevisions:\n  - {version: 2, adopted: 2026-12-01, why: x, changes: [y]}\n"
+    text = FIRST + "\nrevisions:\n  - {version: 2, adopted: 2026-12-01, why: x, changes: [y]}\n"
     playbook, errors = check_text("missing_student", text, SOP)
     assert playbook is None
     assert [(e.field, e.line) for e in errors] == [("revisions.0.version", text.count("\n"))]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import string
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 
 from riskcontrol.cli import app
 from riskcontrol.core.datafiles import DataFileError
-from riskcontrol.incidents.playbook_rules import Level, Playbook, WarningSource, suggest
+from riskcontrol.incidents.playbook_rules import Level, Opens, Playbook, WarningSource, checklist_facts, suggest
 from riskcontrol.incidents.playbooks import TEMPLATE_FIELDS, PlaybookLibrary, check_playbooks, load_playbooks, outline
 from riskcontrol.incidents.sop import SOP_FILE, load_crisis_sop
 from riskcontrol.observations.catalog import CHECKLIST_FILE, load_checklist
@@ -21,6 +22,9 @@ from riskcontrol.settings import PROJECT_ROOT
 
 PLAYBOOK_DIR = PROJECT_ROOT / "playbooks"
 SOP_DIR = PROJECT_ROOT / "sop"
+# The shipped missing_student.yaml's version line: edits below anchor on it.
+MISSING_VERSION = int(re.search(r"^version: (\d+)$", (PLAYBOOK_DIR / "missing_student.yaml").read_text("utf-8"), re.M)[1])  # type: ignore[index]
+VERSION_LINE = f"version: {MISSING_VERSION}\n"
 TYPES = [
     "fire",
     "fraud",
@@ -78,7 +82,8 @@ def state_of(playbook: Playbook, task_code: str) -> str:
 def test_the_ten_shipped_playbooks_fit_the_shipped_sop(library: PlaybookLibrary) -> None:
     assert check_playbooks(PLAYBOOK_DIR, SOP_DIR) == []
     assert library.types() == TYPES
-    assert all(library.playbooks[kind].version == 1 for kind in TYPES)
+    # Every change to a shipped playbook raised its version and says why in its revisions.
+    assert all(library.playbooks[kind].version == 1 + len(library.playbooks[kind].revisions) for kind in TYPES)
     assert library.get("missing_student") is library.playbooks["missing_student"]
     assert library.get("earthquake") is None
 
@@ -86,14 +91,14 @@ def test_the_ten_shipped_playbooks_fit_the_shipped_sop(library: PlaybookLibrary)
 def test_loading_again_gives_the_same_library_until_a_file_changes(tmp_path: Path) -> None:
     sop = load_crisis_sop(SOP_DIR)
     assert load_playbooks(PLAYBOOK_DIR, sop) is load_playbooks(PLAYBOOK_DIR, sop)
-    shutil.copy(PLAYBOOK_DIR / "fire.yaml", tmp_path / "fire.yaml")
+    shutil.copy(PLAYBOOK_DIR / "traffic.yaml", tmp_path / "traffic.yaml")
     first = load_playbooks(tmp_path, sop)
-    path = tmp_path / "fire.yaml"
+    path = tmp_path / "traffic.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("version: 1\n", "version: 2\n", 1), encoding="utf-8")
     stamp = path.stat().st_mtime_ns + 1_000_000_000  # a second later, whatever the file system's clock grain
     os.utime(path, ns=(stamp, stamp))
     second = load_playbooks(tmp_path, sop)
-    assert (first.types(), first.playbooks["fire"].version, second.playbooks["fire"].version) == (["fire"], 1, 2)
+    assert (first.types(), first.playbooks["traffic"].version, second.playbooks["traffic"].version) == (["traffic"], 1, 2)
 
 
 @pytest.mark.parametrize("kind", TYPES)
@@ -168,22 +173,52 @@ def test_warning_items_name_real_checklist_items_and_opinion_grades(library: Pla
 
 
 @pytest.mark.parametrize(
-    ("item", "kind", "level"),
+    ("ticks", "at", "kind", "level", "opens"),
     [
-        ("missing_contact", "missing_student", III),
-        ("overnight_absence", "missing_student", IV),
-        ("farewell_behaviour", "psych_crisis", II),
-        ("extreme_online_posts", "psych_crisis", III),
-        ("loan_or_fraud_victim", "fraud", III),
-        ("carrying_dangerous_items", "violence", III),
+        (["missing_contact"], time(14, 0), "missing_student", III, Opens.CONFIRM),
+        (["missing_contact"], time(23, 10), "missing_student", III, Opens.AUTO),
+        (["missing_contact", "sudden_mood_change"], time(14, 0), "missing_student", III, Opens.AUTO),
+        (["missing_contact", "psychiatric_medication"], time(14, 0), "missing_student", III, Opens.AUTO),
+        (["overnight_absence"], time(23, 40), "missing_student", IV, Opens.CONFIRM),
+        (["farewell_behaviour"], time(14, 0), "psych_crisis", II, Opens.AUTO),
+        (["suicidal_thoughts"], time(14, 0), "psych_crisis", III, Opens.AUTO),
+        (["extreme_online_posts"], time(14, 0), "online_opinion", IV, Opens.CONFIRM),
+        (["extreme_online_posts", "sudden_mood_change"], time(14, 0), "psych_crisis", III, Opens.CONFIRM),
+        (["loan_or_fraud_victim"], time(14, 0), "fraud", III, Opens.CONFIRM),
+        (["carrying_dangerous_items"], time(14, 0), "violence", III, Opens.AUTO),
     ],
 )
-def test_a_ticked_checklist_item_suggests_the_right_playbook(
-    library: PlaybookLibrary, item: str, kind: str, level: Level
+def test_ticked_items_suggest_the_right_playbook_at_its_level_opened_at_once_or_confirmed(
+    library: PlaybookLibrary, ticks: list[str], at: time, kind: str, level: Level, opens: Opens
 ) -> None:
-    suggested = suggest(playbooks(library), WarningSource.CHECKLIST, [item])
+    suggested = suggest(playbooks(library), checklist_facts(load_checklist(SOP_DIR), ticks, at))
     assert suggested is not None
-    assert (suggested[0].type, suggested[1]) == (kind, level)
+    assert (suggested.playbook.type, suggested.level, suggested.opens) == (kind, level, opens)
+
+
+def test_a_playbook_with_trigger_conditions_reads_back_from_the_snapshot_an_incident_keeps(library: PlaybookLibrary) -> None:
+    missing = library.playbooks["missing_student"]
+    assert any(trigger.during is not None for trigger in missing.warning)
+    assert Playbook.model_validate_json(missing.model_dump_json()) == missing
+
+
+def test_a_trigger_another_always_beats_is_reported_with_its_file_and_line(tmp_path: Path) -> None:
+    psych = (PLAYBOOK_DIR / "psych_crisis.yaml").read_text(encoding="utf-8")
+    shutil.copy(PLAYBOOK_DIR / "missing_student.yaml", tmp_path / "missing_student.yaml")
+    # A psych-crisis trigger on missing_contact at Ⅱ with no condition: missing_student's never win.
+    extra = "warning:\n  - source: checklist\n    item: missing_contact\n    level: II\n"
+    (tmp_path / "psych_crisis.yaml").write_text(psych.replace("warning:\n", extra, 1), encoding="utf-8")
+    errors = check_playbooks(tmp_path, SOP_DIR)
+    text = (tmp_path / "missing_student.yaml").read_text(encoding="utf-8")
+    triggers = [m.start() for m in re.finditer(r"item: missing_contact", text)]
+    assert [(e.path.name, e.line, e.field) for e in errors] == [
+        ("missing_student.yaml", line_of(text, "item: missing_contact", triggers[0]), "warning.0.item"),
+        ("missing_student.yaml", line_of(text, "item: missing_contact", triggers[1]), "warning.1.item"),
+    ]
+    assert "never chosen: psych_crisis.yaml warning.0" in errors[0].reason
+    result = CliRunner().invoke(app, ["playbooks", "check", "--playbook-dir", str(tmp_path), "--sop-dir", str(SOP_DIR)])
+    assert result.exit_code == 1
+    assert f"missing_student.yaml:{errors[0].line}: warning.0.item: never chosen" in result.output
 
 
 def test_prevention_includes_the_measures_every_school_runs(library: PlaybookLibrary) -> None:
@@ -199,7 +234,7 @@ def test_prevention_includes_the_measures_every_school_runs(library: PlaybookLib
 def test_the_outline_lists_levels_and_steps_in_sop_order(library: PlaybookLibrary) -> None:
     sop = load_crisis_sop(SOP_DIR)
     lines = outline(library.playbooks["missing_student"], sop, lang="en")
-    assert lines[0] == "missing_student v1: Missing student (social_safety)"
+    assert lines[0] == f"missing_student v{MISSING_VERSION}: Missing student (social_safety)"
     at = [next(n for n, line in enumerate(lines) if line.endswith(f"({state})")) for state in WORKING_STATES]
     assert at == sorted(at)
     assert lines[at[0]] == "  1 On-site control (on_site_control)"
@@ -225,8 +260,8 @@ def line_of(text: str, needle: str, start: int = 0) -> int:
 
 
 BROKEN = [
-    pytest.param("version: 1\n", "version: 1: 2\n", "version: 1: 2", "yaml", "mapping values are not allowed", id="yaml"),
-    pytest.param("version: 1\n", "version: 1\nauthor: 学生处\n", "author:", "author", "Extra inputs", id="unknown-key"),
+    pytest.param(VERSION_LINE, "version: 1: 2\n", "version: 1: 2", "yaml", "mapping values are not allowed", id="yaml"),
+    pytest.param(VERSION_LINE, VERSION_LINE + "author: 学生处\n", "author:", "author", "Extra inputs", id="unknown-key"),
     pytest.param(
         "  - level: IV\n    criteria:\n      zh: 晚归或短时失联，经辅导员、同学联系后很快确认安全。\n",
         "",
@@ -293,7 +328,7 @@ BROKEN = [
         id="checklist-item",
     ),
     pytest.param(
-        "  - source: hotline\n", "  - source: opinion\n", "source: opinion", "warning.3.item", "names its item", id="no-item"
+        "  - source: hotline\n", "  - source: opinion\n", "source: opinion", "warning.4.item", "names its item", id="no-item"
     ),
     pytest.param(
         "{student_name}同学家长您好",
@@ -327,15 +362,15 @@ def test_a_broken_playbook_names_file_line_and_field(
 
 
 def test_a_file_named_other_than_its_type_is_refused(tmp_path: Path) -> None:
-    path, text, _ = edited(tmp_path, "version: 1\n", "version: 1\n", name="missing.yaml")
+    path, text, _ = edited(tmp_path, VERSION_LINE, VERSION_LINE, name="missing.yaml")
     [error] = check_playbooks(tmp_path, SOP_DIR)
     assert (error.path, error.line, error.field) == (path.resolve(), line_of(text, "type: missing_student"), "type")
     assert "missing.yaml" in error.reason
 
 
 def test_two_files_of_one_type_are_refused(tmp_path: Path) -> None:
-    edited(tmp_path, "version: 1\n", "version: 1\n")
-    copy, text, _ = edited(tmp_path, "version: 1\n", "version: 2\n", name="missing_student_v2.yaml")
+    edited(tmp_path, VERSION_LINE, VERSION_LINE)
+    copy, text, _ = edited(tmp_path, VERSION_LINE, VERSION_LINE, name="missing_student_v2.yaml")
     errors = check_playbooks(tmp_path, SOP_DIR)
     assert {(e.path, e.line, e.field) for e in errors} == {(copy.resolve(), line_of(text, "type: missing_student"), "type")}
     assert any("already defined in missing_student.yaml" in e.reason for e in errors)
@@ -343,7 +378,7 @@ def test_two_files_of_one_type_are_refused(tmp_path: Path) -> None:
 
 
 def test_every_error_of_every_file_is_listed(tmp_path: Path) -> None:
-    path, text, _ = edited(tmp_path, "version: 1\n", "version: 1\nauthor: 学生处\n")
+    path, text, _ = edited(tmp_path, VERSION_LINE, VERSION_LINE + "author: 学生处\n")
     text = text.replace("IV: 2h}", "IV: soon}", 1).replace("due: {I: 30m, II: 30m, III: 1h, IV: 4h}", "due: {V: 4h}", 1)
     path.write_text(text, encoding="utf-8")
     other = tmp_path / "fire.yaml"
@@ -399,7 +434,7 @@ def test_a_broken_sop_is_reported_and_the_playbooks_are_still_checked(tmp_path: 
     playbook_dir.mkdir()
     crisis = (SOP_DIR / SOP_FILE).read_text(encoding="utf-8")
     (sop_dir / SOP_FILE).write_text(crisis.replace("initial: reported", "initial: received"), encoding="utf-8")
-    _path, text, _ = edited(playbook_dir, "version: 1\n", "version: 0\n")
+    _path, text, _ = edited(playbook_dir, VERSION_LINE, "version: 0\n")
     errors = check_playbooks(playbook_dir, sop_dir)
     assert [(e.path.name, e.field) for e in errors] == [
         (SOP_FILE, "initial"),
@@ -416,7 +451,7 @@ def test_check_lists_the_playbooks_when_all_is_well() -> None:
     result = CliRunner().invoke(app, ["playbooks", "check", "--playbook-dir", str(PLAYBOOK_DIR), "--sop-dir", str(SOP_DIR)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"10 playbooks OK: {', '.join(TYPES)}\n")
-    assert "missing_student    v1  学生失联" in result.output
+    assert f"missing_student    v{MISSING_VERSION}  学生失联" in result.output
 
 
 def test_check_prints_one_line_per_error_and_exits_1(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +14,7 @@ from riskcontrol.observations.rules import (
     TriageResult,
     UnknownChecklistCode,
     max_level,
+    missing_notes,
     override_allowed,
     override_needs_reason,
     rank,
@@ -45,13 +48,26 @@ def test_isolation_alone_is_blue() -> None:
     assert (result.level, result.score, result.immediate_danger) == (LevelCode.BLUE, 2, False)
 
 
-def test_negative_speech_with_farewell_behaviour_is_red_though_neither_alone_is() -> None:
+def test_farewell_behaviour_is_red_alone_and_hopeless_talk_with_it_names_the_combination() -> None:
+    # Giving things away and saying goodbye is a warning sign of a near attempt (the psych-crisis
+    # playbook grades it Ⅱ): red on its own, not only with other ticks.
     assert tick("negative_speech").level is LevelCode.YELLOW
-    assert tick("farewell_behaviour").level is LevelCode.ORANGE
+    alone = tick("farewell_behaviour")
+    assert (alone.level, alone.reasons[0].code, alone.immediate_danger) == (LevelCode.RED, "farewell_behaviour", False)
     together = tick("negative_speech", "farewell_behaviour")
     assert together.level is LevelCode.RED
-    assert together.reasons[0].code == "hopeless_talk_with_farewell"
-    assert not together.immediate_danger
+    assert "hopeless_talk_with_farewell" in [reason.code for reason in together.reasons]
+
+
+def test_the_suicide_items_follow_the_screener_steps() -> None:
+    # Wish to be dead → yellow; "I want to kill myself" without method or intent → orange (same-day
+    # assessment); intent, a plan or a recent attempt → red.
+    assert tick("negative_speech").level is LevelCode.YELLOW
+    assert tick("suicidal_thoughts").level is LevelCode.ORANGE
+    for grave in ("suicide_intent", "suicide_plan", "recent_attempt", "attempt_in_progress"):
+        assert tick(grave).level is LevelCode.RED, grave
+    assert tick("suicide_history").level is LevelCode.YELLOW
+    assert tick("suicide_history", "negative_speech").level is LevelCode.ORANGE
 
 
 def test_self_harm_is_at_least_orange() -> None:
@@ -60,12 +76,26 @@ def test_self_harm_is_at_least_orange() -> None:
     assert result.reasons[0].code == "self_harm"
 
 
-def test_a_missing_student_is_yellow_and_orange_once_any_mood_sign_is_ticked() -> None:
-    assert tick("missing_contact").level is LevelCode.YELLOW
-    for mood_sign in ("sudden_mood_change", "psychotic_symptoms"):
-        result = tick("missing_contact", mood_sign)
-        assert result.level is LevelCode.ORANGE
-        assert "missing_with_mood_signs" in [reason.code for reason in result.reasons]
+def test_a_missing_student_is_orange_and_red_with_any_mood_sign_or_mental_health_history() -> None:
+    assert tick("missing_contact").level is LevelCode.ORANGE
+    for sign, rule in (
+        ("sudden_mood_change", "missing_with_mood_signs"),
+        ("psychotic_symptoms", "missing_with_mood_signs"),
+        ("psychiatric_medication", "missing_with_mental_health_history"),
+        ("back_from_leave", "missing_with_mental_health_history"),
+    ):
+        result = tick("missing_contact", sign)
+        assert result.level is LevelCode.RED, sign
+        assert rule in [reason.code for reason in result.reasons]
+
+
+def test_the_other_item_needs_words_and_a_grading_within_hours() -> None:
+    checklist = CHECKLIST
+    assert tick("other").grade_within == timedelta(hours=4)
+    assert tick("long_isolation").grade_within is None
+    assert missing_notes(checklist, ["other"], None) == ["other"]
+    assert missing_notes(checklist, ["other"], "  ") == ["other"]
+    assert missing_notes(checklist, ["other"], "他把自己的东西都锁进了柜子") == []
 
 
 def test_a_threat_with_a_knife_is_red() -> None:
