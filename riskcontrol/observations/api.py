@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import islice
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -21,6 +24,7 @@ from riskcontrol.observations import catalog, rules
 from riskcontrol.observations.models import Observation
 from riskcontrol.observations.schemas import FiledOut, LevelOverrideIn, ObservationIn, ObservationOut, ReasonOut
 from riskcontrol.observations.service import FilingRules, file_observation, override_level_of
+from riskcontrol.people.rules import SEES_RISK
 
 router = APIRouter(prefix="/api/v1/observations", tags=["observations"])
 
@@ -38,11 +42,33 @@ def filing_rules(ctx: AppContext) -> FilingRules:
     )
 
 
-def filed(o: Observation) -> FiledOut:
-    return FiledOut(id=o.id, level=o.level, reasons=[ReasonOut(**r) for r in o.reasons], escalation_id=o.escalation_id)
+@dataclass(frozen=True)
+class Graded:
+    """An observation's grading as one reader may see it."""
+
+    level: str
+    suggested_level: str
+    score: int
+    reasons: list[dict[str, str]]
+    override_reason: str | None
 
 
-def shown(o: Observation) -> ObservationOut:
+def _graded(o: Observation, principal: Principal, checklist: rules.Checklist, rubric: rules.TriageRubric) -> Graded:
+    """The grading `principal` may read: as stored for staff who may see a student's known risk; for
+    everyone else on the ticks alone, without what the register or a risk factor added, and without a
+    reviewer's reason (which may name them)."""
+    if principal.has_role(*SEES_RISK):
+        return Graded(o.level, o.suggested_level, o.score, o.reasons, o.override_reason)
+    result = rules.triage(checklist, rubric, o.checklist)
+    reasons = [{"code": r.code, "level": r.level.value, "zh": r.zh, "en": r.en} for r in result.reasons]
+    return Graded(result.level.value, result.level.value, result.score, reasons, None)
+
+
+def filed(o: Observation, g: Graded) -> FiledOut:
+    return FiledOut(id=o.id, level=g.level, reasons=[ReasonOut(**r) for r in g.reasons], escalation_id=o.escalation_id)
+
+
+def shown(o: Observation, g: Graded) -> ObservationOut:
     return ObservationOut(
         id=o.id,
         client_id=o.client_id,
@@ -53,14 +79,20 @@ def shown(o: Observation) -> ObservationOut:
         note=o.note,
         observed_at=o.observed_at,
         filed_at=o.filed_at,
-        suggested_level=o.suggested_level,
-        level=o.level,
-        score=o.score,
-        reasons=[ReasonOut(**r) for r in o.reasons],
-        override_reason=o.override_reason,
+        suggested_level=g.suggested_level,
+        level=g.level,
+        score=g.score,
+        reasons=[ReasonOut(**r) for r in g.reasons],
+        override_reason=g.override_reason,
         escalation_id=o.escalation_id,
         has_photo=o.photo_path is not None,
     )
+
+
+def _grader(ctx: AppContext, principal: Principal) -> Callable[[Observation], Graded]:
+    sop = ctx.settings.sop_dir
+    checklist, rubric = catalog.load_checklist(sop), catalog.load_rubric(sop)
+    return lambda o: _graded(o, principal, checklist, rubric)
 
 
 @router.post("", status_code=201, response_model=FiledOut, responses={200: {"model": FiledOut, "description": "Already filed"}})
@@ -68,7 +100,7 @@ def create(body: ObservationIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -
     """File an observation; the same `client_id` again answers 200 with the first filing's body."""
     observation, created = file_observation(db, ctx.clock, filing_rules(ctx), by=principal, data=body)
     db.commit()
-    reply = filed(observation)
+    reply = filed(observation, _grader(ctx, principal)(observation))
     return reply if created else JSONResponse(status_code=200, content=reply.model_dump())
 
 
@@ -83,17 +115,23 @@ def visible(principal: Principal) -> Select[Observation]:
 @router.get("", response_model=list[ObservationOut])
 def list_observations(
     db: Db,
+    ctx: Ctx,
     principal: CurrentPrincipal,
     level: Annotated[rules.LevelCode | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> list[ObservationOut]:
-    """Observations in the caller's scope (and their own), newest first."""
-    stmt = visible(principal)
-    if level is not None:
-        stmt = stmt.where(Observation.level == level.value)
-    rows = db.execute(stmt.order_by(Observation.filed_at.desc(), Observation.id.desc()).limit(limit).offset(offset)).scalars()
-    return [shown(o) for o in rows]
+    """Observations in the caller's scope (and their own), newest first, each as the caller may read it."""
+    stmt = visible(principal).order_by(Observation.filed_at.desc(), Observation.id.desc())
+    grade = _grader(ctx, principal)
+    if level is None:
+        return [shown(o, grade(o)) for o in db.execute(stmt.limit(limit).offset(offset)).scalars()]
+    if principal.has_role(*SEES_RISK):
+        rows = db.execute(stmt.where(Observation.level == level.value).limit(limit).offset(offset)).scalars()
+        return [shown(o, grade(o)) for o in rows]
+    # Filtered on the level the caller reads, so the filter cannot tell what the register added.
+    matching = ((o, g) for o in db.execute(stmt).scalars() if (g := grade(o)).level == level.value)
+    return [shown(o, g) for o, g in islice(matching, offset, offset + limit)]
 
 
 def get_visible(db: Session, principal: Principal, observation_id: int) -> Observation:
@@ -104,8 +142,9 @@ def get_visible(db: Session, principal: Principal, observation_id: int) -> Obser
 
 
 @router.get("/{observation_id}", response_model=ObservationOut, responses=error_responses(404))
-def get_observation(observation_id: PathId, db: Db, principal: CurrentPrincipal) -> ObservationOut:
-    return shown(get_visible(db, principal, observation_id))
+def get_observation(observation_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> ObservationOut:
+    observation = get_visible(db, principal, observation_id)
+    return shown(observation, _grader(ctx, principal)(observation))
 
 
 @router.post("/{observation_id}/level", response_model=ObservationOut, responses=error_responses(403, 404))
@@ -124,4 +163,4 @@ def override_level(
         reason=body.reason,
     )
     db.commit()
-    return shown(observation)
+    return shown(observation, _grader(ctx, principal)(observation))

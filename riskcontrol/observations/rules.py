@@ -115,7 +115,8 @@ class Checklist(BaseModel):
 
 
 class Level(BaseModel):
-    """One triage level: its names, colour, score threshold and default response."""
+    """One triage level: its names, colour, score threshold, the staff's standing response, and what
+    the student who filed it should do now (with the numbers to call, shown as tap-to-call links)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     code: LevelCode
@@ -124,6 +125,8 @@ class Level(BaseModel):
     colour: Colour
     threshold: int = Field(ge=0)
     response: Text
+    act_now: Text
+    call: tuple[Annotated[str, StringConstraints(pattern=r"^[0-9]{3,15}$")], ...] = ()
 
 
 class Combination(BaseModel):

@@ -55,6 +55,20 @@ SEES_CONTACTS: frozenset[Role] = frozenset(
     }
 )
 
+# Whether a student is at known risk (on the key-concern register, with a risk factor) shows in what
+# these roles read; a student's own grid roles see a report about a classmate graded on its ticks
+# alone, so no answer tells them a classmate is on the register.
+SEES_RISK: frozenset[Role] = frozenset(
+    {
+        Role.COUNSELOR,
+        Role.COLLEGE_OFFICER,
+        Role.STUDENT_AFFAIRS,
+        Role.PSYCH_CENTER,
+        Role.RESPONSE_TEAM,
+        Role.LEADER,
+    }
+)
+
 MANAGES_DIRECTORY: frozenset[Role] = frozenset({Role.ADMIN})
 
 

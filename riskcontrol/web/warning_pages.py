@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -21,6 +22,7 @@ from riskcontrol.observations import catalog
 from riskcontrol.observations.rules import Checklist, TriageRubric
 from riskcontrol.observations.service import MAX_PHOTO_BYTES, MAY_FILE
 from riskcontrol.people.models import User
+from riskcontrol.people.rules import SEES_RISK
 from riskcontrol.web.pages import OptionalPrincipal, sign_in_first, unit_name
 from riskcontrol.web.templating import page_language, render, translator
 
@@ -81,15 +83,18 @@ def checklist_groups(checklist: Checklist, lang: str) -> list[CheckGroup]:
     return groups
 
 
-def level_texts(rubric: TriageRubric, lang: str) -> dict[str, dict[str, str]]:
-    """Each triage level's name and standing response in `lang`, for the scripts that show results."""
+def level_texts(rubric: TriageRubric, lang: str, *, filer: bool = False) -> dict[str, dict[str, Any]]:
+    """Each triage level's name and what to do, in `lang`, for the scripts that show results: for a
+    student who filed (`filer`), what to do now and the numbers to call; for staff, the standing response."""
     english = lang == "en"
     return {
         level.code.value: {
             "name": level.en if english else level.zh,
-            "response": level.response.en if english else level.response.zh,
+            "response": text.en if english else text.zh,
+            "call": list(level.call) if filer else [],
         }
         for level in rubric.levels
+        for text in [level.act_now if filer else level.response]
     }
 
 
@@ -128,7 +133,8 @@ def observe_page(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipa
         units=units,
         default_unit=default_unit,
         groups=checklist_groups(catalog.load_checklist(ctx.settings.sop_dir), lang),
-        levels=level_texts(rubric, lang),
+        # A student filing reads what to do now; staff read the procedure.
+        levels=level_texts(rubric, lang, filer=not principal.has_role(*SEES_RISK)),
         messages=script_messages(lang, "observe."),
         max_photo_bytes=MAX_PHOTO_BYTES,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Route, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +18,23 @@ pytestmark = pytest.mark.browser
 WAIT_MS = 30_000  # a retry comes at most 15 s apart; this leaves room for two
 
 
+def observe_as(phone: BrowserContext, live_server: LiveServer, username: str) -> Page:
+    """The phone form, signed in as `username`, ready."""
+    page = phone.new_page()
+    sign_in(page, live_server, username)
+    page.goto(live_server.url + "/observe")
+    page.wait_for_selector("#observe[data-ready]")
+    return page
+
+
+def campus_with_a_dorm_head(db: Session) -> f.Campus:
+    campus = f.build_campus(db)
+    f.user(db, "dorm_head", ("dorm_head", campus["C1K1R1"]), name="王小明")
+    f.user(db, "counselor", ("counselor", campus["C1K1"]), name="李老师")
+    db.commit()
+    return campus
+
+
 def stored(sessions: sessionmaker[Session]) -> list[Observation]:
     with sessions() as db:
         return list(db.execute(select(Observation).order_by(Observation.id)).scalars())
@@ -26,15 +43,8 @@ def stored(sessions: sessionmaker[Session]) -> list[Observation]:
 def test_two_observations_filed_offline_arrive_exactly_once_when_the_network_returns(
     phone: BrowserContext, live_server: LiveServer, db: Session, sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    campus = f.build_campus(db)
-    f.user(db, "dorm_head", ("dorm_head", campus["C1K1R1"]), name="王小明")
-    f.user(db, "counselor", ("counselor", campus["C1K1"]), name="李老师")
-    db.commit()
-
-    page = phone.new_page()
-    sign_in(page, live_server, "dorm_head")
-    page.goto(live_server.url + "/observe")
-    page.wait_for_selector("#observe[data-ready]")
+    campus = campus_with_a_dorm_head(db)
+    page = observe_as(phone, live_server, "dorm_head")
     expect(page.locator("#unit")).to_have_value(str(campus["C1K1R1"].id))
     expect(page.locator("#net-banner")).to_be_hidden()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
@@ -90,3 +100,34 @@ def test_two_observations_filed_offline_arrive_exactly_once_when_the_network_ret
     assert all(row.unit_id == campus["C1K1R1"].id for row in rows)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=str(tmp_path / "observe-delivered-390x844.png"), full_page=False)
+
+
+def test_a_dorm_head_filing_a_red_report_is_told_what_to_do_now_with_tap_to_call_links(
+    phone: BrowserContext, live_server: LiveServer, db: Session, tmp_path: Path
+) -> None:
+    campus_with_a_dorm_head(db)
+    page = observe_as(phone, live_server, "dorm_head")
+    page.check("input[name=checklist][value=suicide_plan]")
+    page.fill("#note", "桌上有很多药瓶，写了信")
+    page.click("#submit")
+    result = page.locator(".result-delivered")
+    expect(result).to_have_count(1)
+    # What a student does now, not the staff procedure.
+    expect(result).to_contain_text("不要让他/她独处")
+    expect(result).not_to_contain_text("报告学校领导")
+    expect(result.locator("a.call-button[href='tel:120']")).to_have_text("拨打 120")
+    expect(result.locator("a.call-button[href='tel:110']")).to_have_text("拨打 110")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(tmp_path / "observe-red-390x844.png"), full_page=False)
+
+
+def test_a_counselor_filing_reads_the_staff_procedure_without_call_links(
+    phone: BrowserContext, live_server: LiveServer, db: Session
+) -> None:
+    campus_with_a_dorm_head(db)
+    page = observe_as(phone, live_server, "counselor")
+    page.check("input[name=checklist][value=suicide_plan]")
+    page.click("#submit")
+    result = page.locator(".result-delivered")
+    expect(result).to_contain_text("报告学校领导")
+    expect(result.locator("a.call-button")).to_have_count(0)

@@ -166,8 +166,48 @@ def test_an_observation_about_a_student_on_the_register_at_orange_is_triaged_at_
     }
     reply = reg.client.post("/api/v1/observations", json=body, headers=reg.as_("dorm_head"))
     assert reply.status_code == 201, reply.text
-    assert reply.json()["level"] == "orange"
-    assert reply.json()["reasons"][0]["code"] == "key_concern"
+    observation = reg.client.get(f"/api/v1/observations/{reply.json()['id']}", headers=reg.as_("counselor")).json()
+    assert observation["level"] == "orange"
+    assert observation["reasons"][0]["code"] == "key_concern"
+    escalation = reg.client.get(f"/api/v1/escalations/{reply.json()['escalation_id']}", headers=reg.as_("counselor")).json()
+    assert escalation["level"] == "orange"
+
+
+def test_the_dorm_head_cannot_tell_from_any_answer_that_a_classmate_is_on_the_register(reg: Register) -> None:
+    def file(client_id: str) -> dict[str, Any]:
+        body = {
+            "client_id": client_id,
+            "unit_id": reg.campus["C1K1R1"].id,
+            "student_id": reg.student(),
+            "checklist": ["long_isolation"],
+            "observed_at": MONDAY_10.isoformat(),
+        }
+        reply = reg.client.post("/api/v1/observations", json=body, headers=reg.as_("dorm_head"))
+        assert reply.status_code == 201, reply.text
+        again = reg.client.post("/api/v1/observations", json=body, headers=reg.as_("dorm_head"))
+        assert again.json() == reply.json()  # a retried send answers the same
+        answer: dict[str, Any] = reply.json()
+        return answer
+
+    def without_ids(answer: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in answer.items() if k not in ("id", "escalation_id", "client_id")}
+
+    before = file("phone-kc-0101")  # the same tick about the same roommate, before ...
+    reg.add("orange")
+    after = file("phone-kc-0102")  # ... and after the counsellor put her on the register
+    assert before["level"] == after["level"] == "blue"
+    assert without_ids(before) == without_ids(after)
+    reads = [reg.client.get(f"/api/v1/observations/{a['id']}", headers=reg.as_("dorm_head")).json() for a in (before, after)]
+    assert [(r["level"], r["suggested_level"], [x["code"] for x in r["reasons"]]) for r in reads] == [
+        ("blue", "blue", ["score"])
+    ] * 2
+    assert without_ids(reads[0]) | {"filed_at": None} == without_ids(reads[1]) | {"filed_at": None}
+    assert reg.client.get("/api/v1/observations?level=orange", headers=reg.as_("dorm_head")).json() == []
+    assert len(reg.client.get("/api/v1/observations?level=blue", headers=reg.as_("dorm_head")).json()) == 2
+    # Staff see what the register added.
+    staff = reg.client.get("/api/v1/observations?level=orange", headers=reg.as_("counselor")).json()
+    assert [o["id"] for o in staff] == [after["id"]]
+    assert staff[0]["reasons"][0]["code"] == "key_concern"
 
 
 def test_a_counselors_own_yellow_filing_adds_the_student_but_a_dorm_heads_does_not(reg: Register) -> None:

@@ -164,6 +164,15 @@ function showDelivered(entry, result) {
   for (const reason of result.reasons) reasons.append(element("li", "", english ? reason.en : reason.zh));
   card.append(reasons);
   if (level.response) card.append(element("h3", "", t("observe.js.response")), element("p", "", level.response));
+  if (level.call && level.call.length) {
+    const calls = element("p", "calls");
+    for (const number of level.call) {
+      const link = element("a", "call-button", t("observe.js.call", { number }));
+      link.href = `tel:${number}`;
+      calls.append(link);
+    }
+    card.append(calls);
+  }
   if (result.escalation_id) card.append(element("p", "escalated", t("observe.js.escalated")));
   card.append(dismissButton(card, async () => {}));
   $("results").prepend(card);
