@@ -55,6 +55,7 @@ from riskcontrol.observations.opinion_api import router as opinion_router
 from riskcontrol.people import auth
 from riskcontrol.people.api import router as people_router
 from riskcontrol.people.concern_api import router as concern_router
+from riskcontrol.people.factor_api import router as factor_router
 from riskcontrol.people.import_api import router as import_router
 from riskcontrol.reviews import actions as review_actions
 from riskcontrol.reviews import recovery as review_recovery
@@ -236,6 +237,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(people_router)
     app.include_router(concern_router)
     app.include_router(import_router)
+    app.include_router(factor_router)
     app.include_router(grid_router)
     app.include_router(notify_router)
     app.include_router(escalation_router)

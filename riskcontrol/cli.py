@@ -5,16 +5,17 @@ from __future__ import annotations
 import secrets
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.core.clock import SystemClock
+from riskcontrol.core.csvimport import RowError
 from riskcontrol.core.db import make_engine, make_sessionmaker, transaction
 from riskcontrol.core.security import use_password_hashing
 from riskcontrol.settings import Settings, SettingsError
@@ -149,6 +150,49 @@ def demo(
         serve(host=host, port=port)
 
 
+@import_app.command("factors")
+def import_factors(
+    source: Annotated[str, typer.Argument(help="screening, academic, sanction, hardship, leave or psych_leave")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Import student risk factors from a student-affairs export (CSV UTF-8/GBK or .xlsx), all or nothing."""
+    from riskcontrol.people import concern_service, factor_import
+    from riskcontrol.people.concern_rules import RegisterConfig
+
+    try:
+        kind = factor_import.FactorSource(source)
+    except ValueError as exc:
+        err.print(f"unknown source {source!r}; one of {', '.join(factor_import.FactorSource)}", markup=False)
+        raise typer.Exit(2) from exc
+    settings = _settings()
+    catalogue = factor_import.load_catalogue(settings.sop_dir)
+    register = RegisterConfig(concern_service.load_rules(settings.sop_dir), settings.tz)
+    data = file.read_bytes()
+    with _database(settings) as factory, factory() as db:
+        report = factor_import.import_factors(db, SystemClock(), catalogue, register, source=kind, data=data, by=None)
+        if report.errors:
+            db.rollback()
+            _refused(file, report.errors)
+        db.commit()
+    counts = report.counts()
+    out.print(
+        f"{kind}: {counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged,"
+        f" {counts['not_flagged']} not flagged, {counts['interviews']} interviews due",
+        soft_wrap=True,
+        highlight=False,
+    )
+    if report.no_counselor:
+        out.print(f"no counsellor to interview: {', '.join(report.no_counselor)}", soft_wrap=True, highlight=False)
+
+
+def _refused(file: Path, errors: Sequence[RowError]) -> NoReturn:
+    """Print one unwrapped plain line per problem (editors and grep can jump to it) and exit 1."""
+    for e in errors:
+        err.print(f"{file}:{e.line}: column {e.column}: {e.reason}", soft_wrap=True, markup=False, highlight=False)
+    err.print(f"[red]{len(errors)} problem(s); nothing was imported[/red]")
+    raise typer.Exit(1)
+
+
 def _run_import(kind: str, file: Path) -> None:
     from riskcontrol.people import importer
 
@@ -157,11 +201,7 @@ def _run_import(kind: str, file: Path) -> None:
         report = importer.import_csv(db, SystemClock(), kind=importer.ImportKind(kind), data=data, by=None)
         if report.errors:
             db.rollback()
-            for e in report.errors:
-                # One unwrapped plain line per error, so editors and grep can jump to it.
-                err.print(f"{file}:{e.line}: column {e.column}: {e.reason}", soft_wrap=True, markup=False, highlight=False)
-            err.print(f"[red]{len(report.errors)} bad row(s); nothing was imported[/red]")
-            raise typer.Exit(1)
+            _refused(file, report.errors)
         db.commit()
     out.print(report.describe())
 
@@ -336,15 +376,15 @@ def triage_calibrate(playbook_dir: PlaybookDirOption = None, sop_dir: SopDirOpti
     from riskcontrol.incidents.calibration import Rules, load_calibration, matrix, run, verdict
     from riskcontrol.incidents.playbooks import load_playbooks
     from riskcontrol.incidents.sop import load_crisis_sop
-    from riskcontrol.observations.catalog import load_checklist, load_rubric
+    from riskcontrol.observations.catalog import load_checklist, load_factors, load_rubric
 
     settings = _settings()
     sop_dir = sop_dir or settings.sop_dir
     try:
         library = load_playbooks(playbook_dir or settings.playbook_dir, load_crisis_sop(sop_dir))
-        rules = Rules(
-            load_checklist(sop_dir), load_rubric(sop_dir), load_policy(sop_dir), list(library.playbooks.values()), settings.tz
-        )
+        playbooks = list(library.playbooks.values())
+        policy = load_policy(sop_dir)
+        rules = Rules(load_checklist(sop_dir), load_rubric(sop_dir), policy, playbooks, settings.tz, load_factors(sop_dir))
         outcomes = run(rules, load_calibration(sop_dir))
     except (DataFileError, ValueError) as exc:
         err.print(str(exc), soft_wrap=True, markup=False, highlight=False)

@@ -16,6 +16,7 @@ from riskcontrol.notify import models as _notify  # noqa: F401
 from riskcontrol.observations import models as _observations  # noqa: F401
 from riskcontrol.observations import opinion_models as _opinion  # noqa: F401
 from riskcontrol.people import concern_models as _concern  # noqa: F401
+from riskcontrol.people import factor_models as _factors  # noqa: F401
 from riskcontrol.people import models as _people  # noqa: F401
 from riskcontrol.reviews import models as _reviews  # noqa: F401
 

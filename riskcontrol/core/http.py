@@ -206,6 +206,16 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # Browsers and scripts label CSV files in several ways; anything else is most likely a form or JSON.
 CSV_MEDIA_TYPES = frozenset({"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel", "application/octet-stream"})
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The OpenAPI request body of an endpoint that takes a CSV or .xlsx file as its body.
+TABLE_UPLOAD_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string", "format": "binary"}},
+            XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
 
 
 async def upload_body(request: Request, accepted: frozenset[str], *, what: str) -> bytes:

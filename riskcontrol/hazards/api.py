@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import (
     CSV_MEDIA_TYPES,
+    TABLE_UPLOAD_OPENAPI,
     XLSX_MEDIA_TYPE,
     AppContext,
     ClockDep,
@@ -188,15 +189,7 @@ def export_hazards(
     "/hazards/import",
     response_model=ImportOut,
     responses=error_responses(403, 409, 413, 415),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "text/csv": {"schema": {"type": "string", "format": "binary"}},
-                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
-            },
-        }
-    },
+    openapi_extra=TABLE_UPLOAD_OPENAPI,
 )
 def import_hazards(
     by: Annotated[Principal, Depends(_manager)],

@@ -25,7 +25,8 @@ from riskcontrol.core.shapes import Frozen
 from riskcontrol.escalation import rules as escalation_rules
 from riskcontrol.escalation.rules import ClockTime, EscalationPolicy
 from riskcontrol.incidents.playbook_rules import LevelField, Opens, Playbook, checklist_facts, suggest
-from riskcontrol.observations.rules import Checklist, LevelCode, TriageRubric, grading_window, triage
+from riskcontrol.observations.rules import Checklist, Known, LevelCode, TriageRubric, grading_window, triage
+from riskcontrol.people.factor_rules import FactorCatalogue
 from riskcontrol.people.rules import Role
 
 CALIBRATION_FILE: Final = "calibration.yaml"
@@ -99,6 +100,8 @@ class Case(Frozen):
     day: Literal["weekday", "weekend"] = "weekday"
     # Already on the key-concern register at this level (`register:` in the file).
     on_register: LevelCode | None = Field(default=None, alias="register")
+    # Risk factors imported about the student (codes of sop/risk_factors.yaml).
+    factors: tuple[str, ...] = ()
     expect: Expect
 
 
@@ -133,6 +136,7 @@ class Rules:
     policy: EscalationPolicy
     playbooks: Sequence[Playbook]
     tz: ZoneInfo
+    factors: FactorCatalogue
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,11 @@ def run_case(rules: Rules, case: Case) -> Outcome:
     if unknown:
         raise ValueError(f"case {case.code!r} ticks unknown checklist codes {unknown}")
     filed_at = datetime.combine(REFERENCE_DAYS[case.day], case.at, tzinfo=rules.tz)
-    result = triage(rules.checklist, rules.rubric, case.ticks, key_concern_level=case.on_register)
+    factors = [rules.factors.get(code) for code in case.factors]
+    if None in factors:
+        raise ValueError(f"case {case.code!r} names unknown risk factors {list(case.factors)}")
+    known = [Known(f.item, f.zh, f.en) for f in factors if f is not None]
+    result = triage(rules.checklist, rules.rubric, case.ticks, key_concern_level=case.on_register, known=known)
     level = escalation_rules.warning_level(
         rules.policy,
         result.level.value,
@@ -173,7 +181,7 @@ def run_case(rules: Rules, case: Case) -> Outcome:
         assert level.digest is not None
         first = f"digest {level.digest.at.strftime('%H:%M')}"
     ladder = rules.policy.night_ladder is not None and rules.policy.night_ladder.applies(case.ticks, filed_at, rules.tz)
-    found = suggest(rules.playbooks, checklist_facts(rules.checklist, case.ticks, case.at))
+    found = suggest(rules.playbooks, checklist_facts(rules.checklist, case.ticks, case.at, [k.item for k in known]))
     incident = "none" if found is None else f"{found.playbook.type} {found.level.numeral} {found.opens}"
     expect = case.expect
     wanted_incident = "none" if expect.incident is None else expect.incident.text()

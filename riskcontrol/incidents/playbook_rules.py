@@ -356,10 +356,14 @@ def sop_problems(playbook: Playbook, sop: CrisisSop) -> list[tuple[tuple[str | i
     return problems
 
 
-def checklist_facts(checklist: Checklist, ticks: Iterable[str], local_time: time | None) -> TriggerFacts:
-    """What an observation says for matching triggers: its ticks, their categories, the local time filed."""
-    ticked = set(ticks)
-    categories = {item.code: item.category for item in checklist.items if item.code in ticked}
+def checklist_facts(
+    checklist: Checklist, ticks: Iterable[str], local_time: time | None, known: Iterable[str] = ()
+) -> TriggerFacts:
+    """What an observation says for matching triggers: its ticks, the categories of the ticks and of
+    the items the student's known risk factors count as (a condition may be met by a factor), and the
+    local time filed."""
+    ticked, also = set(ticks), set(known)
+    categories = {item.code: item.category for item in checklist.items if item.code in ticked | also}
     return TriggerFacts(WarningSource.CHECKLIST, ticked, categories, local_time)
 
 

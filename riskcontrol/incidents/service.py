@@ -60,10 +60,11 @@ from riskcontrol.incidents.schemas import IncidentIn, PersonIn, TransitionIn
 from riskcontrol.incidents.sop import load_crisis_sop
 from riskcontrol.notify import service as notify
 from riskcontrol.notify.models import Notification
-from riskcontrol.observations.catalog import load_checklist
+from riskcontrol.observations.catalog import load_checklist, load_factors
 from riskcontrol.observations.models import Observation
 from riskcontrol.observations.opinion_models import OpinionReport
 from riskcontrol.observations.opinion_service import MajorOpinionConfirmed
+from riskcontrol.people import factor_import
 from riskcontrol.people import service as people_service
 from riskcontrol.people.models import Student, User
 from riskcontrol.people.rules import SEES_CONTACTS, Role
@@ -1056,11 +1057,16 @@ def on_escalation_began(cfg: IncidentConfig) -> EventHandler:
     return handle
 
 
-def observation_suggestion(cfg: IncidentConfig, observation: Observation) -> Suggestion | None:
+def observation_suggestion(db: Session, cfg: IncidentConfig, observation: Observation) -> Suggestion | None:
     """The incident an observation's ticks call for in the playbooks' warning triggers, given the local
-    time it was filed (one place: the worker and the calibration set ask the same question)."""
-    local = observation.filed_at.astimezone(cfg.tz).time()
-    facts = checklist_facts(load_checklist(cfg.sop_dir), observation.checklist, local)
+    time it was filed and the student's known risk factors (one place: the worker and the calibration
+    set ask the same question)."""
+    filed = observation.filed_at.astimezone(cfg.tz)
+    known: list[str] = []
+    if observation.student_id is not None:
+        catalogue = load_factors(cfg.sop_dir)
+        known = [item for item, _ in factor_import.known_items(db, catalogue, observation.student_id, filed.date())]
+    facts = checklist_facts(load_checklist(cfg.sop_dir), observation.checklist, filed.time(), known)
     return suggest(cfg.library().playbooks.values(), facts)
 
 
@@ -1073,7 +1079,7 @@ def on_warning_due(cfg: IncidentConfig) -> deadlines.Handler:
         observation = db.get(Observation, int(deadline.payload["observation_id"]))
         if observation is None:
             return
-        found = observation_suggestion(cfg, observation)
+        found = observation_suggestion(db, cfg, observation)
         if found is None:
             return
         filer = db.get(User, observation.filed_by)

@@ -39,6 +39,7 @@ def filing_rules(ctx: AppContext) -> FilingRules:
         policy=load_policy(sop),
         escalation=cfg,
         upload_dir=ctx.settings.var_dir / "uploads",
+        factors=catalog.load_factors(sop),
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from riskcontrol.core.datafiles import load_model
+from riskcontrol.core.datafiles import error_at, load_model
 from riskcontrol.observations.rules import Checklist, TriageRubric, rubric_checked_against
+from riskcontrol.people.factor_import import FACTORS_FILE
+from riskcontrol.people.factor_rules import FactorCatalogue
 
 CHECKLIST_FILE = "observation_checklist.yaml"
 RUBRIC_FILE = "triage.yaml"
@@ -41,6 +43,22 @@ def load_checklist(sop_dir: Path) -> Checklist:
     """The abnormal-behaviour checklist in `sop_dir`; DataFileError names file, line and field."""
     path = _resolved(sop_dir, CHECKLIST_FILE)
     return _checklist(path, _stamp(path))
+
+
+@lru_cache(maxsize=16)
+def _factors(path: Path, stamp: int, checklist_path: Path, checklist_stamp: int) -> FactorCatalogue:
+    catalogue = load_model(path, FactorCatalogue)
+    items = {item.code for item in _checklist(checklist_path, checklist_stamp).items}
+    for index, factor in enumerate(catalogue.factors):
+        if factor.item not in items:
+            raise error_at(path, ("factors", index, "item"), f"{factor.item!r} is not an item of the observation checklist")
+    return catalogue
+
+
+def load_factors(sop_dir: Path) -> FactorCatalogue:
+    """The risk-factor catalogue in `sop_dir`, each factor's item checked against the checklist beside it."""
+    path, checklist_path = _resolved(sop_dir, FACTORS_FILE), _resolved(sop_dir, CHECKLIST_FILE)
+    return _factors(path, _stamp(path), checklist_path, _stamp(checklist_path))
 
 
 def load_rubric(sop_dir: Path) -> TriageRubric:

@@ -83,6 +83,8 @@ class ChecklistItem(BaseModel):
     min_level: LevelCode | None = None
     # The filer must say it in their own words (the "other" item): a tick with no note is refused.
     needs_note: bool = False
+    # False for what only imported data says (a screening flag): not on the phone form, never ticked.
+    on_form: bool = True
     # A person grades an observation with this item within this long, whatever its level's chain
     # would wait (the counsellor reads what "other" means).
     grade_within: Duration | None = None
@@ -259,10 +261,26 @@ class TriageResult:
 NOTE_ONLY = Reason("none", LevelCode.BLUE, "未勾选任何项目，仅作记录", "No item ticked; recorded as a note only")
 
 
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A fact about the student imported from the student-affairs systems (a risk factor), which
+    counts as the checklist item `item` when someone reports a new sign: `zh`/`en` name the factor."""
+
+    item: str
+    zh: str
+    en: str
+
+
 def triage(
-    checklist: Checklist, rubric: TriageRubric, codes: Iterable[str], *, key_concern_level: LevelCode | None = None
+    checklist: Checklist,
+    rubric: TriageRubric,
+    codes: Iterable[str],
+    *,
+    key_concern_level: LevelCode | None = None,
+    known: Sequence[Known] = (),
 ) -> TriageResult:
-    """Suggest a level for the ticked `codes`, with reasons; a person reviews every result."""
+    """Suggest a level for the ticked `codes`, with reasons; a person reviews every result. What is
+    `known` about the student counts with the ticks (weight, floor, category) once anything is ticked."""
     chosen = set(codes)
     if unknown := sorted(chosen - {item.code for item in checklist.items}):
         raise UnknownChecklistCode(unknown[0])
@@ -270,19 +288,33 @@ def triage(
     ticked = [item for item in checklist.items if item.code in chosen]
     if not ticked:
         return TriageResult(LevelCode.BLUE, 0, (NOTE_ONLY,), immediate_danger=False)
+    facts = {fact.item: fact for fact in known if fact.item not in chosen}
+    also = [item for item in checklist.items if item.code in facts]
+    ticked_only, ticked = ticked, ticked + also
 
     score = sum(item.weight for item in ticked)
     level = rubric.level_for_score(score)
-    n, noun = len(ticked), "item" if len(ticked) == 1 else "items"
+    n, noun = len(ticked_only), "item" if len(ticked_only) == 1 else "items"
+    with_zh, with_en = (f"，连同 {len(also)} 项已知风险因素", f" with {len(also)} known risk factor(s)") if also else ("", "")
     reasons = [
         Reason(
             "score",
             level.code,
-            f"勾选 {n} 项，合计 {score} 分，达到“{level.zh}”（{level.threshold} 分起）",
-            f"{n} {noun} ticked, {score} points in all, reaching {level.en} (from {level.threshold} points)",
+            f"勾选 {n} 项{with_zh}，合计 {score} 分，达到“{level.zh}”（{level.threshold} 分起）",
+            f"{n} {noun} ticked{with_en}, {score} points in all, reaching {level.en} (from {level.threshold} points)",
         )
     ]
     for item in ticked:
+        if item.code in facts:
+            if item.min_level not in (None, LevelCode.BLUE):
+                level = rubric.level(item.min_level)
+                fact = facts[item.code]
+                zh, en = (
+                    f"已知风险因素：{fact.zh}，出现新异常时至少为“{level.zh}”",
+                    f"Known risk factor: {fact.en}; a new sign is at least {level.en}",
+                )
+                reasons.append(Reason(f"factor:{item.code}", level.code, zh, en))
+            continue
         if item.immediate_danger:
             level = rubric.level(LevelCode.RED)
             zh, en = f"勾选了“{item.zh}”（立即危险）→ {level.zh}", f'Ticked "{item.en}" (immediate danger) → {level.en}'
@@ -306,7 +338,7 @@ def triage(
         en = f"Already on the key-concern register at {level.en}; a new sign keeps the level at least there"
         reasons.append(Reason("key_concern", level.code, zh, en))
     ordered = tuple(sorted(reasons, key=lambda reason: -rank(reason.level)))
-    danger = any(item.immediate_danger for item in ticked)
+    danger = any(item.immediate_danger for item in ticked_only)
     return TriageResult(
         level=ordered[0].level,
         score=score,
@@ -320,6 +352,12 @@ def grading_window(checklist: Checklist, codes: Iterable[str]) -> timedelta | No
     """The shortest `grade_within` among the ticked items: a person grades the observation by then."""
     chosen = set(codes)
     return min((i.grade_within for i in checklist.items if i.code in chosen and i.grade_within is not None), default=None)
+
+
+def off_form(checklist: Checklist, codes: Iterable[str]) -> list[str]:
+    """The codes among `codes` that nobody ticks (items only imported data says)."""
+    chosen = set(codes)
+    return [item.code for item in checklist.items if item.code in chosen and not item.on_form]
 
 
 def missing_notes(checklist: Checklist, codes: Iterable[str], note: str | None) -> list[str]:

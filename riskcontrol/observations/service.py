@@ -31,8 +31,9 @@ from riskcontrol.grid.models import OrgUnit
 from riskcontrol.observations import rules
 from riskcontrol.observations.models import Observation
 from riskcontrol.observations.schemas import ObservationIn
-from riskcontrol.people import concern_service
+from riskcontrol.people import concern_service, factor_import
 from riskcontrol.people import service as people_service
+from riskcontrol.people.factor_rules import FactorCatalogue
 from riskcontrol.people.models import Student
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
@@ -65,6 +66,7 @@ class FilingRules:
     policy: escalation_rules.EscalationPolicy
     escalation: escalation.EscalationConfig
     upload_dir: Path
+    factors: FactorCatalogue
 
 
 def _photo(data: ObservationIn) -> tuple[bytes, str] | None:
@@ -235,6 +237,12 @@ def find_by_client_id(db: Session, user_id: int, client_id: str) -> Observation 
     ).scalar_one_or_none()
 
 
+def known_factors(db: Session, clock: Clock, filing: FilingRules, student_id: int) -> list[rules.Known]:
+    """What the student-affairs systems say about the student today, as the checklist items it counts as."""
+    today = clock.now().astimezone(filing.escalation.tz).date()
+    return [rules.Known(item, f.zh, f.en) for item, f in factor_import.known_items(db, filing.factors, student_id, today)]
+
+
 def file_observation(
     db: Session, clock: Clock, filing: FilingRules, *, by: Principal, data: ObservationIn
 ) -> tuple[Observation, bool]:
@@ -251,10 +259,13 @@ def file_observation(
     unit, student = _where(db, by, data)
     held_at = concern_service.active_level(db, student.id) if student is not None else None
     register_level = rules.LevelCode(held_at) if held_at is not None else None
+    known = known_factors(db, clock, filing, student.id) if student is not None else []
     try:
-        result = rules.triage(filing.checklist, filing.rubric, data.checklist, key_concern_level=register_level)
+        result = rules.triage(filing.checklist, filing.rubric, data.checklist, key_concern_level=register_level, known=known)
     except rules.UnknownChecklistCode as exc:
         raise InvalidInput(f"unknown checklist code {exc.code!r}", field="checklist") from exc
+    if imported := rules.off_form(filing.checklist, data.checklist):
+        raise InvalidInput(f"{imported[0]!r} comes from imported data and is not ticked", field="checklist")
     if wordless := rules.missing_notes(filing.checklist, data.checklist, data.note):
         raise InvalidInput(f"{wordless[0]!r} needs the filer's own words in the note", field="note")
     photo = _photo(data)

@@ -190,6 +190,57 @@ def add(
     return entry
 
 
+def add_for_interview(
+    db: Session,
+    clock: Clock,
+    cfg: RegisterConfig,
+    *,
+    student: Student,
+    level: str,
+    reasons: str,
+    source: str,
+    source_id: str,
+    due_within: timedelta,
+    by_user_id: int | None,
+) -> bool | None:
+    """Put a student flagged by imported data (a screening) on the register with the class counsellor's
+    first talk (the interview) due within `due_within`: True when added, False when already on it,
+    None when no counsellor holds the student's class to interview them. The importer's role was checked."""
+    if active_level(db, student.id) is not None:
+        return False
+    over = counselors_over(db, student)
+    if not over:
+        return None
+    now = clock.now()
+    entry = KeyConcern(
+        student_id=student.id,
+        level=level,
+        reasons=reasons,
+        counselor_id=over[0].id,
+        status=ACTIVE,
+        source=source,
+        source_id=source_id,
+        added_by=by_user_id,
+        started_at=now,
+        review_on=rules.default_review_on(now, cfg.rules, cfg.tz),
+    )
+    db.add(entry)
+    db.flush()
+    _schedule_talk(db, clock, entry, now + due_within)
+    detail = {"student_id": student.id, "level": level, "counselor_id": over[0].id, "source": source, "source_id": source_id}
+    audit.record(
+        db,
+        clock,
+        actor_user_id=by_user_id,
+        actor="import",
+        action="key_concern.add",
+        subject_type=SUBJECT,
+        subject_id=entry.id,
+        detail=detail,
+    )
+    return True
+
+
 def _active(entry: KeyConcern) -> None:
     if entry.status != ACTIVE:
         raise Conflict(f"key-concern entry {entry.id} is closed", field="key_concern_id")

@@ -446,14 +446,21 @@ def import_csv(db: Session, clock: Clock, *, kind: ImportKind, data: bytes, by: 
     apply(db, report)
     db.flush()
     if report.created or report.updated:
-        audit.record(
-            db,
-            clock,
-            actor_user_id=by.user_id if by else None,
-            actor=by.username if by else "cli",
-            action=f"import.{kind}",
-            subject_type="import",
-            subject_id=kind.value,
-            detail={**report.counts(), "rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()},
-        )
+        record_import(db, clock, by, f"import.{kind}", kind.value, report.counts(), rows=len(rows), data=data)
     return report
+
+
+def record_import(
+    db: Session, clock: Clock, by: Principal | None, action: str, what: str, counts: dict[str, Any], *, rows: int, data: bytes
+) -> None:
+    """The audit entry of an import that changed something: who, what it did, and the file's hash."""
+    audit.record(
+        db,
+        clock,
+        actor_user_id=by.user_id if by else None,
+        actor=by.username if by else "cli",
+        action=action,
+        subject_type="import",
+        subject_id=what,
+        detail={**counts, "rows": rows, "sha256": hashlib.sha256(data).hexdigest()},
+    )

@@ -76,7 +76,7 @@ def checklist_groups(checklist: Checklist, lang: str) -> list[CheckGroup]:
                 danger=item.immediate_danger,
             )
             for item in checklist.items
-            if item.category == category.code
+            if item.category == category.code and item.on_form
         ]
         if items:
             groups.append(CheckGroup(code=category.code, label=category.en if english else category.zh, items=items))

@@ -15,7 +15,7 @@ from riskcontrol.escalation.policy import load_policy
 from riskcontrol.incidents.calibration import Outcome, Rules, load_calibration, matrix, run, verdict
 from riskcontrol.incidents.playbooks import load_playbooks
 from riskcontrol.incidents.sop import load_crisis_sop
-from riskcontrol.observations.catalog import load_checklist, load_rubric
+from riskcontrol.observations.catalog import load_checklist, load_factors, load_rubric
 from riskcontrol.settings import PROJECT_ROOT
 
 SOP_DIR = PROJECT_ROOT / "sop"
@@ -30,6 +30,7 @@ def outcomes() -> dict[str, Outcome]:
         policy=load_policy(SOP_DIR),
         playbooks=list(load_playbooks(PLAYBOOK_DIR, load_crisis_sop(SOP_DIR)).playbooks.values()),
         tz=ZoneInfo("Asia/Shanghai"),
+        factors=load_factors(SOP_DIR),
     )
     found = run(rules, load_calibration(SOP_DIR))
     print("\n" + matrix(found))
@@ -45,7 +46,11 @@ def test_no_red_case_is_graded_below_red_and_at_least_95_percent_are_exact(outco
 
 def test_every_checklist_item_is_in_some_case(outcomes: dict[str, Outcome]) -> None:
     ticked = {code for outcome in outcomes.values() for code in outcome.case.ticks}
-    assert {item.code for item in load_checklist(SOP_DIR).items} - ticked == set()
+    on_form = {item.code for item in load_checklist(SOP_DIR).items if item.on_form}
+    assert on_form - ticked == set()
+    # And every imported risk factor is known about the student in some case.
+    known = {code for outcome in outcomes.values() for code in outcome.case.factors}
+    assert {factor.code for factor in load_factors(SOP_DIR).factors} - known == set()
 
 
 @pytest.mark.parametrize(
@@ -62,7 +67,7 @@ def test_every_checklist_item_is_in_some_case(outcomes: dict[str, Outcome]) -> N
 def test_the_old_rubrics_wrong_answers_are_cases_and_now_right(
     outcomes: dict[str, Outcome], what: str, ticks: tuple[str, ...], level: str, incident: str
 ) -> None:
-    alone = [o for o in outcomes.values() if o.case.ticks == ticks and o.case.on_register is None]
+    alone = [o for o in outcomes.values() if o.case.ticks == ticks and o.case.on_register is None and not o.case.factors]
     assert alone, f"no case ticks only {ticks} ({what})"
     assert all(o.exact for o in alone), [o.misses for o in alone]
     assert {(o.level.value, o.incident) for o in alone} == {(level, incident)}
