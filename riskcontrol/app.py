@@ -28,6 +28,7 @@ from riskcontrol.core.worker import Worker
 from riskcontrol.escalation import concern_watch
 from riskcontrol.escalation import service as escalation_service
 from riskcontrol.escalation.api import router as escalation_router
+from riskcontrol.escalation.policy import load_calendar
 from riskcontrol.escalation.service import EscalationConfig
 from riskcontrol.grid.api import router as grid_router
 from riskcontrol.hazards import followup as hazard_followup
@@ -110,6 +111,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
         secret=ctx.secret,
         events=ctx.events,
         sms_daily_cap=settings.sms_daily_cap or None,
+        calendar=load_calendar(settings.sop_dir),
     )
     escalation_service.register(cfg, ctx.deadline_handlers)
     ctx.channels.relevance.append(notify_service.relevance({"escalation": escalation_service.still_worth_sending}))

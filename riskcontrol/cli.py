@@ -372,7 +372,7 @@ def triage_calibrate(playbook_dir: PlaybookDirOption = None, sop_dir: SopDirOpti
     """Run every case of sop/calibration.yaml through the shipped rules: the confusion matrix, every
     miss, and exit 1 unless no red case is graded below red and at least 95 % are exact."""
     from riskcontrol.core.datafiles import DataFileError
-    from riskcontrol.escalation.policy import load_policy
+    from riskcontrol.escalation.policy import load_calendar, load_policy
     from riskcontrol.incidents.calibration import Rules, load_calibration, matrix, run, verdict
     from riskcontrol.incidents.playbooks import load_playbooks
     from riskcontrol.incidents.sop import load_crisis_sop
@@ -384,7 +384,8 @@ def triage_calibrate(playbook_dir: PlaybookDirOption = None, sop_dir: SopDirOpti
         library = load_playbooks(playbook_dir or settings.playbook_dir, load_crisis_sop(sop_dir))
         playbooks = list(library.playbooks.values())
         policy = load_policy(sop_dir)
-        rules = Rules(load_checklist(sop_dir), load_rubric(sop_dir), policy, playbooks, settings.tz, load_factors(sop_dir))
+        factors, calendar = load_factors(sop_dir), load_calendar(sop_dir)
+        rules = Rules(load_checklist(sop_dir), load_rubric(sop_dir), policy, playbooks, settings.tz, factors, calendar)
         outcomes = run(rules, load_calibration(sop_dir))
     except (DataFileError, ValueError) as exc:
         err.print(str(exc), soft_wrap=True, markup=False, highlight=False)

@@ -16,6 +16,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from riskcontrol.core.durations import Duration, format_duration
 from riskcontrol.core.shapes import Frozen, Label
+from riskcontrol.core.workdays import WEEKDAYS, WorkCalendar
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.people.rules import Role, role_unit_problem
 
@@ -31,10 +32,6 @@ class Channel(StrEnum):
 
 # Lowest first; buildings group rooms physically and answer for no student, so no chain stops there.
 CHAIN_LEVELS: tuple[UnitKind, ...] = (UnitKind.DORM, UnitKind.CLASS, UnitKind.COLLEGE, UnitKind.SCHOOL)
-
-# Monday to Friday. Public holidays and make-up working days (调休) are not modelled yet: a
-# yellow step told before a holiday falls due on the holiday itself, which errs on the early side.
-WORKING_WEEKDAYS = frozenset({0, 1, 2, 3, 4})
 
 _HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
@@ -271,15 +268,14 @@ def _aware_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def ack_deadline(step: StepPolicy, told_at: datetime, tz: ZoneInfo) -> datetime:
-    """When a step told at `told_at` must have acknowledged (aware UTC); calendar rules use `tz`."""
+def ack_deadline(step: StepPolicy, told_at: datetime, tz: ZoneInfo, calendar: WorkCalendar = WEEKDAYS) -> datetime:
+    """When a step told at `told_at` must have acknowledged (aware UTC); calendar rules use `tz` and
+    the school's working days (`calendar`: holidays and the weekend days worked in their place)."""
     told_at = _aware_utc(told_at)
     if step.ack_within is not None:
         return told_at + step.ack_within
     assert step.ack_by is not None  # the model holds exactly one of the two
-    day = told_at.astimezone(tz).date() + timedelta(days=1)
-    while day.weekday() not in WORKING_WEEKDAYS:
-        day += timedelta(days=1)
+    day = calendar.next_working_day(told_at.astimezone(tz).date())
     return _at_local(day, step.ack_by.next_working_day_at, tz)
 
 
@@ -297,12 +293,12 @@ def next_digest_at(digest: DigestRule, after: datetime, tz: ZoneInfo) -> datetim
     return candidate if candidate > after else _at_local(local.date() + timedelta(days=1), digest.at, tz)
 
 
-def plan_level(level: LevelPolicy, started_at: datetime, tz: ZoneInfo) -> EscalationPlan:
+def plan_level(level: LevelPolicy, started_at: datetime, tz: ZoneInfo, calendar: WorkCalendar = WEEKDAYS) -> EscalationPlan:
     """The plan for one level's policy, e.g. the one frozen onto a running escalation."""
     notify_at = _aware_utc(started_at)
     steps = []
     for index, step in enumerate(level.chain):
-        ack_due_at = ack_deadline(step, notify_at, tz)
+        ack_due_at = ack_deadline(step, notify_at, tz, calendar)
         steps.append(
             PlannedStep(
                 index=index,
@@ -322,26 +318,36 @@ def plan_level(level: LevelPolicy, started_at: datetime, tz: ZoneInfo) -> Escala
     return EscalationPlan(steps=tuple(steps), digest_at=digest_at)
 
 
-def plan(policy: EscalationPolicy, level: str, started_at: datetime, tz: ZoneInfo) -> EscalationPlan:
+def plan(
+    policy: EscalationPolicy, level: str, started_at: datetime, tz: ZoneInfo, calendar: WorkCalendar = WEEKDAYS
+) -> EscalationPlan:
     """Who is told when for an escalation of `level` starting at `started_at` (aware UTC)."""
-    return plan_level(level_policy(policy, level), started_at, tz)
+    return plan_level(level_policy(policy, level), started_at, tz, calendar)
 
 
 def warning_level(
-    policy: EscalationPolicy, level: str, *, grade_within: timedelta | None, started_at: datetime, tz: ZoneInfo
+    policy: EscalationPolicy,
+    level: str,
+    *,
+    grade_within: timedelta | None,
+    started_at: datetime,
+    tz: ZoneInfo,
+    calendar: WorkCalendar = WEEKDAYS,
 ) -> LevelPolicy:
     """The level policy an observation's escalation is frozen with: its level's, with the first step's
     window cut to `grade_within` when an item asks a person to grade it sooner (see `with_first_window`)."""
-    return with_first_window(level_policy(policy, level), grade_within, started_at, tz)
+    return with_first_window(level_policy(policy, level), grade_within, started_at, tz, calendar)
 
 
-def with_first_window(level: LevelPolicy, within: timedelta | None, started_at: datetime, tz: ZoneInfo) -> LevelPolicy:
+def with_first_window(
+    level: LevelPolicy, within: timedelta | None, started_at: datetime, tz: ZoneInfo, calendar: WorkCalendar = WEEKDAYS
+) -> LevelPolicy:
     """`level` with its first step's window cut to `within` when that is shorter (an item a person must
     grade within hours, on a level that would wait for the next working day); else `level` itself."""
     if within is None or not level.chain:
         return level
     first = level.chain[0]
-    if ack_deadline(first, started_at, tz) - _aware_utc(started_at) <= within:
+    if ack_deadline(first, started_at, tz, calendar) - _aware_utc(started_at) <= within:
         return level
     cut = first.model_copy(update={"ack_within": within, "ack_by": None})
     return level.model_copy(update={"chain": (cut, *level.chain[1:])})

@@ -19,6 +19,7 @@ from riskcontrol.core.errors import Conflict, Forbidden, HiddenOutOfScope, Inval
 from riskcontrol.core.events import EventHandler, Events
 from riskcontrol.core.i18n import translate
 from riskcontrol.core.security import Principal
+from riskcontrol.core.workdays import WEEKDAYS, WorkCalendar
 from riskcontrol.escalation import rules
 from riskcontrol.escalation.models import Escalation, EscalationEvent, EscalationRecipient
 from riskcontrol.grid import service as grid_service
@@ -50,6 +51,8 @@ class EscalationConfig:
     secret: str
     events: Events
     sms_daily_cap: int | None = None
+    # The school's working days (sop/calendar.yaml): "the next working day" skips holidays.
+    calendar: WorkCalendar = WEEKDAYS
 
 
 def _event(db: Session, clock: Clock, esc: Escalation, kind: str, **fields: Any) -> None:
@@ -224,9 +227,9 @@ def _plan_step(db: Session, clock: Clock, cfg: EscalationConfig, esc: Escalation
     step = level.chain[index]
     now = clock.now()
     base = min(now, scheduled_at)
-    due_at = rules.ack_deadline(step, base, cfg.tz)
+    due_at = rules.ack_deadline(step, base, cfg.tz, cfg.calendar)
     if index == len(level.chain) - 1 and due_at <= now:
-        base, due_at = now, rules.ack_deadline(step, now, cfg.tz)
+        base, due_at = now, rules.ack_deadline(step, now, cfg.tz, cfg.calendar)
     late_seconds = max(0, int((now - scheduled_at).total_seconds()))
     esc.current_step, esc.step_due_at, esc.step_late_seconds = index, due_at, late_seconds
     detail = {
@@ -253,13 +256,15 @@ def prepare(
     summary_zh: str,
     summary_en: str,
     grade_within: timedelta | None = None,
-    tz: ZoneInfo | None = None,
+    cfg: EscalationConfig | None = None,
 ) -> Escalation | None:
     """An escalation under the policy of `level`, frozen now, not yet stored; None for digest-only levels.
     With `grade_within`, the first step waits no longer than that (see `rules.with_first_window`)."""
     if grade_within is not None:
-        assert tz is not None, "a calendar window needs the school's time zone"
-        level_policy = rules.warning_level(policy, level, grade_within=grade_within, started_at=clock.now(), tz=tz)
+        assert cfg is not None, "a calendar window needs the school's time zone and working days"
+        level_policy = rules.warning_level(
+            policy, level, grade_within=grade_within, started_at=clock.now(), tz=cfg.tz, calendar=cfg.calendar
+        )
     else:
         level_policy = rules.level_policy(policy, level)
     if not level_policy.chain:

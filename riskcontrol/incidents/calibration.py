@@ -22,6 +22,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from riskcontrol.core.datafiles import load_model
 from riskcontrol.core.durations import Duration, format_duration
 from riskcontrol.core.shapes import Frozen
+from riskcontrol.core.workdays import WEEKDAYS, WorkCalendar
 from riskcontrol.escalation import rules as escalation_rules
 from riskcontrol.escalation.rules import ClockTime, EscalationPolicy
 from riskcontrol.incidents.playbook_rules import LevelField, Opens, Playbook, checklist_facts, suggest
@@ -137,6 +138,7 @@ class Rules:
     playbooks: Sequence[Playbook]
     tz: ZoneInfo
     factors: FactorCatalogue
+    calendar: WorkCalendar = WEEKDAYS
 
 
 @dataclass(frozen=True)
@@ -172,9 +174,10 @@ def run_case(rules: Rules, case: Case) -> Outcome:
         grade_within=grading_window(rules.checklist, case.ticks),
         started_at=filed_at,
         tz=rules.tz,
+        calendar=rules.calendar,
     )
     if level.chain:
-        step = escalation_rules.plan_level(level, filed_at, rules.tz).steps[0]
+        step = escalation_rules.plan_level(level, filed_at, rules.tz, rules.calendar).steps[0]
         roles = sorted({role.value for _, held in level.chain[0].audiences() for role in held})
         first = f"{'+'.join(roles)} within {format_duration(step.ack_due_at - filed_at)}"
     else:

@@ -124,7 +124,7 @@ def _escalation_for(
         summary_zh=f"{by_name} 报告：{ticked_zh}。{note}".strip(),
         summary_en=f"Reported by {by_name}: {ticked_en}. {note}".strip(),
         grade_within=rules.grading_window(filing.checklist, observation.checklist),
-        tz=filing.escalation.tz,
+        cfg=filing.escalation,
     )
 
 

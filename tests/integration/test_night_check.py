@@ -4,13 +4,17 @@ counsellor confirms, the psychological centre beside the counsellor on orange, a
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.incidents.models import Incident
-from tests.integration.conftest import SHANGHAI, TEN_PM, Night, file_observation
+from riskcontrol.settings import PROJECT_ROOT
+from tests.integration.conftest import SHANGHAI, TEN_PM, Night, a_night, file_observation
 
 
 def at(night: Night, hours_after_ten_pm: float) -> None:
@@ -149,3 +153,19 @@ def night_room(night: Night) -> int:
 
     with night.sessions() as db:
         return db.execute(select(OrgUnit.id).where(OrgUnit.code == "E1-101")).scalar_one()
+
+
+def test_a_yellow_report_waits_past_a_holiday_in_the_schools_calendar(
+    sessions: sessionmaker[Session], database_url: str, tmp_path: Path
+) -> None:
+    # A school closure on Monday 30 November: a yellow report on Saturday night is due Tuesday 09:00.
+    sop = tmp_path / "sop"
+    shutil.copytree(PROJECT_ROOT / "sop", sop)
+    calendar = (sop / "calendar.yaml").read_text(encoding="utf-8")
+    (sop / "calendar.yaml").write_text(calendar.replace("    holidays:\n", "    holidays:\n      - 2026-11-30\n", 1), "utf-8")
+    with a_night(sessions, database_url, tmp_path, sop_dir=sop) as night:
+        filed = file_observation(night, ("negative_speech",))
+        assert filed["level"] == "yellow"
+        night.worker.run_once()
+        detail = night.client.get(f"/api/v1/escalations/{filed['escalation_id']}", headers=night.token("counselor_cs")).json()
+    assert datetime.fromisoformat(detail["step_due_at"]) == datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI)

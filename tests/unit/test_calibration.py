@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from riskcontrol.cli import app
-from riskcontrol.escalation.policy import load_policy
+from riskcontrol.escalation.policy import load_calendar, load_policy
 from riskcontrol.incidents.calibration import Outcome, Rules, load_calibration, matrix, run, verdict
 from riskcontrol.incidents.playbooks import load_playbooks
 from riskcontrol.incidents.sop import load_crisis_sop
@@ -31,6 +31,7 @@ def outcomes() -> dict[str, Outcome]:
         playbooks=list(load_playbooks(PLAYBOOK_DIR, load_crisis_sop(SOP_DIR)).playbooks.values()),
         tz=ZoneInfo("Asia/Shanghai"),
         factors=load_factors(SOP_DIR),
+        calendar=load_calendar(SOP_DIR),
     )
     found = run(rules, load_calibration(SOP_DIR))
     print("\n" + matrix(found))
