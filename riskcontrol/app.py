@@ -56,6 +56,7 @@ from riskcontrol.observations.opinion_api import router as opinion_router
 from riskcontrol.people import auth
 from riskcontrol.people.api import router as people_router
 from riskcontrol.people.concern_api import router as concern_router
+from riskcontrol.people.cover_api import router as cover_router
 from riskcontrol.people.factor_api import router as factor_router
 from riskcontrol.people.import_api import router as import_router
 from riskcontrol.reviews import actions as review_actions
@@ -240,6 +241,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(concern_router)
     app.include_router(import_router)
     app.include_router(factor_router)
+    app.include_router(cover_router)
     app.include_router(grid_router)
     app.include_router(notify_router)
     app.include_router(escalation_router)

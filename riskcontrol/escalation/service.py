@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -74,15 +74,23 @@ def read_ack_token(secret: str, token: str, max_age_seconds: int = 7 * 86400) ->
     return int(data["e"]), int(data["u"])
 
 
-def recipients(db: Session, unit: OrgUnit, grid_level: UnitKind, roles: Sequence[str]) -> list[User]:
-    """Users holding one of `roles` at the ancestor of `unit` of kind `grid_level` (or the unit itself)."""
-    return people_service.holders(db, unit.path, roles, at_kind=grid_level)
+def recipients(db: Session, unit: OrgUnit, grid_level: UnitKind, roles: Sequence[str], *, on: date | None = None) -> list[User]:
+    """Users holding one of `roles` at the ancestor of `unit` of kind `grid_level` (or the unit itself);
+    on a day someone is away (`on`, local), their cover instead."""
+    return people_service.holders(db, unit.path, roles, at_kind=grid_level, on=on)
 
 
-def recipients_many(db: Session, wants: Sequence[tuple[OrgUnit, UnitKind, Sequence[str]]]) -> list[list[User]]:
+def recipients_many(
+    db: Session, wants: Sequence[tuple[OrgUnit, UnitKind, Sequence[str]]], *, on: date | None = None
+) -> list[list[User]]:
     """`recipients` for many (unit, grid level, roles) at once, in one query."""
-    held = people_service.Holders(db, [unit.path for unit, _, _ in wants], {r for _, _, roles in wants for r in roles})
+    held = people_service.Holders(db, [unit.path for unit, _, _ in wants], {r for _, _, roles in wants for r in roles}, on=on)
     return [held.of(unit.path, roles, at_kind=grid_level) for unit, grid_level, roles in wants]
+
+
+def _today(clock: Clock, cfg: EscalationConfig) -> date:
+    """The school's local date now: whose cover stands in is decided by it."""
+    return clock.now().astimezone(cfg.tz).date()
 
 
 def _message(
@@ -186,7 +194,7 @@ def _tell_steps(db: Session, clock: Clock, cfg: EscalationConfig, steps: Sequenc
         planned = [_plan_step(db, clock, cfg, esc, index, scheduled_at) for esc, index, scheduled_at in steps]
         units = {u.id: u for u in db.execute(select(OrgUnit).where(OrgUnit.id.in_({p.esc.unit_id for p in planned}))).scalars()}
         wants = [[(units[p.esc.unit_id], grid_level, roles) for grid_level, roles in p.step.audiences()] for p in planned]
-        flat = recipients_many(db, [want for audiences in wants for want in audiences])
+        flat = recipients_many(db, [want for audiences in wants for want in audiences], on=_today(clock, cfg))
         found: list[list[User]] = []
         at = 0
         for audiences in wants:
@@ -612,7 +620,7 @@ def on_night_rung(cfg: EscalationConfig) -> deadlines.Handler:
         rung = rules.NightLadder.model_validate(deadline.payload["ladder"]).rungs[int(deadline.payload["rung"])]
         unit = db.get(OrgUnit, esc.unit_id)
         assert unit is not None
-        users = recipients(db, unit, rung.grid_level, rung.roles)
+        users = recipients(db, unit, rung.grid_level, rung.roles, on=_today(clock, cfg))
         now = clock.now()
         detail = {"rung": int(deadline.payload["rung"]), "at": rung.at.strftime("%H:%M"), "grid_level": rung.grid_level.value}
         # Someone the climb already told over every channel of the rung (a filing after the rung's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -16,7 +17,7 @@ from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind, path_ids
 from riskcontrol.people import rules
-from riskcontrol.people.models import Guardian, RoleAssignment, Student, User
+from riskcontrol.people.models import Guardian, RoleAssignment, StaffCover, Student, User
 
 ClassUnit = aliased(OrgUnit, name="class_unit")
 DormUnit = aliased(OrgUnit, name="dorm_unit")
@@ -126,7 +127,8 @@ class Holders:
     A unit's path lists its ancestors from the school down to itself, so "nearest up the grid" is the
     deepest unit on the path with a holder. Users come in id order, each once per answer."""
 
-    def __init__(self, db: Session, paths: Iterable[str], roles: Iterable[str]) -> None:
+    def __init__(self, db: Session, paths: Iterable[str], roles: Iterable[str], *, on: date | None = None) -> None:
+        """`on` (a local date): someone away that day (`StaffCover`) is answered by their cover instead."""
         self._at: dict[int, list[tuple[str, User]]] = {}
         self._kind: dict[int, str] = {}
         unit_ids, wanted = {unit_id for path in paths for unit_id in path_ids(path)}, set(roles)
@@ -142,6 +144,13 @@ class Holders:
         for unit_id, kind, role, user in db.execute(stmt):
             self._kind[unit_id] = kind
             self._at.setdefault(unit_id, []).append((role, user))
+        if on is not None:
+            held = [user for pairs in self._at.values() for _, user in pairs]
+            covers = covers_on(db, [user.id for user in held], on)
+            if covers:
+                self._at = {
+                    unit_id: [(role, covers.get(user.id, user)) for role, user in pairs] for unit_id, pairs in self._at.items()
+                }
 
     def of(
         self, path: str, roles: Iterable[str], *, at_kind: UnitKind | None = None, above: bool = False, nearest: bool = True
@@ -163,6 +172,19 @@ class Holders:
         return list(found.values())
 
 
+def covers_on(db: Session, user_ids: Sequence[int], on: date) -> dict[int, User]:
+    """Who stands in on `on` for each of `user_ids` that is away that day (an active cover only)."""
+    if not user_ids:
+        return {}
+    stmt = (
+        select(StaffCover.user_id, User)
+        .join(User, User.id == StaffCover.cover_user_id)
+        .where(StaffCover.user_id.in_(set(user_ids)), StaffCover.starts_on <= on, StaffCover.ends_on >= on, User.active.is_(True))
+        .order_by(StaffCover.id)
+    )
+    return {row[0]: row[1] for row in db.execute(stmt)}
+
+
 def holders(
     db: Session,
     path: str,
@@ -171,6 +193,7 @@ def holders(
     at_kind: UnitKind | None = None,
     above: bool = False,
     nearest: bool = True,
+    on: date | None = None,
 ) -> list[User]:
     """Active holders of any of `roles` at the nearest unit with one, from the unit of `path` up the grid.
 
@@ -178,7 +201,7 @@ def holders(
     starts from the parent (at the school, the school itself); `nearest=False` gives the holders at every
     level instead, nearest level first. One query; for many units at once, load a `Holders`."""
     roles = list(roles)
-    return Holders(db, [path], roles).of(path, roles, at_kind=at_kind, above=above, nearest=nearest)
+    return Holders(db, [path], roles, on=on).of(path, roles, at_kind=at_kind, above=above, nearest=nearest)
 
 
 def holders_at_root(db: Session, path: str, roles: Iterable[str]) -> list[User]:

@@ -169,3 +169,41 @@ def test_a_yellow_report_waits_past_a_holiday_in_the_schools_calendar(
         night.worker.run_once()
         detail = night.client.get(f"/api/v1/escalations/{filed['escalation_id']}", headers=night.token("counselor_cs")).json()
     assert datetime.fromisoformat(detail["step_due_at"]) == datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI)
+
+
+def test_a_counsellor_on_leave_names_a_cover_and_the_chain_tells_the_cover(night: Night) -> None:
+    cover = night.user("counselor_cs_2")
+    body = {"cover_user_id": cover.id, "starts_on": "2026-11-28", "ends_on": "2026-12-02", "reason": "病假"}
+    named = night.client.post("/api/v1/covers", headers=night.token("counselor_cs"), json=body)
+    assert named.status_code == 201, named.text
+    for wrong, field in (
+        ({"ends_on": "2026-11-27"}, "ends_on"),
+        ({"cover_user_id": night.user("dorm_e1_101").id}, "cover_user_id"),
+    ):
+        refused = night.client.post("/api/v1/covers", headers=night.token("counselor_cs"), json=body | wrong)
+        assert (refused.status_code, refused.json()["field"]) == (422, field)
+    assert night.client.post("/api/v1/covers", headers=night.token("dorm_e1_101"), json=body).status_code == 403
+
+    filed = file_observation(night, ("suicide_plan",))
+    night.worker.run_once()
+    detail = night.client.get(f"/api/v1/escalations/{filed['escalation_id']}", headers=night.token("officer_cs")).json()
+    told = {e["user_id"] for e in detail["timeline"] if e["kind"] == "notified" and e["step"] == 0}
+    assert cover.id in told
+    assert night.user("counselor_cs").id not in told
+    assert f"+86{cover.phone}" in [m["To"] for m in night.twilio.messages]
+    # The cover may acknowledge, and does.
+    ack = night.client.post(f"/api/v1/escalations/{filed['escalation_id']}/ack", headers=night.token("counselor_cs_2"))
+    assert ack.status_code == 200, ack.text
+
+
+def test_after_the_cover_ends_the_counsellor_is_told_again(night: Night) -> None:
+    cover = night.user("counselor_cs_2")
+    body = {"cover_user_id": cover.id, "starts_on": "2026-11-20", "ends_on": "2026-11-28", "reason": "出差"}
+    assert night.client.post("/api/v1/covers", headers=night.token("counselor_cs"), json=body).status_code == 201
+    at(night, 3)  # 01:00 on 29 November: the cover is over
+    filed = file_observation(night, ("suicide_plan",))
+    night.worker.run_once()
+    detail = night.client.get(f"/api/v1/escalations/{filed['escalation_id']}", headers=night.token("officer_cs")).json()
+    told = {e["user_id"] for e in detail["timeline"] if e["kind"] == "notified" and e["step"] == 0}
+    assert night.user("counselor_cs").id in told
+    assert cover.id not in told
