@@ -52,9 +52,11 @@ from riskcontrol.notify.senders import InAppSender, SmsSender
 from riskcontrol.notify.sms import SmsChannel, channel_from_settings
 from riskcontrol.observations import opinion_service
 from riskcontrol.observations.api import router as observations_router
+from riskcontrol.observations.catalog import load_checklist
 from riskcontrol.observations.opinion_api import router as opinion_router
 from riskcontrol.people import auth
 from riskcontrol.people.api import router as people_router
+from riskcontrol.people.concern_api import REASON_CODES
 from riskcontrol.people.concern_api import router as concern_router
 from riskcontrol.people.cover_api import router as cover_router
 from riskcontrol.people.factor_api import router as factor_router
@@ -118,6 +120,8 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
     ctx.channels.relevance.append(notify_service.relevance({"escalation": escalation_service.still_worth_sending}))
     concern_watch.register(ctx.deadline_handlers, ctx.events, tz=settings.tz, sop_dir=settings.sop_dir)
     ctx.extras["escalation"] = cfg
+    # Key-concern reasons are codes of the checklist, the one catalogue risk factors count as too.
+    ctx.extras[REASON_CODES] = frozenset(item.code for item in load_checklist(settings.sop_dir).items)
     opinion_service.register(ctx.deadline_handlers, ctx.events, opinion_service.OpinionConfig.from_settings(settings))
     hazards = HazardConfig(
         sop_dir=settings.sop_dir,

@@ -162,6 +162,8 @@ class StudentObservedAtRisk:
     observation_id: int
     reasons: str
     by: Principal
+    # The observation's ticked checklist items: the entry's reason codes.
+    codes: tuple[str, ...] = ()
 
 
 def on_observed_at_risk(cfg: WatchConfig) -> EventHandler:
@@ -182,7 +184,13 @@ def on_observed_at_risk(cfg: WatchConfig) -> EventHandler:
             return
         if register_service.active_level(db, event.student_id) is not None:
             return
-        new = rules.NewEntry(student_id=event.student_id, level=event.level, reasons=event.reasons, counselor_id=event.by.user_id)
+        new = rules.NewEntry(
+            student_id=event.student_id,
+            level=event.level,
+            reasons=event.reasons,
+            counselor_id=event.by.user_id,
+            reason_codes=event.codes,
+        )
         try:
             with db.begin_nested():
                 register_service.add(

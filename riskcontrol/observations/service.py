@@ -311,6 +311,7 @@ def file_observation(
     if student is not None and rules.rank(result.level) >= rules.rank(rules.LevelCode.YELLOW):
         # The register reacts (a counsellor's own yellow-or-above filing adds the student; see concern_watch).
         reasons = f"观察记录 #{observation.id}：" + "；".join(r.zh for r in result.reasons)
-        event = concern_watch.StudentObservedAtRisk(student.id, result.level.value, observation.id, reasons, by)
+        codes = tuple(observation.checklist)
+        event = concern_watch.StudentObservedAtRisk(student.id, result.level.value, observation.id, reasons, by, codes)
         filing.escalation.events.emit(db, clock, event)
     return observation, True

@@ -8,13 +8,16 @@ from typing import Annotated, Literal, Self
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from riskcontrol.core.errors import error_responses
+from riskcontrol.core.errors import InvalidInput, error_responses
 from riskcontrol.core.http import MAX_ID, NO_NUL, AppContext, Ctx, CurrentPrincipal, Db, Offset, PathId
 from riskcontrol.core.instants import Day, Instant
 from riskcontrol.people import concern_rules as rules
 from riskcontrol.people import concern_service as service
 from riskcontrol.people.concern_models import ACTIVE, TalkRecord
 from riskcontrol.people.concern_service import Entry
+
+# Where the composition root puts the codes a reason may name (the checklist's items).
+REASON_CODES = "key_concern.reason_codes"
 
 router = APIRouter(prefix="/api/v1/key-concerns", tags=["key-concerns"])
 
@@ -28,7 +31,10 @@ class KeyConcernIn(_Strict):
 
     student_id: int = Field(ge=1, le=MAX_ID)
     level: rules.Level
-    reasons: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
+    # Why, as codes of the checklist (sop/observation_checklist.yaml; risk factors count as its items).
+    reason_codes: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]] = Field(min_length=1, max_length=20)
+    # In words, beside the codes (optional).
+    reasons: str = Field(default="", max_length=4000, pattern=NO_NUL)
     counselor_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     review_on: Day | None = None
 
@@ -84,6 +90,7 @@ class KeyConcernOut(BaseModel):
 
 
 class KeyConcernDetailOut(KeyConcernOut):
+    reason_codes: list[str]
     reasons: str
     added_by: int | None
 
@@ -134,13 +141,19 @@ def shown(row: Entry, ctx: AppContext) -> KeyConcernOut:
 
 
 def detailed(row: Entry, ctx: AppContext) -> KeyConcernDetailOut:
-    return KeyConcernDetailOut(**shown(row, ctx).model_dump(), reasons=row[0].reasons, added_by=row[0].added_by)
+    entry = row[0]
+    return KeyConcernDetailOut(
+        **shown(row, ctx).model_dump(), reason_codes=entry.reason_codes, reasons=entry.reasons, added_by=entry.added_by
+    )
 
 
 @router.post("", status_code=201, response_model=KeyConcernDetailOut, responses=error_responses(403, 404, 409))
 def add(body: KeyConcernIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> KeyConcernDetailOut:
     """Put a student in scope on the register; the talk cadence of the level starts now."""
-    new = rules.NewEntry(**body.model_dump())
+    known: frozenset[str] = ctx.extras.get(REASON_CODES, frozenset())
+    if unknown := [code for code in body.reason_codes if code not in known]:
+        raise InvalidInput(f"{unknown[0]!r} is not a code of the checklist", field="reason_codes")
+    new = rules.NewEntry(**(body.model_dump() | {"reason_codes": tuple(dict.fromkeys(body.reason_codes))}))
     entry = service.add(db, ctx.clock, register_config(ctx), by=principal, new=new)
     row = service.get_entry(db, principal, entry.id)
     db.commit()

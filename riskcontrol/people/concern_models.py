@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from riskcontrol.core.db import Base, UTCDateTime
@@ -28,6 +28,9 @@ class KeyConcern(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     student_id: Mapped[int] = mapped_column(ForeignKey("student.id", ondelete="RESTRICT"), index=True)
     level: Mapped[str] = mapped_column(String(10))
+    # Why, as codes of the one catalogue (the checklist's items, which risk factors count as too),
+    # and in words as a note beside them.
+    reason_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
     reasons: Mapped[str] = mapped_column(Text)
     counselor_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="RESTRICT"), index=True)
     status: Mapped[str] = mapped_column(String(10))

@@ -134,6 +134,8 @@ class NewEntry:
     reasons: str
     counselor_id: int | None = None
     review_on: date | None = None
+    # Why, as codes of the one catalogue (checklist items, which risk factors count as too).
+    reason_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -159,8 +160,8 @@ def add(
         raise Forbidden("adding to the key-concern register needs a counselor or officer role", field="student_id")
     student = people_service.get_student(db, by.narrowed_to(*MANAGES), new.student_id)
     _checked(cfg, clock, level=new.level, review_on=new.review_on)
-    if not new.reasons.strip():
-        raise InvalidInput("say why the student needs close attention", field="reasons")
+    if not new.reason_codes and not new.reasons.strip():
+        raise InvalidInput("say why the student needs close attention", field="reason_codes")
     counselor = _counselor(db, student, by, new.counselor_id)
     if active_level(db, student.id) is not None:
         raise Conflict(f"student {student.id} is already on the register", field="student_id")
@@ -168,6 +169,7 @@ def add(
     entry = KeyConcern(
         student_id=student.id,
         level=new.level,
+        reason_codes=list(new.reason_codes),
         reasons=new.reasons.strip(),
         counselor_id=counselor.id,
         status=ACTIVE,
@@ -197,6 +199,7 @@ def add_for_interview(
     *,
     student: Student,
     level: str,
+    reason_codes: Sequence[str],
     reasons: str,
     source: str,
     source_id: str,
@@ -215,6 +218,7 @@ def add_for_interview(
     entry = KeyConcern(
         student_id=student.id,
         level=level,
+        reason_codes=list(reason_codes),
         reasons=reasons,
         counselor_id=over[0].id,
         status=ACTIVE,

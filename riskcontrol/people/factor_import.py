@@ -300,6 +300,7 @@ def import_factors(
             register,
             student=w.student,
             level=factor.interview_level,
+            reason_codes=[factor.item],
             reasons=reasons,
             source=source.value,
             source_id=f"{factor.code}:{w.dated.isoformat()}",

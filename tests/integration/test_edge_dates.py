@@ -236,7 +236,9 @@ def a_campus_with_one_of_everything(
         json={"type": "missing_student", "level": "II", "title": "学生失联", "unit_id": ids.school},
     )
     concern = client.post(
-        "/api/v1/key-concerns", headers=headers, json={"student_id": ids.student, "level": "yellow", "reasons": "近来失眠"}
+        "/api/v1/key-concerns",
+        headers=headers,
+        json={"student_id": ids.student, "level": "yellow", "reason_codes": ["eating_sleeping_change"], "reasons": "近来失眠"},
     )
     for reply in (hazard, incident, concern):
         assert reply.status_code == 201, reply.text

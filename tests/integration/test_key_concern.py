@@ -47,7 +47,12 @@ class Register(Scene):
         return self.campus.students[room].id
 
     def add(self, level: str = "yellow", *, by: str = "counselor", room: str = "C1K1R1") -> dict[str, Any]:
-        body = {"student_id": self.student(room), "level": level, "reasons": "失恋后情绪低落，言语消极"}
+        body = {
+            "student_id": self.student(room),
+            "level": level,
+            "reason_codes": ["recent_major_loss", "negative_speech"],
+            "reasons": "失恋后情绪低落，言语消极",
+        }
         reply = self.client.post("/api/v1/key-concerns", json=body, headers=self.as_(by))
         assert reply.status_code == 201, reply.text
         result: dict[str, Any] = reply.json()
@@ -231,12 +236,15 @@ def test_a_counselors_own_yellow_filing_adds_the_student_but_a_dorm_heads_does_n
         (reg.student("C1K1R2"), "observation", str(observation_id), reg.users["counselor"])
     ]
     assert at(listed[0]["next_talk_due_at"]) == MONDAY_10 + timedelta(days=7)
+    entry = reg.client.get(f"/api/v1/key-concerns/{listed[0]['id']}", headers=reg.as_("officer")).json()
+    assert entry["reason_codes"] == ["negative_speech"]  # the observation's ticks, as codes
 
 
 @pytest.mark.parametrize(
     ("change", "field", "status"),
     [
-        ({"reasons": ""}, "reasons", 422),
+        ({"reason_codes": []}, "reason_codes", 422),
+        ({"reason_codes": ["heartbroken"]}, "reason_codes", 422),
         ({"level": "purple"}, "level", 422),
         ({"student_id": "1"}, "student_id", 422),
         ({"colour": "red"}, "colour", 422),
@@ -246,7 +254,7 @@ def test_a_counselors_own_yellow_filing_adds_the_student_but_a_dorm_heads_does_n
     ],
 )
 def test_bad_input_names_the_field_and_stores_nothing(reg: Register, change: dict[str, Any], field: str, status: int) -> None:
-    body: dict[str, Any] = {"student_id": reg.student(), "level": "yellow", "reasons": "情绪低落"} | change
+    body: dict[str, Any] = {"student_id": reg.student(), "level": "yellow", "reason_codes": ["sudden_mood_change"]} | change
     if change.get("counselor_id") in reg.users:
         body["counselor_id"] = reg.users[change["counselor_id"]]
     if change.get("student_id") in reg.campus.students:
@@ -263,10 +271,12 @@ def test_refusals_on_an_entry_leave_it_as_it_was(reg: Register) -> None:
     entry = reg.add("yellow")
     path = f"/api/v1/key-concerns/{entry['id']}"
     again = reg.client.post(
-        "/api/v1/key-concerns", json={"student_id": reg.student(), "level": "red", "reasons": "x"}, headers=reg.as_("officer")
+        "/api/v1/key-concerns",
+        json={"student_id": reg.student(), "level": "red", "reason_codes": ["suicide_plan"]},
+        headers=reg.as_("officer"),
     )
     assert (again.status_code, again.json()["field"]) == (409, "student_id")
-    by_dorm_head = {"student_id": reg.student(), "level": "red", "reasons": "x"}
+    by_dorm_head = {"student_id": reg.student(), "level": "red", "reason_codes": ["suicide_plan"]}
     assert reg.client.post("/api/v1/key-concerns", json=by_dorm_head, headers=reg.as_("dorm_head")).status_code == 403
     for body, named in (({}, "body"), ({"level": "orange"}, "reason"), ({"counselor_id": reg.users["officer"]}, "counselor_id")):
         reply = reg.client.patch(path, json=body, headers=reg.as_("counselor"))

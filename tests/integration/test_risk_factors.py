@@ -70,6 +70,7 @@ def test_a_gbk_screening_file_of_2000_rows_with_one_bad_row_is_refused_naming_it
         flagged = {s.id for s in db.execute(select(Student).where(Student.student_no.in_(numbers[::50]))).scalars()}
     assert {e.student_id for e in entries} == flagged
     assert {(e.level, e.last_talk_at, e.next_talk_due_at) for e in entries} == {("yellow", None, TEN_PM + timedelta(days=7))}
+    assert {tuple(e.reason_codes) for e in entries} == {("screening_flag",)}  # coded from the one catalogue
     listed = night.client.get("/api/v1/key-concerns", headers=night.token("counselor_cs")).json()
     mine = [e for e in listed if e["source"] == "screening"]
     assert mine
