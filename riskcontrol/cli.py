@@ -348,7 +348,7 @@ SopDirOption = Annotated[Path | None, typer.Option(help="SOP directory (default:
 @playbooks_app.command("check")
 def playbooks_check(playbook_dir: PlaybookDirOption = None, sop_dir: SopDirOption = None) -> None:
     """Validate every playbook against the crisis SOP: one `file:line: field: reason` line per error, exit 1 if any."""
-    from riskcontrol.incidents.playbooks import check_playbooks, load_playbooks
+    from riskcontrol.incidents.playbooks import check_playbooks, load_playbooks, waiting_for_signals
     from riskcontrol.incidents.sop import load_crisis_sop
 
     settings = _settings()
@@ -361,6 +361,8 @@ def playbooks_check(playbook_dir: PlaybookDirOption = None, sop_dir: SopDirOptio
         raise typer.Exit(1)
     library = load_playbooks(playbook_dir, load_crisis_sop(sop_dir))
     out.print(f"{len(library.types())} playbooks OK: {', '.join(library.types())}", soft_wrap=True, highlight=False)
+    for notice in waiting_for_signals(playbook_dir, library):
+        out.print(f"notice: {notice}", soft_wrap=True, markup=False, highlight=False)
     for kind in library.types():
         playbook = library.playbooks[kind]
         tasks = sum(len(step.tasks) for step in playbook.steps)

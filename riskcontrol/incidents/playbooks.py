@@ -135,6 +135,19 @@ def _read_all(
     return playbooks, errors
 
 
+def waiting_for_signals(playbook_dir: Path, library: PlaybookLibrary) -> list[DataFileError]:
+    """The campus-data signal triggers, each at its file and line: nothing produces signals yet (they
+    come with the early-warning signals of campus data), so these cannot fire today. A notice, not an
+    error: the playbooks name them ahead of the signals that will."""
+    found = []
+    for kind, playbook in library.playbooks.items():
+        for i, trigger in enumerate(playbook.warning):
+            if trigger.source is WarningSource.SIGNAL:
+                why = f"signal {trigger.item!r} cannot fire yet: no campus-data signal produces it"
+                found.append(error_at(playbook_path(playbook_dir, kind), ("warning", i, "item"), why))
+    return found
+
+
 def playbook_path(playbook_dir: Path, type: str) -> Path:
     """Where the playbook of `type` lives: files are named after their type."""
     return playbook_dir.resolve() / f"{type}.yaml"

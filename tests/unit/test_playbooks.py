@@ -452,6 +452,10 @@ def test_check_lists_the_playbooks_when_all_is_well() -> None:
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"10 playbooks OK: {', '.join(TYPES)}\n")
     assert f"missing_student    v{MISSING_VERSION}  学生失联" in result.output
+    # Signal triggers wait for the campus-data signals that will produce them: named, not failed.
+    text = (PLAYBOOK_DIR / "missing_student.yaml").read_text(encoding="utf-8")
+    line = line_of(text, "item: no_campus_activity")
+    assert f"notice: {PLAYBOOK_DIR / 'missing_student.yaml'}:{line}: warning.3.item: signal 'no_campus_activity'" in result.output
 
 
 def test_check_prints_one_line_per_error_and_exits_1(tmp_path: Path) -> None:
