@@ -1,4 +1,5 @@
-"""Domain-free table reading: CSV (UTF-8 or GB18030) or an .xlsx workbook; check the header, return numbered rows."""
+"""Domain-free tables: reading CSV (UTF-8 or GB18030) or an .xlsx workbook (check the header, return
+numbered rows), and writing them so that no cell runs as a spreadsheet formula."""
 
 from __future__ import annotations
 
@@ -16,6 +17,44 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 # Column name used when a problem concerns a whole line (encoding, cell count) rather than one cell.
 WHOLE_LINE = "-"
+
+# A cell starting with one of these runs as a formula in Excel and WPS (CSV injection, OWASP): a
+# written CSV cell gets a leading apostrophe, which they show as text; reading takes it off again.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(value: str) -> str:
+    """`value` as a CSV cell no spreadsheet runs as a formula."""
+    return "'" + value if value.startswith(FORMULA_LEADS) else value
+
+
+def _restored(value: str) -> str:
+    """A cell as `neutralised` wrote it, back to what it said (a round trip through export and import)."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_LEADS) else value
+
+
+def write_csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
+    """UTF-8 CSV with a BOM (Excel opens it right), every cell neutralised."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow([neutralised(cell) for cell in header])
+    writer.writerows([neutralised(cell) for cell in row] for row in rows)
+    return ("\ufeff" + text.getvalue()).encode("utf-8")
+
+
+def write_workbook(title: str, header: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
+    """An .xlsx workbook of one sheet, every cell stored as text (never as a formula)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title
+    for values in (header, *rows):
+        sheet.append([str(v) for v in values])
+        for cell in sheet[sheet.max_row]:
+            cell.data_type = "s"  # openpyxl would store a leading "=" as a formula
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -167,7 +206,7 @@ def _table(
     where = {name: header.index(name) for name in (*required, *optional) if name in header}
     rows: list[Row] = []
     for line, record in records:
-        cells = [cell.strip() for cell in record]
+        cells = [_restored(cell.strip()) for cell in record]
         if not any(cells):
             continue
         if len(cells) != len(header):

@@ -9,13 +9,10 @@ deadline is taken as it stands: the hazard turns overdue at once and the people 
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Final, Literal
 
-import openpyxl
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -286,18 +283,5 @@ def export(db: Session, clock: Clock, cfg: HazardConfig, principal: Principal, f
     rows = _rows_out(db, cfg, principal)
     service.audit_read(db, clock, principal, "hazard.export", count=len(rows), format=fmt)
     if fmt == "csv":
-        text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(COLUMNS)
-        writer.writerows(rows)
-        return ("\ufeff" + text.getvalue()).encode("utf-8")
-    book = openpyxl.Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "隐患台账"
-    sheet.append(list(COLUMNS))
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+        return csvimport.write_csv(COLUMNS, rows)
+    return csvimport.write_workbook("隐患台账", COLUMNS, rows)

@@ -12,6 +12,7 @@ the hazard is closed, with every change in its history.
 from __future__ import annotations
 
 import base64
+import csv
 import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import openpyxl
 from sqlalchemy import func, select
 
+from riskcontrol.core.csvimport import ErrorCollector, read_rows
 from riskcontrol.core.deadlines import Deadline
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.hazards.models import Hazard, HazardEvent
@@ -407,3 +409,29 @@ def test_rejected_acceptance_reopening_dismissal_and_photos(night: Night) -> Non
     )
     assert (bad.status_code, bad.json()["field"]) == (422, "data_base64")
     assert night.client.get(f"/api/v1/hazards/{hid}/photos/2", headers=safety).status_code == 404
+
+
+def test_exported_cells_never_run_as_formulas_and_import_back_as_written(night: Night) -> None:
+    title, description = '=HYPERLINK("http://evil.example","open")', "+cmd|' /C calc'!A0"
+    report(night, night.token("safety"), title=title, description=description, floor="-1")
+    safety = night.token("safety")
+    exported = night.client.get("/api/v1/hazards/export?format=xlsx", headers=safety)
+    assert exported.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(exported.content)).active
+    assert sheet is not None
+    header = [c.value for c in sheet[1]]
+    row = next(r for r in sheet.iter_rows(min_row=2) if r[header.index("title")].value == title)
+    assert {c.data_type for c in row} <= {"s", "inlineStr"}  # text, never "f" (a formula)
+    assert (row[header.index("description")].value, row[header.index("floor")].value) == (description, "-1")
+
+    csv_text = night.client.get("/api/v1/hazards/export?format=csv", headers=safety).content.decode("utf-8-sig")
+    line = next(r for r in csv.reader(io.StringIO(csv_text)) if "HYPERLINK" in ",".join(r))
+    cells = dict(zip(next(csv.reader(io.StringIO(csv_text))), line, strict=True))
+    assert (cells["title"], cells["description"], cells["floor"]) == ("'" + title, "'" + description, "'-1")
+    # What is read back is what was written.
+    rows = list(csv.reader(io.StringIO(csv_text)))
+    errors = ErrorCollector()
+    read = read_rows(csv_text.encode(), required=["title"], optional=["description", "floor"], errors=errors)
+    assert not errors
+    assert any((r["title"], r.cells["description"], r.cells["floor"]) == (title, description, "-1") for r in read)
+    assert len(rows) == len(read) + 1
