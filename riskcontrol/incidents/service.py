@@ -67,7 +67,7 @@ from riskcontrol.observations.opinion_service import MajorOpinionConfirmed
 from riskcontrol.people import factor_import
 from riskcontrol.people import service as people_service
 from riskcontrol.people.models import Student, User
-from riskcontrol.people.rules import SEES_CONTACTS, Role
+from riskcontrol.people.rules import HOLDS_INCIDENT_ROLES, SEES_CONTACTS, Role
 
 BOARD_CHANNEL: Final = "board"
 TASK_OVERDUE: Final = "incident.task_overdue"
@@ -380,7 +380,7 @@ def open_incident(db: Session, clock: Clock, cfg: IncidentConfig, principal: Pri
     if unit is None or not principal.covers(unit.path):
         raise missing_or_private(db, OrgUnit, data.unit_id, what="unit", field="unit_id")
     _check_source(db, principal, data)
-    commander = _active_user(db, data.commander_id or principal.user_id, field="commander_id")
+    commander = _may_command(db, data.commander_id or principal.user_id, unit.path, field="commander_id")
     students = _check_people(db, principal, data.people, "people.{i}.")
     actor = (principal.user_id, principal.username)
     return _create(db, clock, cfg, data, unit, actor=actor, commander=commander, students=students)
@@ -496,6 +496,15 @@ def _active_user(db: Session, user_id: int, *, field: str) -> User:
     user = db.get(User, user_id)
     if user is None or not user.active:
         raise InvalidInput(f"no active user with id {user_id}", field=field)
+    return user
+
+
+def _may_command(db: Session, user_id: int, unit_path: str, *, field: str) -> User:
+    """An active staff member whose grid role covers the incident's unit: the only people who may hold
+    an incident-command role (never a student's grid role, nor a role held elsewhere)."""
+    user = _active_user(db, user_id, field=field)
+    if not people_service.holds_over(db, user.id, HOLDS_INCIDENT_ROLES, unit_path):
+        raise InvalidInput(f"user {user_id} holds no staff role over this incident's unit", field=field)
     return user
 
 
@@ -805,7 +814,7 @@ def assign_role(
         raise InvalidInput(f"role must be one of {', '.join(r.value for r in IcsRole)}", field="role")
     if not incident.is_open:
         raise Conflict("the incident is closed; reopen it first", field="incident_id")
-    user = _active_user(db, user_id, field="user_id")
+    user = _may_command(db, user_id, incident.unit_path, field="user_id")
     _assign(db, clock, incident, role, user, principal.user_id)
     _tell_board(db, clock, cfg, incident, _last_event(db, incident))
     return incident

@@ -172,6 +172,16 @@ class Holders:
         return list(found.values())
 
 
+def holds_over(db: Session, user_id: int, roles: Iterable[str], path: str) -> bool:
+    """Whether the user holds one of `roles` at the unit of `path` or a unit above it (the role is
+    checked at the unit where it is held, not anywhere)."""
+    ids = path_ids(path)
+    stmt = select(RoleAssignment.id).where(
+        RoleAssignment.user_id == user_id, RoleAssignment.role.in_(list(roles)), RoleAssignment.unit_id.in_(ids)
+    )
+    return db.execute(stmt.limit(1)).first() is not None
+
+
 def covers_on(db: Session, user_ids: Sequence[int], on: date) -> dict[int, User]:
     """Who stands in on `on` for each of `user_ids` that is away that day (an active cover only)."""
     if not user_ids:

@@ -171,3 +171,25 @@ def test_after_an_outage_every_rung_of_a_late_tasks_ladder_already_due_is_told_a
     detail = night.client.get(f"/api/v1/incidents/{iid}", headers=team).json()
     overdue = [e for e in detail["timeline"] if e["kind"] == "task_overdue" and e["data"]["task_id"] == late_task["id"]]
     assert [(hhmm(e["at"]), e["data"]["whom"]) for e in overdue][2:] == [("22:20", "level_above")]
+
+
+def test_only_staff_over_the_incidents_unit_may_hold_its_command_roles(night: Night) -> None:
+    with night.sessions() as db:
+        cls = db.execute(select(OrgUnit).where(OrgUnit.code == "CS2301")).scalar_one()
+    body: dict[str, Any] = {"type": "missing_student", "level": "III", "title": "学生失联", "unit_id": cls.id}
+    counselor = night.token("counselor_cs")
+    for who in ("dorm_e1_101", "monitor_cs2301", "counselor_me"):  # students; a counsellor of another college
+        refused = night.client.post("/api/v1/incidents", headers=counselor, json=body | {"commander_id": night.user(who).id})
+        assert (refused.status_code, refused.json()["field"]) == (422, "commander_id"), who
+    opened = night.client.post("/api/v1/incidents", headers=counselor, json=body | {"commander_id": night.user("officer_cs").id})
+    assert opened.status_code == 201, opened.text
+    incident = opened.json()["id"]
+    officer = night.token("officer_cs")
+    liaison = night.client.put(
+        f"/api/v1/incidents/{incident}/roles/liaison", headers=officer, json={"user_id": night.user("monitor_cs2301").id}
+    )
+    assert (liaison.status_code, liaison.json()["field"]) == (422, "user_id")
+    taken = night.client.put(
+        f"/api/v1/incidents/{incident}/roles/liaison", headers=officer, json={"user_id": night.user("counselor_cs").id}
+    )
+    assert taken.status_code == 200, taken.text
