@@ -71,18 +71,7 @@ SEES_RISK: frozenset[Role] = frozenset(
 
 # Who may hold an incident-command role (commander, liaison, scribe…): staff whose grid role covers
 # the incident's unit. A student's grid role never does, nor the directory's administrator.
-HOLDS_INCIDENT_ROLES: frozenset[Role] = frozenset(
-    {
-        Role.COUNSELOR,
-        Role.COLLEGE_OFFICER,
-        Role.STUDENT_AFFAIRS,
-        Role.PSYCH_CENTER,
-        Role.RESPONSE_TEAM,
-        Role.LEADER,
-        Role.SAFETY_OFFICER,
-        Role.OPINION_OFFICER,
-    }
-)
+HOLDS_INCIDENT_ROLES: frozenset[Role] = SEES_RISK | {Role.SAFETY_OFFICER, Role.OPINION_OFFICER}
 
 MANAGES_DIRECTORY: frozenset[Role] = frozenset({Role.ADMIN})
 
