@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol import __version__
-from riskcontrol.core import audit, deadlines, metrics
+from riskcontrol.core import audit, deadlines, logredact, metrics
 from riskcontrol.core.bus import make_bus
 from riskcontrol.core.clock import Clock, SystemClock
 from riskcontrol.core.db import make_engine, make_sessionmaker
@@ -205,6 +205,7 @@ def build_worker(ctx: AppContext) -> Worker:
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, sms: SmsChannel | None = None) -> FastAPI:
     """An application wired from `settings`; tests pass their own settings, a manual clock, a fake SMS."""
     settings = settings or Settings()
+    logredact.install()  # no token in a URL reaches the access log
     ctx = build_context(settings, clock=clock, sms=sms)
     engine = ctx.engine
 
