@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from riskcontrol.core.private import private_dir
 from riskcontrol.core.security import HashingProfile
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +120,7 @@ class Settings(BaseSettings):
             raise SettingsError("RISKCONTROL_SECRET_KEY must be set to a strong value in production")
         if self.secret_file.exists():
             return self.secret_file.read_text(encoding="utf-8").strip()
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.var_dir)
         secret = secrets.token_urlsafe(48)
         self.secret_file.write_text(secret + "\n", encoding="utf-8")
         self.secret_file.chmod(0o600)

@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session, sess
 from sqlalchemy.types import TypeDecorator
 
 from riskcontrol.core.errors import HiddenOutOfScope, NotFound
+from riskcontrol.core.private import private_file, sqlite_path
 
 T = TypeVar("T")
 
@@ -94,6 +95,8 @@ INSERT_PAGE_ROWS = 20
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
     if url.startswith("sqlite"):
+        if (path := sqlite_path(url)) is not None:
+            private_file(path)  # created 0600 before SQLite creates it with the umask's mode
         kwargs.setdefault("connect_args", {"check_same_thread": False})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

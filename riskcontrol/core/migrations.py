@@ -10,6 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from alembic import command
+from riskcontrol.core.private import private_file, sqlite_path
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent.parent / "alembic"
 
@@ -23,8 +24,8 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database at `database_url` to `revision` (creating the SQLite folder if needed)."""
-    if database_url.startswith("sqlite:///"):
-        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if (path := sqlite_path(database_url)) is not None:
+        private_file(path)
     command.upgrade(alembic_config(database_url), revision)
 
 

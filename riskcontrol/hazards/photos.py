@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import InvalidInput, NotFound
+from riskcontrol.core.private import private_dir, private_file
 from riskcontrol.core.security import Principal
 from riskcontrol.hazards.models import Hazard
 from riskcontrol.hazards.schemas import PhotoIn
@@ -55,10 +56,9 @@ def attach_photo(
     """Attach the photo bytes `raw` to `hazard` (already read in the caller's scope); a refusal names `field`."""
     _room_for_one(hazard, field)
     mime, extension = check_photo(raw, field=field)
-    folder = cfg.photo_dir / str(hazard.id)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(cfg.photo_dir / str(hazard.id))
     n = len(hazard.photos) + 1
-    path = folder / f"{n}.{extension}"
+    path = private_file(folder / f"{n}.{extension}")
     path.write_bytes(raw)
     hazard.photos = [
         *hazard.photos,

@@ -25,6 +25,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from riskcontrol.core.clock import Clock, SystemClock
+from riskcontrol.core.private import private_file
 from riskcontrol.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,7 @@ class ConsoleSmsChannel:
         }
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # phone numbers and crisis texts: the server account's alone
             with self.path.open("a", encoding="utf-8") as outbox:
                 outbox.write(line)
         log.info("sms (console) to %s [%s]: %s", recipient, provider_id, body)

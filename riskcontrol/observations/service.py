@@ -21,6 +21,7 @@ from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import Base, insert_from_params, row_values
 from riskcontrol.core.deadlines import Deadline
 from riskcontrol.core.errors import Forbidden, InvalidInput
+from riskcontrol.core.private import private_dir, private_file
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import concern_watch
 from riskcontrol.escalation import rules as escalation_rules
@@ -304,8 +305,7 @@ def file_observation(
         escalation.schedule_night_ladder(db, clock, filing.escalation, filing.policy, esc, observation.checklist)
     if photo is not None:
         raw, mime = photo
-        filing.upload_dir.mkdir(parents=True, exist_ok=True)
-        path = filing.upload_dir / f"observation-{observation.id}.{PHOTO_TYPES[mime]}"
+        path = private_file(private_dir(filing.upload_dir) / f"observation-{observation.id}.{PHOTO_TYPES[mime]}")
         path.write_bytes(raw)
         observation.photo_path, observation.photo_type = str(path), mime
     if student is not None and rules.rank(result.level) >= rules.rank(rules.LevelCode.YELLOW):
