@@ -21,7 +21,7 @@ from riskcontrol.core.db_metrics import DatabaseCollector
 from riskcontrol.core.dispatcher import Dispatcher
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.health import router as health_router
-from riskcontrol.core.http import AppContext, install_error_handlers
+from riskcontrol.core.http import AppContext, NoSniff, install_error_handlers
 from riskcontrol.core.principals import PrincipalCache
 from riskcontrol.core.security import use_password_hashing
 from riskcontrol.core.worker import Worker
@@ -242,6 +242,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(health_router)
     if settings.metrics_enabled:
         metrics.install(app, database_metrics(ctx))
+    app.add_middleware(NoSniff)
     app.include_router(people_router)
     app.include_router(concern_router)
     app.include_router(import_router)

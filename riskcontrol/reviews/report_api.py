@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Final, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from riskcontrol.core.errors import error_responses
-from riskcontrol.core.http import Ctx, CurrentPrincipal, Db, PathId
+from riskcontrol.core.http import SECURITY_HEADERS, Ctx, CurrentPrincipal, Db, PathId
 from riskcontrol.incidents.service import IncidentConfig
 from riskcontrol.reviews import report
 
 router = APIRouter(prefix="/api/v1", tags=["reviews"])
 
 Lang = Literal["zh", "en"]
+
+
+# The report is one self-contained document: its CSS and chart inline, no script, nothing fetched.
+REPORT_HEADERS: Final[Mapping[str, str]] = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    **SECURITY_HEADERS,
+}
 
 
 def _page(db: Db, ctx: Ctx, principal: CurrentPrincipal, incident_id: int, lang: Lang) -> str:
@@ -29,7 +40,7 @@ def _page(db: Db, ctx: Ctx, principal: CurrentPrincipal, incident_id: int, lang:
 )
 def review_report_html(incident_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal, lang: Lang = "zh") -> HTMLResponse:
     """The incident's review report as a page; names of the people only for roles that reach families."""
-    return HTMLResponse(_page(db, ctx, principal, incident_id, lang))
+    return HTMLResponse(_page(db, ctx, principal, incident_id, lang), headers=REPORT_HEADERS)
 
 
 @router.get(

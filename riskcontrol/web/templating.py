@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from riskcontrol.core import i18n
+from riskcontrol.core.http import SECURITY_HEADERS
 
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates"
 
@@ -20,13 +21,7 @@ CONTENT_SECURITY_POLICY: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-PAGE_HEADERS: Final[Mapping[str, str]] = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
+PAGE_HEADERS: Final[Mapping[str, str]] = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, **SECURITY_HEADERS}
 LANG_COOKIE_MAX_AGE: Final = 365 * 24 * 3600
 
 environment = Environment(

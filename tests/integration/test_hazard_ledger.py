@@ -404,6 +404,8 @@ def test_rejected_acceptance_reopening_dismissal_and_photos(night: Night) -> Non
     ]
     served = night.client.get(f"/api/v1/hazards/{hid}/photos/1", headers=safety)
     assert (served.status_code, served.headers["content-type"], served.content) == (200, "image/png", PNG)
+    assert served.headers["x-content-type-options"] == "nosniff"  # served as an image, never sniffed as a page
+    assert night.client.get("/api/v1/hazards", headers=safety).headers["x-content-type-options"] == "nosniff"
     bad = night.client.post(
         f"/api/v1/hazards/{hid}/photos", headers=safety, json={"data_base64": base64.b64encode(b"%PDF-1.4 not a photo").decode()}
     )

@@ -178,8 +178,14 @@ def test_the_service_renders_the_same_report_in_english(night: Night, walked: in
 def test_a_drill_is_marked_and_a_stranger_cannot_read_it(night: Night) -> None:
     night.at("22:00")
     incident = open_missing_student(night, night.token("response1"), drill=True)
-    page = night.client.get(f"/api/v1/incidents/{incident['id']}/review-report.html", headers=night.token("leader")).text
+    reply = night.client.get(f"/api/v1/incidents/{incident['id']}/review-report.html", headers=night.token("leader"))
+    page = reply.text
     assert page.count("【演练】") >= 2
+    # A self-contained document: no script may run in it, nothing is fetched, it is not sniffed or framed.
+    policy = reply.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src" not in policy
+    assert (reply.headers["x-content-type-options"], reply.headers["x-frame-options"]) == ("nosniff", "DENY")
     outsider = night.client.get(f"/api/v1/incidents/{incident['id']}/review-report.pdf", headers=night.token("dorm_e1_101"))
     assert outsider.status_code in (403, 404)
 
