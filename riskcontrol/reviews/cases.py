@@ -35,7 +35,8 @@ from riskcontrol.reviews.models import CaseStudy, ImprovementAction, RecoveryIte
 MAKERS: Final = (Role.STUDENT_AFFAIRS, Role.PSYCH_CENTER, Role.ADMIN)
 LETTERS: Final = "甲乙丙丁戊己庚辛壬癸"
 # Patterns that identify whatever the lists miss: mobile numbers, student numbers, room numbers.
-_PHONE = re.compile(r"(?<!\d)(?:\+?86)?1[3-9]\d{9}(?!\d)")
+# A mobile number as people write it: 13213853749, 132-1385-3749, 132 1385 3749, +86 132…, 86-132….
+_PHONE = re.compile(r"(?<![\d+])(?:\+?86[-\s]?)?1[3-9]\d[-\s]?\d{4}[-\s]?\d{4}(?!\d)")
 _NUMBER = re.compile(r"(?<!\d)\d{8,12}(?!\d)")
 _ROOM = re.compile(r"[东西南北EWSN]\d{1,2}[-－]\d{3}|[东西南北]区?\d{1,2}号?楼\d{3}室?|\d{1,2}号楼\d{3}室?")
 # Timeline data that says something worth teaching; identifiers inside are scrubbed.
@@ -68,10 +69,12 @@ def _scrubber(db: Session, incident: Incident, users: Iterable[User]) -> Scrubbe
     )
     for i, person in enumerate(people):
         label = f"学生{LETTERS[i % len(LETTERS)]}"
+        scrub.add(f"学生{person.name}", label)  # "学生刘铭翔" is "学生甲", not "学生学生甲"
         scrub.add(person.name, label)
         student = db.get(Student, person.student_id) if person.student_id is not None else None
         if student is None:
             continue
+        scrub.add(f"学生{student.name}", label)
         scrub.add(student.name, label)
         scrub.add(student.name[1:], label)  # the given name alone, as people say it
         scrub.add(student.student_no, "[学号]")
@@ -83,6 +86,7 @@ def _scrubber(db: Session, incident: Incident, users: Iterable[User]) -> Scrubbe
         unit = db.get(OrgUnit, student.class_id) if student.class_id is not None else None
         if unit is not None:
             scrub.add(unit.name_zh, "某班")
+            scrub.add(unit.name_zh.removesuffix("班"), "某班")  # "计科2301" as often as "计科2301班"
             scrub.add(unit.code, "某班")
         if student.dorm_id is not None:
             room = db.get(OrgUnit, student.dorm_id)

@@ -46,6 +46,13 @@ def test_the_case_carries_no_identifier_of_the_people_involved(night: Night) -> 
         json={"text": f"已联系家长{guardians[0].name}（{guardians[0].phone}），{student.name[1:]}最后出现在{room.code}"},
     )
     assert note.status_code == 201, note.text
+    # The variants people actually write: a phone with dashes, spaces or +86, the class without 班,
+    # and "学生" before the name.
+    phone = guardians[0].phone
+    dashed, spaced = f"{phone[:3]}-{phone[3:7]}-{phone[7:]}", f"+86 {phone[:3]} {phone[3:7]} {phone[7:]}"
+    variants = f"学生{student.name}的家长电话 {dashed}，又打 {spaced}；{cls.name_zh.removesuffix('班')}的同学在找"
+    assert night.client.post(f"/api/v1/incidents/{iid}/notes", headers=team, json={"text": variants}).status_code == 201
+    identifiers += [dashed, spaced, f"{phone[3:7]} {phone[7:]}", cls.name_zh.removesuffix("班")]
     walk(night, iid, WALK)
     meeting = next(
         m for m in night.client.get("/api/v1/reviews", headers=night.token("affairs")).json() if m["incident_id"] == iid
@@ -92,6 +99,7 @@ def test_the_case_carries_no_identifier_of_the_people_involved(night: Night) -> 
     assert "接报 → 现场控制" in lines
     assert not any(line.startswith(("transition", "created", "role", "recovery_", "review_")) for line in lines), lines
     assert "学生甲" in text
+    assert "学生学生" not in text  # "学生刘铭翔" reads "学生甲", not "学生学生甲"
     # Found by search, readable by counsellors, not by students.
     assert [c["id"] for c in night.client.get("/api/v1/cases?q=门禁", headers=night.token("counselor_cs")).json()] == [case["id"]]
     assert night.client.get("/api/v1/cases", headers=night.token("monitor_cs2301")).status_code == 403
