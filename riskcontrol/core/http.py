@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Final
 
 from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -154,6 +156,10 @@ def _validation_reply(exc: RequestValidationError) -> JSONResponse:
     )
 
 
+# What FastAPI says when it cannot parse a request body at all.
+BODY_UNREADABLE: Final = "There was an error parsing the body"
+
+
 def install_error_handlers(app: FastAPI, *, outage_page: PageReply | None = None) -> None:
     """Domain errors become clear 4xx replies; denials are audited in a transaction of their own; a
     database in trouble is a 503 with Retry-After (`outage_page` renders it for browsers)."""
@@ -172,7 +178,23 @@ def install_error_handlers(app: FastAPI, *, outage_page: PageReply | None = None
         assert isinstance(exc, RequestValidationError)
         return _validation_reply(exc)
 
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
+            # FastAPI's own refusal of a body it could not parse (JSON nested thousands deep, say):
+            # the same shape as every other refusal.
+            reason = "could not be read as JSON (malformed, or nested too deep)"
+            content = {
+                "error": "invalid",
+                "message": f"body: {reason}",
+                "field": "body",
+                "errors": [{"field": "body", "reason": reason}],
+            }
+            return JSONResponse(status_code=422, content=content)
+        return await http_exception_handler(request, exc)
+
     app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     install_outage_handlers(app, outage_page)
 
