@@ -3,6 +3,7 @@ whatever the process umask (a default umask leaves them readable by every local 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Final
@@ -19,9 +20,15 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create `path` empty if missing, readable and writable by the owner alone (the folder is not changed)."""
+    """Create `path` empty if missing, readable and writable by the owner alone (the folder is not changed).
+
+    An existing file is never opened here, only its mode changed: closing any descriptor of a file
+    drops every POSIX lock the process holds on it, and a SQLite database open in this process
+    would be corrupted by another connection writing without the lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # created meanwhile by someone else: theirs, not opened
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
     path.chmod(FILE_MODE)
     return path
 

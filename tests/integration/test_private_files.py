@@ -7,7 +7,10 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from riskcontrol.core.db import make_engine
+from riskcontrol.core.private import private_file
 from riskcontrol.notify.sms import ConsoleSmsChannel
 from riskcontrol.settings import Settings
 
@@ -34,3 +37,18 @@ def test_the_database_the_sms_log_and_the_var_folder_are_private_under_a_lax_uma
         assert mode(settings.secret_file) == 0o600
     finally:
         os.umask(old)
+
+
+def test_an_existing_database_file_is_never_opened_only_its_mode_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Closing any descriptor of a file drops the process's POSIX locks on it: opening a live SQLite
+    # file here (every engine made in the process) corrupted the database under concurrent writers.
+    db_file = tmp_path / "live.db"
+    db_file.write_bytes(b"")
+    db_file.chmod(0o644)
+
+    def no_open(*_args: object, **_kwargs: object) -> int:
+        raise AssertionError("an existing file was opened")
+
+    monkeypatch.setattr(os, "open", no_open)
+    private_file(db_file)
+    assert mode(db_file) == 0o600
