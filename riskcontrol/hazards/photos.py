@@ -6,19 +6,17 @@ import base64
 from pathlib import Path
 from typing import Final
 
-import filetype
 from sqlalchemy.orm import Session
 
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import InvalidInput, NotFound
+from riskcontrol.core.images import Photo, clean_photo
 from riskcontrol.core.private import private_dir, private_file
 from riskcontrol.core.security import Principal
 from riskcontrol.hazards.models import Hazard
 from riskcontrol.hazards.schemas import PhotoIn
 from riskcontrol.hazards.service import HazardConfig, get, record
 
-PHOTO_TYPES: Final = {"image/jpeg", "image/png", "image/webp", "image/heic"}
-MAX_PHOTO_BYTES: Final = 5 * 1024 * 1024
 MAX_PHOTOS: Final = 10
 
 
@@ -38,16 +36,9 @@ def _room_for_one(hazard: Hazard, field: str) -> None:
         raise InvalidInput(f"a hazard holds at most {MAX_PHOTOS} photos", field=field)
 
 
-def check_photo(raw: bytes, *, field: str) -> tuple[str, str]:
-    """The media type and file extension of `raw`, refused (naming `field`) unless it is a JPEG, PNG, WebP or
-    HEIC image of at most 5 MB."""
-    if len(raw) > MAX_PHOTO_BYTES:
-        raise InvalidInput("the photo is larger than 5 MB", field=field)
-    kind = filetype.guess(raw)
-    mime = kind.mime if kind is not None else "unknown"
-    if mime not in PHOTO_TYPES:
-        raise InvalidInput(f"the photo must be a JPEG, PNG, WebP or HEIC image, not {mime}", field=field)
-    return mime, kind.extension
+def check_photo(raw: bytes, *, field: str) -> Photo:
+    """`raw` as a clean image (see `core.images.clean_photo`), refused naming `field` otherwise."""
+    return clean_photo(raw, field=field)
 
 
 def attach_photo(
@@ -55,11 +46,12 @@ def attach_photo(
 ) -> Hazard:
     """Attach the photo bytes `raw` to `hazard` (already read in the caller's scope); a refusal names `field`."""
     _room_for_one(hazard, field)
-    mime, extension = check_photo(raw, field=field)
+    photo = check_photo(raw, field=field)
+    mime = photo.mime
     folder = private_dir(cfg.photo_dir / str(hazard.id))
     n = len(hazard.photos) + 1
-    path = private_file(folder / f"{n}.{extension}")
-    path.write_bytes(raw)
+    path = private_file(folder / f"{n}.{photo.extension}")
+    path.write_bytes(photo.data)
     hazard.photos = [
         *hazard.photos,
         {

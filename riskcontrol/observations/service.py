@@ -10,7 +10,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import filetype
 from sqlalchemy import Select, String, cast, func, null, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -21,6 +20,7 @@ from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import Base, insert_from_params, row_values
 from riskcontrol.core.deadlines import Deadline
 from riskcontrol.core.errors import Forbidden, InvalidInput
+from riskcontrol.core.images import FORMATS, clean_photo
 from riskcontrol.core.private import private_dir, private_file
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import concern_watch
@@ -37,10 +37,8 @@ from riskcontrol.people import service as people_service
 from riskcontrol.people.factor_rules import FactorCatalogue
 from riskcontrol.people.models import Student
 
-MAX_PHOTO_BYTES = 5 * 1024 * 1024
 # Phones' clocks drift; a few minutes ahead is a phone, not a report from the future.
 CLOCK_SKEW = timedelta(minutes=10)
-PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/heic": "heic"}
 # Observers at the grid's edge file; the roles above them may also file what they see themselves.
 MAY_FILE = frozenset(
     {
@@ -70,6 +68,10 @@ class FilingRules:
     factors: FactorCatalogue
 
 
+# The file extension of each media type a cleaned photo may have.
+PHOTO_EXTENSIONS = {mime: extension for mime, extension, _ in FORMATS.values()}
+
+
 def _photo(data: ObservationIn) -> tuple[bytes, str] | None:
     if data.photo is None:
         return None
@@ -77,13 +79,8 @@ def _photo(data: ObservationIn) -> tuple[bytes, str] | None:
         raw = base64.b64decode(data.photo.data_base64, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidInput("the photo is not valid base64", field="photo.data_base64") from exc
-    if len(raw) > MAX_PHOTO_BYTES:
-        raise InvalidInput("the photo is larger than 5 MB", field="photo.data_base64")
-    kind = filetype.guess(raw)
-    if kind is None or kind.mime not in PHOTO_TYPES:
-        found = kind.mime if kind else "unknown data"
-        raise InvalidInput(f"the photo must be a JPEG, PNG, WebP or HEIC image, not {found}", field="photo.data_base64")
-    return raw, kind.mime
+    photo = clean_photo(raw, field="photo.data_base64")
+    return photo.data, photo.mime
 
 
 def _where(db: Session, by: Principal, data: ObservationIn) -> tuple[OrgUnit, Student | None]:
@@ -305,7 +302,7 @@ def file_observation(
         escalation.schedule_night_ladder(db, clock, filing.escalation, filing.policy, esc, observation.checklist)
     if photo is not None:
         raw, mime = photo
-        path = private_file(private_dir(filing.upload_dir) / f"observation-{observation.id}.{PHOTO_TYPES[mime]}")
+        path = private_file(private_dir(filing.upload_dir) / f"observation-{observation.id}.{PHOTO_EXTENSIONS[mime]}")
         path.write_bytes(raw)
         observation.photo_path, observation.photo_type = str(path), mime
     if student is not None and rules.rank(result.level) >= rules.rank(rules.LevelCode.YELLOW):

@@ -28,13 +28,13 @@ from starlette.types import Message, Receive
 
 from riskcontrol.core.errors import DomainError, InvalidInput, TooLarge
 from riskcontrol.core.http import NO_NUL, AppContext, Ctx, Db, QueryId, record_denial, request_token
+from riskcontrol.core.images import MAX_PHOTO_BYTES
 from riskcontrol.core.instants import in_range
 from riskcontrol.core.security import Principal, csrf_token
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.hazards import photos, service
 from riskcontrol.hazards.inspection_api import config as inspection_config
 from riskcontrol.hazards.models import Hazard
-from riskcontrol.hazards.photos import MAX_PHOTO_BYTES
 from riskcontrol.hazards.places import PlaceKind, Places
 from riskcontrol.hazards.schemas import HazardIn, PointIn
 from riskcontrol.web.pages import REPORTERS, OptionalPrincipal, csrf_refused, sign_in_first, unit_name

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from riskcontrol.core import i18n
 from riskcontrol.core.errors import Conflict, DomainError, Forbidden
 from riskcontrol.core.http import AppContext, Ctx, Db, record_denial
+from riskcontrol.core.images import MAX_PHOTO_BYTES
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import service as escalation_service
 from riskcontrol.escalation.models import Escalation
@@ -20,7 +21,7 @@ from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.observations import catalog
 from riskcontrol.observations.rules import Checklist, TriageRubric
-from riskcontrol.observations.service import MAX_PHOTO_BYTES, MAY_FILE
+from riskcontrol.observations.service import MAY_FILE
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import SEES_RISK
 from riskcontrol.web.pages import OptionalPrincipal, sign_in_first, unit_name

@@ -14,6 +14,7 @@ from riskcontrol.core.clock import ManualClock
 from riskcontrol.escalation.models import Escalation
 from riskcontrol.observations.models import Observation
 from tests import factories as f
+from tests.unit.test_images import png_bomb
 
 PNG_1PX = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
 
@@ -88,6 +89,23 @@ def test_a_photo_is_kept_when_it_is_an_image(client: TestClient, db: Session, cl
             "photo.data_base64",
         ),
         ({"photo": {"filename": "x.png", "data_base64": "!!!not base64!!!"}}, 422, "photo.data_base64"),
+        # A PNG header, then a page: stored and served before as image/png.
+        (
+            {
+                "photo": {
+                    "filename": "x.png",
+                    "data_base64": base64.b64encode(PNG_1PX[:33] + b"<html><script>x</script>").decode(),
+                }
+            },
+            422,
+            "photo.data_base64",
+        ),
+        # 60000 × 60000 declared in a few bytes: a decompression bomb.
+        (
+            {"photo": {"filename": "x.png", "data_base64": base64.b64encode(png_bomb(60000, 60000)).decode()}},
+            422,
+            "photo.data_base64",
+        ),
         ({"client_id": ...}, 422, "client_id"),
         ({"observed_at": ...}, 422, "observed_at"),
         ({"observed_at": "2026-11-28T22:00:00"}, 422, "observed_at"),
