@@ -41,18 +41,19 @@ def jpeg_with_gps() -> bytes:
 @pytest.mark.parametrize(
     ("raw", "why"),
     [
-        (png_bomb(60000, 60000), "pixels"),  # 3.6 billion pixels declared in a few bytes
-        (png_bomb(8000, 6000), "pixels"),  # 48 million: above the limit, under Pillow's own
-        (png_header(2, 2) + b"<html><script>alert(1)</script></html>", "JPEG, PNG or WebP"),
-        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "JPEG, PNG or WebP"),
-        (b"%PDF-1.4 not a photo", "JPEG, PNG or WebP"),
+        (png_bomb(60000, 60000), ("pixels",)),  # 3.6 billion pixels declared in a few bytes
+        (png_bomb(8000, 6000), ("pixels",)),  # 48 million: above the limit, under Pillow's own
+        # Pillow tells this one apart either at opening or at decoding, depending on the plugins loaded.
+        (png_header(2, 2) + b"<html><script>alert(1)</script></html>", ("JPEG, PNG or WebP", "cannot be read")),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", ("JPEG, PNG or WebP",)),
+        (b"%PDF-1.4 not a photo", ("JPEG, PNG or WebP",)),
     ],
 )
-def test_what_is_not_a_plain_image_is_refused_naming_the_field(raw: bytes, why: str) -> None:
+def test_what_is_not_a_plain_image_is_refused_naming_the_field(raw: bytes, why: tuple[str, ...]) -> None:
     with pytest.raises(InvalidInput) as refused:
         clean_photo(raw, field="photo")
     assert refused.value.field == "photo"
-    assert why in refused.value.message
+    assert any(phrase in refused.value.message for phrase in why), refused.value.message
 
 
 def test_a_photo_keeps_its_pixels_and_loses_its_gps_position() -> None:
