@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Protocol, TypeVar
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,7 +26,7 @@ from riskcontrol.core.bus import Bus, MemoryBus
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.csvimport import RowError
 from riskcontrol.core.deadlines import DeadlineHandlers
-from riskcontrol.core.errors import DomainError, Locked, NotAuthenticated, TooLarge, UnsupportedMediaType
+from riskcontrol.core.errors import Conflict, DomainError, Locked, NotAuthenticated, TooLarge, UnsupportedMediaType
 from riskcontrol.core.events import Events
 from riskcontrol.core.outages import PageReply, install_outage_handlers
 from riskcontrol.core.outbox import Channels
@@ -259,6 +260,28 @@ async def upload_body(request: Request, accepted: frozenset[str], *, what: str) 
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class _Report(Protocol):
+    errors: list[RowError]
+
+
+ReportT = TypeVar("ReportT", bound=_Report)
+
+
+def committed_import(db: Session, run: Callable[[], ReportT]) -> ReportT:
+    """Run an all-or-nothing import in `db`: committed when it found no problem, rolled back when it
+    did; another change saved to the same records meanwhile is a 409 (import the file again)."""
+    try:
+        report = run()
+        if report.errors:
+            db.rollback()
+        else:
+            db.commit()
+    except IntegrityError as exc:
+        db.rollback()
+        raise Conflict("another change to the same records was saved meanwhile; import the file again", field="file") from exc
+    return report
 
 
 def import_refused(errors: Sequence[RowError]) -> JSONResponse:

@@ -8,26 +8,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 
 from riskcontrol.core import audit
-from riskcontrol.core.errors import Conflict, Forbidden, error_responses
+from riskcontrol.core.errors import Forbidden, error_responses
 from riskcontrol.core.http import (
     CSV_MEDIA_TYPES,
     TABLE_UPLOAD_OPENAPI,
     XLSX_MEDIA_TYPE,
-    AppContext,
     Ctx,
     CurrentPrincipal,
     Db,
     PathId,
+    committed_import,
     import_refused,
     upload_body,
 )
 from riskcontrol.core.security import Principal
-from riskcontrol.people import concern_service, factor_import, rules
+from riskcontrol.people import factor_import, rules
 from riskcontrol.people import service as people_service
-from riskcontrol.people.concern_rules import RegisterConfig
+from riskcontrol.people.concern_api import register_config
 
 router = APIRouter(prefix="/api/v1", tags=["risk factors"])
 
@@ -64,10 +63,6 @@ async def table_body(request: Request) -> bytes:
     return await upload_body(request, CSV_MEDIA_TYPES | {XLSX_MEDIA_TYPE}, what="CSV or .xlsx file")
 
 
-def register_config(ctx: AppContext) -> RegisterConfig:
-    return RegisterConfig(concern_service.load_rules(ctx.settings.sop_dir), ctx.settings.tz)
-
-
 @router.post(
     "/imports/factors/{source}",
     response_model=FactorImportOut,
@@ -84,15 +79,11 @@ def import_factors(
     """Import one source's export (layouts in docs/risk-factors.md): every row is stored, or (when any
     row is bad) none is and each problem is listed by line and column."""
     catalogue = factor_import.load_catalogue(ctx.settings.sop_dir)
-    try:
-        report = factor_import.import_factors(db, ctx.clock, catalogue, register_config(ctx), source=source, data=data, by=by)
-        if not report.errors:
-            db.commit()
-    except IntegrityError as exc:
-        db.rollback()
-        raise Conflict("another import of the same records was saved meanwhile; import the file again", field="file") from exc
+    register = register_config(ctx)
+    report = committed_import(
+        db, lambda: factor_import.import_factors(db, ctx.clock, catalogue, register, source=source, data=data, by=by)
+    )
     if report.errors:
-        db.rollback()
         return import_refused(report.errors)
     return FactorImportOut(**report.counts())
 

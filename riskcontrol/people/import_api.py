@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 
-from riskcontrol.core.errors import Conflict, error_responses
-from riskcontrol.core.http import CSV_MEDIA_TYPES, Ctx, CurrentPrincipal, Db, import_refused, upload_body
+from riskcontrol.core.errors import error_responses
+from riskcontrol.core.http import CSV_MEDIA_TYPES, Ctx, CurrentPrincipal, Db, committed_import, import_refused, upload_body
 from riskcontrol.core.security import Principal, require_role
 from riskcontrol.people import importer, rules
 
@@ -52,13 +51,7 @@ def import_file(
     ctx: Ctx,
 ) -> ImportCountsOut | JSONResponse:
     """Import a CSV file of `kind`: every row is stored, or (when any row is bad) none is and each bad row is listed."""
-    try:
-        report = importer.import_csv(db, ctx.clock, kind=kind, data=data, by=by)
-        if not report.errors:
-            db.commit()
-    except IntegrityError as exc:
-        db.rollback()
-        raise Conflict("another change to the same records was saved meanwhile; import the file again", field="file") from exc
+    report = committed_import(db, lambda: importer.import_csv(db, ctx.clock, kind=kind, data=data, by=by))
     if report.errors:
         return import_refused(report.errors)
     return ImportCountsOut(**report.counts())
