@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from riskcontrol.core.private import private_dir
+from riskcontrol.core.audit import AuditConfig
+from riskcontrol.core.private import private_dir, private_file
 from riskcontrol.core.security import HashingProfile
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,10 @@ class Settings(BaseSettings):
     # Live screens notice a lost bus within two of these, then retry it (and watch the database) this often.
     bus_retry_seconds: float = Field(default=1.0, gt=0, le=60)
     secret_key: str | None = None
+    # The audit log's HMAC key, kept outside the database (generated into var/ outside production).
+    audit_key: str | None = None
+    # Where the chain head is appended every hour, outside the database (default var/audit-anchors.log).
+    audit_anchor_file: Path | None = None
     var_dir: Path = PROJECT_ROOT / "var"
     sop_dir: Path = PROJECT_ROOT / "sop"
     playbook_dir: Path = PROJECT_ROOT / "playbooks"
@@ -57,6 +62,12 @@ class Settings(BaseSettings):
     principal_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     login_max_failures: int = 5
     login_lockout: timedelta = timedelta(minutes=15)
+    # Token-bucket limits per minute, each also the burst allowed (0 turns one off). Requests with no valid
+    # session count per client address; sign-in attempts per address and username; everything a
+    # signed-in user does per user. Kept by each serving process (see core/ratelimit.py).
+    rate_limit_anonymous_per_minute: int = Field(default=60, ge=0)
+    rate_limit_login_per_minute: int = Field(default=10, ge=0)
+    rate_limit_user_per_minute: int = Field(default=600, ge=0)
     cookie_secure: bool | None = None
     # Every serving process sweeps deadlines and sends the outbox (claims are safe with any number of
     # processes), so the climb goes on with no dedicated worker; False is for tests that drive it by hand.
@@ -110,21 +121,44 @@ class Settings(BaseSettings):
     def secret_file(self) -> Path:
         return self.var_dir / "secret_key"
 
+    @property
+    def audit_key_file(self) -> Path:
+        return self.var_dir / "audit_key"
+
+    @property
+    def audit_anchors(self) -> Path:
+        return self.audit_anchor_file or self.var_dir / "audit-anchors.log"
+
     def resolve_secret(self) -> str:
         """The signing secret: configured, or (outside production) generated once into var/."""
-        if self.secret_key is not None and self.secret_key.strip().lower() not in INSECURE_SECRETS:
-            if self.is_production and len(self.secret_key) < 32:
-                raise SettingsError("RISKCONTROL_SECRET_KEY must be at least 32 characters in production")
-            return self.secret_key
+        return self._resolve_key(self.secret_key, self.secret_file, "RISKCONTROL_SECRET_KEY")
+
+    def resolve_audit_key(self) -> bytes:
+        """The audit log's HMAC key: configured, or (outside production) generated once into var/."""
+        key = self._resolve_key(self.audit_key, self.audit_key_file, "RISKCONTROL_AUDIT_KEY")
+        if self.is_production and key == self.secret_key:
+            # Whoever learns the signing secret (it signs every link sent out) must not be able to forge the log.
+            raise SettingsError("RISKCONTROL_AUDIT_KEY must differ from RISKCONTROL_SECRET_KEY")
+        return key.encode("utf-8")
+
+    def audit_config(self) -> AuditConfig:
+        """The audit log's key, anchors file and time zone, for the app and the command line alike."""
+        return AuditConfig(key=self.resolve_audit_key(), anchors=self.audit_anchors, tz=self.tz)
+
+    def _resolve_key(self, configured: str | None, file: Path, variable: str) -> str:
+        """A key: configured, or (outside production) generated once into `file`, the owner's alone."""
+        if configured is not None and configured.strip().lower() not in INSECURE_SECRETS:
+            if self.is_production and len(configured) < 32:
+                raise SettingsError(f"{variable} must be at least 32 characters in production")
+            return configured
         if self.is_production:
-            raise SettingsError("RISKCONTROL_SECRET_KEY must be set to a strong value in production")
-        if self.secret_file.exists():
-            return self.secret_file.read_text(encoding="utf-8").strip()
+            raise SettingsError(f"{variable} must be set to a strong value in production")
+        if file.exists():
+            return file.read_text(encoding="utf-8").strip()
         private_dir(self.var_dir)
-        secret = secrets.token_urlsafe(48)
-        self.secret_file.write_text(secret + "\n", encoding="utf-8")
-        self.secret_file.chmod(0o600)
-        return secret
+        key = secrets.token_urlsafe(48)
+        private_file(file).write_text(key + "\n", encoding="utf-8")  # 0600 before the key is in it
+        return key
 
     def resolve_argon2_profile(self) -> HashingProfile:
         """The password-hashing profile to run with; production refuses the test suite's cheap one."""

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, MetaData, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol.app import create_app
-from riskcontrol.core import migrations
+from riskcontrol.core import audit, migrations
 from riskcontrol.core.clock import ManualClock
 from riskcontrol.core.db import make_engine, make_sessionmaker
 from riskcontrol.core.security import use_password_hashing
@@ -25,6 +25,9 @@ from riskcontrol.settings import Settings
 # server or worker process a test starts (production refuses it; tests/unit/test_settings.py).
 os.environ["RISKCONTROL_ARGON2_PROFILE"] = "cheapest"
 use_password_hashing("cheapest")
+# One audit key for the test's own sessions, every app, command and process it starts (core.audit).
+TEST_AUDIT_KEY = "test-audit-key-" + "a" * 40
+os.environ["RISKCONTROL_AUDIT_KEY"] = TEST_AUDIT_KEY
 
 # 22:00 in Shanghai on the day the foundation was laid.
 START = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
@@ -143,7 +146,7 @@ def _copy_database(engine: Engine, name: str, *, restore: bool) -> None:
 def sessions(engine: Engine) -> sessionmaker[Session]:
     """A session factory on an empty, migrated database."""
     wipe(engine)
-    return make_sessionmaker(engine)
+    return audit.keyed(make_sessionmaker(engine), TEST_AUDIT_KEY.encode())
 
 
 @pytest.fixture

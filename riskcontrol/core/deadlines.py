@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from time import monotonic
 from typing import Any, NotRequired, TypedDict, Unpack
 
@@ -428,23 +428,24 @@ def serialise(db: Session, name: str) -> None:
 
 
 @dataclass(frozen=True)
-class DailyJob:
-    """A job run once a day at a local time (the roster's gap check, opening prevention rounds):
-    always exactly one pending row of `kind`, its subject the local day it runs for."""
+class RecurringJob:
+    """A job run again and again: always exactly one pending row of `kind`, due at the next run time,
+    its subject the run it stands for. The kinds of recurrence below say when the next run is."""
 
     kind: str
     subject_type: str
-    tz: tzinfo
-    at: time
+
+    def next_run(self, after: datetime) -> tuple[datetime, str]:
+        """The first run time strictly after `after`, and the subject naming that run."""
+        raise NotImplementedError
 
     def pending(self, db: Session) -> Deadline | None:
         stmt = select(Deadline).where(Deadline.kind == self.kind, Deadline.status == PENDING)
         return db.execute(stmt.order_by(Deadline.due_at).limit(1)).scalar_one_or_none()
 
     def schedule_after(self, db: Session, clock: Clock, after: datetime) -> Deadline:
-        due_at = next_local(after, self.tz, self.at)
-        day = due_at.astimezone(self.tz).date().isoformat()
-        return schedule(db, clock, kind=self.kind, subject_type=self.subject_type, subject_id=day, due_at=due_at)
+        due_at, subject = self.next_run(after)
+        return schedule(db, clock, kind=self.kind, subject_type=self.subject_type, subject_id=subject, due_at=due_at)
 
     def ensure(self, db: Session, clock: Clock) -> Deadline:
         """The one pending run, scheduled for the next run time when there is none."""
@@ -452,7 +453,7 @@ class DailyJob:
         return self.pending(db) or self.schedule_after(db, clock, clock.now())
 
     def rescheduled(self, db: Session, clock: Clock, fired: Deadline) -> None:
-        """From the run's handler: schedule the next day's run unless one is pending."""
+        """From the run's handler: schedule the next run unless one is pending."""
         if self.pending(db) is None:
             self.schedule_after(db, clock, max(clock.now(), fired.due_at))
 
@@ -469,3 +470,25 @@ class DailyJob:
             return due_at
 
         return keep
+
+
+@dataclass(frozen=True)
+class DailyJob(RecurringJob):
+    """Run once a day at a local time (the roster's gap check, opening prevention rounds); the subject
+    is the local day it runs for."""
+
+    tz: tzinfo
+    at: time
+
+    def next_run(self, after: datetime) -> tuple[datetime, str]:
+        due_at = next_local(after, self.tz, self.at)
+        return due_at, due_at.astimezone(self.tz).date().isoformat()
+
+
+@dataclass(frozen=True)
+class HourlyJob(RecurringJob):
+    """Run at the top of every hour (anchoring the audit chain); the subject is the UTC hour."""
+
+    def next_run(self, after: datetime) -> tuple[datetime, str]:
+        due_at = after.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        return due_at, due_at.strftime("%Y-%m-%dT%H:00Z")

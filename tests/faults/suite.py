@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from riskcontrol.core import migrations, outbox
+from riskcontrol.core import audit, migrations, outbox
 from riskcontrol.core.clock import SystemClock
 from riskcontrol.core.db import make_engine, make_sessionmaker, transaction
 from riskcontrol.core.outbox import OutboxMessage
@@ -26,7 +26,7 @@ from riskcontrol.people.models import Student
 from tests.fakes.fake_twilio import FakeTwilio
 from tests.faults.phone import Phone
 from tests.faults.services import FaultyRedis, PostgresCluster, services
-from tests.faults.system import ACK_WITHIN_SECONDS, Process, System, short_sop, start_together
+from tests.faults.system import ACK_WITHIN_SECONDS, AUDIT_KEY, Process, System, short_sop, start_together
 from tests.faults.tally import Run, Text
 
 RED = ["suicide_plan"]
@@ -169,7 +169,7 @@ def stage(root: Path) -> Iterator[Stage]:
     with services(root) as (cluster, redis_server), FakeTwilio() as twilio:
         migrations.upgrade(cluster.url)
         engine = make_engine(cluster.url)
-        sessions = make_sessionmaker(engine)
+        sessions = audit.keyed(make_sessionmaker(engine), AUDIT_KEY.encode())
         with transaction(sessions) as db:
             seed_demo(db, SystemClock())
             room = db.execute(select(OrgUnit).where(OrgUnit.code == "E1-101")).scalar_one()

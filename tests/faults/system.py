@@ -21,6 +21,8 @@ from tests.fakes.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 # The red chain of the suite's copy of sop/: a climb takes seconds, not minutes.
 ACK_WITHIN_SECONDS = 6
 REPEAT_EVERY_SECONDS = 3
+# Every process of one deployment shares the audit key (each has a var/ of its own here).
+AUDIT_KEY = "fault-suite-audit-" + "a" * 40
 CLI = "from riskcontrol.cli import main; main()"
 
 
@@ -119,6 +121,7 @@ class System:
             "RISKCONTROL_DATABASE_URL": self.database_url,
             "RISKCONTROL_REDIS_URL": self.redis_url,
             "RISKCONTROL_SECRET_KEY": "fault-suite-" + "k" * 40,
+            "RISKCONTROL_AUDIT_KEY": AUDIT_KEY,
             "RISKCONTROL_ARGON2_PROFILE": "cheapest",
             "RISKCONTROL_SOP_DIR": str(self.root / "sop"),
             "RISKCONTROL_VAR_DIR": str(self.root / "var" / name),

@@ -1,18 +1,25 @@
-"""The audit chain holds, and `riskcontrol audit verify` names the row that was altered or removed."""
+"""The keyed audit chain holds, and `riskcontrol audit verify` names the row that was altered, forged,
+rehashed or removed."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from riskcontrol.cli import app as cli
 from riskcontrol.core import audit
-from riskcontrol.core.audit import AuditLog
+from riskcontrol.core.audit import AuditHead, AuditLog
 from riskcontrol.core.clock import ManualClock
+from tests.conftest import TEST_AUDIT_KEY
+
+KEY = TEST_AUDIT_KEY.encode()
 
 
 def write_rows(db: Session, clock: ManualClock, n: int) -> None:
@@ -67,9 +74,108 @@ def test_rewriting_a_row_and_its_hash_is_caught_by_the_next_link(db: Session, cl
     victim = db.execute(select(AuditLog).where(AuditLog.seq == 2)).scalar_one()
     victim.actor = "forger"
     assert victim.prev_hash is not None
-    victim.hash = audit._content_hash(victim.prev_hash, victim)
+    victim.row_mac = audit.row_mac(KEY, victim)  # even a forger holding the key
+    victim.hash = audit.link_hash(KEY, victim.prev_hash, victim)
     db.commit()
     assert audit.verify_chain(db).broken_seq == 3
+
+
+def old_link(prev_hash: str, row: AuditLog) -> str:
+    """The unkeyed link of the chain before the key (plain SHA-256 over the content): what a forger recomputes."""
+    content = {
+        "seq": row.seq,
+        "at": row.at.isoformat(timespec="microseconds"),
+        "actor_user_id": row.actor_user_id,
+        "actor": row.actor,
+        "action": row.action,
+        "subject_type": row.subject_type,
+        "subject_id": row.subject_id,
+        "outcome": row.outcome,
+        "detail": row.detail,
+    }
+    canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+
+
+def rehash_from(db: Session, seq: int, link: Callable[[str, AuditLog], str]) -> None:
+    """What someone with write access to the database does: recompute every link from `seq` on, and the head."""
+    rows = db.execute(select(AuditLog).where(AuditLog.seq >= seq).order_by(AuditLog.seq)).scalars().all()
+    prev = rows[0].prev_hash
+    assert prev is not None
+    for row in rows:
+        row.prev_hash, row.hash = prev, link(prev, row)
+        prev = row.hash
+    head = db.execute(select(AuditHead)).scalar_one()
+    head.hash = prev
+    db.commit()
+
+
+def wrong_key_link(prev_hash: str, row: AuditLog) -> str:
+    row.row_mac = audit.row_mac(b"a guess at the key", row)
+    return audit.link_hash(b"a guess at the key", prev_hash, row)
+
+
+@pytest.mark.parametrize("link", [old_link, wrong_key_link], ids=["plain-sha256", "another-key"])
+def test_a_rehashed_chain_is_caught_at_the_row_that_was_changed(
+    db: Session, clock: ManualClock, database_url: str, link: Callable[[str, AuditLog], str]
+) -> None:
+    write_rows(db, clock, 5)
+    victim = db.execute(select(AuditLog).where(AuditLog.seq == 3)).scalar_one()
+    victim.detail = {"note": "从未读取"}
+    rehash_from(db, 3, link)
+    report = audit.verify_chain(db)
+    assert (report.broken_seq, report.broken_id) == (3, victim.id), report.reason
+    db.rollback()
+    code, output = verify(database_url)
+    assert code == 1
+    assert f"seq 3 (row id {victim.id})" in output.replace("\n", " ")
+
+
+def test_a_row_altered_before_sealing_is_not_sealed_and_verify_names_it(
+    db: Session, clock: ManualClock, database_url: str
+) -> None:
+    write_rows(db, clock, 2)
+    waiting = audit.record(db, clock, actor_user_id=7, actor="counselor_cs", action="student.contacts.read", subject_id=12)
+    db.commit()
+    # The worker is down; someone with database access changes who read the contacts.
+    db.execute(update(AuditLog).where(AuditLog.id == waiting.id).values(actor="nobody"))
+    db.commit()
+    assert audit.seal(db) == 0
+    db.commit()
+    db.refresh(waiting)
+    assert (waiting.seq, waiting.hash) == (None, audit.REFUSED)
+    alert = db.execute(select(AuditLog).where(AuditLog.action == "audit.seal.refused")).scalar_one()
+    assert alert.subject_id == str(waiting.id)
+    report = audit.verify_chain(db)
+    assert (report.broken_seq, report.broken_id) == (None, waiting.id)
+    assert "altered before sealing" in (report.reason or "")
+    db.rollback()
+    code, output = verify(database_url)
+    assert code == 1
+    assert f"row id {waiting.id}" in output
+
+
+def test_a_row_slipped_in_without_the_key_is_not_sealed(db: Session, clock: ManualClock) -> None:
+    write_rows(db, clock, 2)
+    forged = db.execute(
+        insert(AuditLog)
+        .values(at=clock.now(), actor="admin", action="user.role.grant", outcome="ok", detail={})
+        .returning(AuditLog.id)
+    ).scalar_one()
+    db.commit()
+    assert audit.seal(db) == 0
+    db.commit()
+    assert audit.verify_chain(db).broken_id == forged
+
+
+def test_a_row_altered_after_sealing_fails_its_mac_even_with_the_links_redone(db: Session, clock: ManualClock) -> None:
+    write_rows(db, clock, 3)
+    victim = db.execute(select(AuditLog).where(AuditLog.seq == 2)).scalar_one()
+    victim.outcome = "denied"
+    rehash_from(db, 2, lambda prev, row: audit.link_hash(KEY, prev, row))  # links redone with the key, MAC not
+    report = audit.verify_chain(db)
+    assert report.broken_seq == 2
+    assert "MAC" in (report.reason or "")
 
 
 def test_removing_a_row_in_the_middle_or_at_the_end_is_caught(db: Session, clock: ManualClock, database_url: str) -> None:
