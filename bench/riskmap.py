@@ -27,6 +27,7 @@ import functools
 import http.server
 import os
 import random
+import re
 import statistics
 import tempfile
 import threading
@@ -415,9 +416,10 @@ def form_sign_in(origin: str) -> Callable[[BrowserContext], None]:
     """Sign a browser context in through the /login form, as `SIGNED_IN_AS`, so that it holds the session cookie."""
 
     def sign_in(context: BrowserContext) -> None:
-        reply = context.request.post(
-            origin + "/login", form={"username": SIGNED_IN_AS, "password": DEMO_PASSWORD}, max_redirects=0
-        )
+        form = context.request.get(origin + "/login").text()
+        token = re.search(r'name="csrf" value="([0-9a-f]+)"', form)
+        fields = {"username": SIGNED_IN_AS, "password": DEMO_PASSWORD, "csrf": token[1] if token else ""}
+        reply = context.request.post(origin + "/login", form=fields, max_redirects=0)
         if reply.status != 303 or not any(c.get("name") == SESSION_COOKIE for c in context.cookies(origin)):
             raise RuntimeError(f"signing in as {SIGNED_IN_AS} failed: {reply.status} {reply.text()[:200]}")
 

@@ -30,7 +30,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Too large",
         415: "Unsupported media type",
         422: "Invalid input; names the field",
-        429: "Too many failed sign-ins; see Retry-After",
+        429: "Too many requests or failed sign-ins; see Retry-After",
         503: "The database is busy or cannot be reached; nothing was stored, try again after Retry-After",
     }
     return {status: {"model": ErrorOut, "description": described[status]} for status in statuses}
@@ -106,3 +106,13 @@ class Locked(DomainError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RateLimited(Locked):
+    """Too many requests from one address or one user; try again after `retry_after` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.field = field

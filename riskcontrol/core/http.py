@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Protocol, TypeVar
@@ -21,19 +23,26 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from riskcontrol.core import audit
+from riskcontrol.core import audit, metrics
 from riskcontrol.core.bus import Bus, MemoryBus
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.csvimport import RowError
 from riskcontrol.core.deadlines import DeadlineHandlers
-from riskcontrol.core.errors import Conflict, DomainError, Locked, NotAuthenticated, TooLarge, UnsupportedMediaType
+from riskcontrol.core.errors import Conflict, DomainError, Forbidden, Locked, NotAuthenticated, TooLarge, UnsupportedMediaType
 from riskcontrol.core.events import Events
 from riskcontrol.core.outages import PageReply, install_outage_handlers
 from riskcontrol.core.outbox import Channels
 from riskcontrol.core.principals import PrincipalCache
-from riskcontrol.core.security import Principal
+from riskcontrol.core.ratelimit import RateLimits, client_address
+from riskcontrol.core.security import Principal, csrf_token
 
 SESSION_COOKIE = "rc_session"
+# Pages' scripts send the session's CSRF token (see `csrf_token`) in this header with every change to the API.
+CSRF_HEADER = "X-CSRF-Token"
+API_PREFIX = "/api/"
+UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+log = logging.getLogger(__name__)
 
 # Row ids are 32-bit on PostgreSQL: a larger number is refused as input instead of failing in SQL.
 MAX_ID = 2_147_483_647
@@ -61,6 +70,8 @@ class AppContext:
     deadline_handlers: DeadlineHandlers = field(default_factory=DeadlineHandlers)
     channels: Channels = field(default_factory=Channels)
     extras: dict[str, Any] = field(default_factory=dict)
+    # Token buckets per address and per user; none by default (the composition root sets them from settings).
+    rates: RateLimits = field(default_factory=RateLimits)
 
 
 # Dependencies that do no blocking I/O are async so that FastAPI does not hop to a worker thread
@@ -93,19 +104,41 @@ async def get_clock(ctx: Ctx) -> Clock:
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
+def _bearer(request: HTTPConnection) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
 def request_token(request: HTTPConnection) -> str | None:
     """The bearer token from the Authorization header, else a `token` query parameter on websockets, else the cookie."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+    if (bearer := _bearer(request)) is not None:
+        return bearer
     if request.scope.get("type") == "websocket" and request.query_params.get("token"):
         return request.query_params["token"]
     return request.cookies.get(SESSION_COOKIE) or None
 
 
+def require_csrf(request: Request, secret: str, token: str) -> None:
+    """Refuse a change to the API made with the session cookie unless it carries the session's CSRF token.
+
+    A browser sends the cookie with a request another site makes it send; it never sends a bearer header
+    unasked, so bearer requests are exempt. Page forms carry the same token in a `csrf` field, which each
+    form route checks (`web.pages.csrf_refused`)."""
+    if request.method not in UNSAFE_METHODS or not request.url.path.startswith(API_PREFIX) or _bearer(request) is not None:
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not hmac.compare_digest(sent.encode("utf-8"), csrf_token(secret, token).encode("utf-8")):
+        raise Forbidden(
+            f"the session's CSRF token is missing or wrong: send it in the {CSRF_HEADER} header", field=CSRF_HEADER, code="csrf"
+        )
+
+
 async def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
-    """The caller if they hold a live session; remembered on the request for error auditing."""
+    """The caller if they hold a live session; remembered on the request for error auditing.
+
+    Each caller's requests are counted against their rate limit (a credential that fails counts
+    against the address's, as a request with none does), and a cookie session's changes to the API
+    must carry the CSRF token."""
     token = request_token(request)
     if token is None:
         return None
@@ -113,6 +146,11 @@ async def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
     if principal is None:
         principal = await run_in_threadpool(ctx.principals.load, ctx.sessions, ctx.clock, token)
     request.state.principal = principal
+    if principal is None:
+        ctx.rates.check_anonymous(client_address(request))
+        return None
+    ctx.rates.check_user(principal.user_id)
+    require_csrf(request, ctx.secret, token)
     return principal
 
 
@@ -126,12 +164,19 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 def record_denial(ctx: AppContext, principal: Principal | None, subject: str, reason: str, status: int) -> None:
-    """Write a refused access to the audit log in a transaction of its own (the request is failing)."""
+    """Write a refused access to the audit log in a transaction of its own (the request is failing).
+
+    A refusal of nobody in particular (no session) is counted and logged instead: anyone can send
+    those, and an audit row for each would let them fill the log (they are rate-limited too)."""
+    if principal is None:
+        metrics.refused("anonymous")
+        log.info("refused an anonymous request: %s -> %s (%s)", subject[:80], status, reason)
+        return
     audit.record_apart(
         ctx.sessions,
         ctx.clock,
-        actor_user_id=principal.user_id if principal else None,
-        actor=principal.username if principal else "anonymous",
+        actor_user_id=principal.user_id,
+        actor=principal.username,
         action="access.denied",
         subject_type="http",
         subject_id=subject[:80],
@@ -200,10 +245,27 @@ def install_error_handlers(app: FastAPI, *, outage_page: PageReply | None = None
     install_outage_handlers(app, outage_page)
 
 
+def same_origin(connection: HTTPConnection, public_base_url: str) -> bool:
+    """True unless the request names an Origin other than this server's: its public address, or the
+    address it was reached at (the Host header). Clients other than browsers send no Origin."""
+    origin = connection.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.strip().rstrip("/").lower()
+    secure = connection.url.scheme in {"https", "wss"}
+    reached = f"{'https' if secure else 'http'}://{connection.headers.get('host', '')}".lower()
+    return origin in {public_base_url.rstrip("/").lower(), reached}
+
+
 async def socket_principal(websocket: WebSocket) -> Principal | None:
     """The caller of a websocket (token in the query, header or session cookie); the socket is
-    closed with 4401 when there is none."""
+    closed with 4401 when there is none, and refused before it opens when another site's page
+    opened it (the browser would have sent this user's cookie along)."""
     ctx: AppContext = websocket.app.state.ctx
+    if not same_origin(websocket, ctx.settings.public_base_url):
+        metrics.refused("cross_origin_socket")
+        await websocket.close(code=4403, reason="opened from another site")
+        return None
     token = request_token(websocket)
     principal = await run_in_threadpool(ctx.principals.get, ctx.sessions, ctx.clock, token) if token else None
     if principal is None:

@@ -84,7 +84,22 @@ REQUEST_SECONDS = Histogram(
     ["route", "method", "status"],
     registry=None,
 )
-INSTRUMENTS: tuple[Collector, ...] = (DEADLINE_LAG, SEND_SECONDS, SEND_FAILURES, SEND_DROPPED, SOCKET_CLIENTS, REQUEST_SECONDS)
+# Refusals that leave no audit row: an anonymous caller refused, a rate limit hit, a cross-site socket.
+REFUSALS = Counter(
+    "riskcontrol_http_refusals",
+    "Requests refused without an audit row, by reason.",
+    ["reason"],
+    registry=None,
+)
+INSTRUMENTS: tuple[Collector, ...] = (
+    DEADLINE_LAG,
+    SEND_SECONDS,
+    SEND_FAILURES,
+    SEND_DROPPED,
+    SOCKET_CLIENTS,
+    REQUEST_SECONDS,
+    REFUSALS,
+)
 
 
 def observe_deadline_lag(kind: str, seconds: float) -> None:
@@ -102,6 +117,11 @@ def observe_send(channel: str, seconds: float, ok: bool) -> None:
 def send_dropped(channel: str) -> None:
     """A message on `channel` was dropped instead of sent: it no longer mattered."""
     SEND_DROPPED.labels(channel).inc()
+
+
+def refused(reason: str) -> None:
+    """A request was refused for `reason` (a fixed word, never a path or a name) and not audited."""
+    REFUSALS.labels(reason).inc()
 
 
 def socket_opened(route: str) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import NO_NUL, AppContext, Ctx, CurrentPrincipal, Db, Offset, PathId, QueryId
+from riskcontrol.core.ratelimit import client_address
 from riskcontrol.people import auth, service
 from riskcontrol.people.schemas import (
     AssignmentOut,
@@ -31,7 +32,8 @@ def login_policy(ctx: AppContext) -> auth.LoginPolicy:
 @router.post("/auth/token", response_model=TokenOut, responses=error_responses(429))
 def issue_token(body: TokenRequest, request: Request, db: Db, ctx: Ctx) -> TokenOut:
     """Exchange a username and password for a bearer token."""
-    source = request.client.host if request.client else None
+    source = client_address(request)
+    ctx.rates.check_login(source, body.username)
     outcome = auth.attempt_login(
         db, ctx.clock, login_policy(ctx), username=body.username, password=body.password, kind="api", source=source
     )

@@ -13,9 +13,11 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from riskcontrol.core import metrics
 from riskcontrol.core.errors import Locked
 from riskcontrol.core.http import NO_NUL, SESSION_COOKIE, AppContext, Ctx, Db, optional_principal, record_denial, request_token
-from riskcontrol.core.security import Principal, csrf_token
+from riskcontrol.core.ratelimit import client_address
+from riskcontrol.core.security import Principal, csrf_token, new_token
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind
@@ -29,6 +31,8 @@ router = APIRouter(include_in_schema=False)
 
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 ICON_FILE = Path(__file__).resolve().parent / "static" / "img" / "shield.svg"
+# The sign-in form's CSRF token is bound to a random value in this cookie (there is no session yet).
+LOGIN_COOKIE = "rc_login"
 _ROLE_ORDER = {role.value: index for index, role in enumerate(Role)}
 _KIND_ORDER = {kind.value: index for index, kind in enumerate(UnitKind)}
 # Whom the home page offers the incident board (anyone signed in may open it, read-only).
@@ -99,13 +103,37 @@ def favicon() -> FileResponse:
     return FileResponse(ICON_FILE, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
 
+def _login_nonce(request: Request) -> str | None:
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    return nonce if 16 <= len(nonce) <= 64 else None
+
+
+def login_form(
+    request: Request, ctx: AppContext, lang: str, *, status_code: int = 200, username: str = "", error: str | None = None
+) -> Response:
+    """The sign-in form, its token bound to a random value in a cookie of its own: another site cannot
+    post the form (and so sign this browser in to an account of its choosing) without knowing both."""
+    nonce = _login_nonce(request) or new_token()
+    csrf = csrf_token(ctx.secret, "login:" + nonce)
+    reply = render(request, "login.html", lang=lang, status_code=status_code, username=username, error=error, csrf=csrf)
+    secure = bool(ctx.settings.secure_cookies)
+    reply.set_cookie(LOGIN_COOKIE, nonce, path="/login", secure=secure, httponly=True, samesite="lax")
+    return reply
+
+
+def _login_csrf_holds(request: Request, ctx: AppContext, csrf: str) -> bool:
+    nonce = _login_nonce(request)
+    expected = csrf_token(ctx.secret, "login:" + nonce) if nonce else ""
+    return bool(nonce) and hmac.compare_digest(csrf.encode("utf-8"), expected.encode("utf-8"))
+
+
 @router.get("/login")
 def login_page(request: Request, ctx: Ctx, principal: OptionalPrincipal) -> Response:
     """The sign-in form; someone already signed in goes straight home."""
     lang = _lang(request, ctx)
     if principal is not None:
         return redirect(request, "/", lang=lang)
-    return render(request, "login.html", lang=lang, username="", error=None)
+    return login_form(request, ctx, lang)
 
 
 @router.post("/login")
@@ -115,32 +143,35 @@ def login_submit(
     ctx: Ctx,
     username: Annotated[str, Form(max_length=150, pattern=NO_NUL)] = "",
     password: Annotated[str, Form(max_length=1024, pattern=NO_NUL)] = "",
+    csrf: Annotated[str, Form(max_length=256, pattern=NO_NUL)] = "",
 ) -> Response:
-    """Check the password; on success start a web session in an HttpOnly cookie and go home."""
+    """Check the form's token and the password; on success start a web session in an HttpOnly cookie and go home."""
     lang = _lang(request, ctx)
-    source = request.client.host if request.client else None
+    t = translator(lang)
+    source = client_address(request)
     username = username.strip()
+
+    def too_many(exc: Locked, key: str) -> Response:
+        minutes = max(1, math.ceil(exc.retry_after / 60))
+        reply = login_form(request, ctx, lang, status_code=429, username=username, error=t(key, minutes=minutes))
+        reply.headers["Retry-After"] = str(exc.retry_after)
+        return reply
+
+    try:
+        ctx.rates.check_login(source, username)
+    except Locked as exc:
+        return too_many(exc, "login.error.too_many")
+    if not _login_csrf_holds(request, ctx, csrf):
+        metrics.refused("login_csrf")
+        return login_form(request, ctx, lang, status_code=403, username=username, error=t("login.error.expired"))
     outcome = auth.attempt_login(
         db, ctx.clock, login_policy(ctx), username=username, password=password, kind="web", source=source
     )
     db.commit()
     if outcome.error is not None or outcome.token is None:
-        t = translator(lang)
         if isinstance(outcome.error, Locked):
-            minutes = max(1, math.ceil(outcome.error.retry_after / 60))
-            reply = render(
-                request,
-                "login.html",
-                lang=lang,
-                status_code=429,
-                username=username,
-                error=t("login.error.locked", minutes=minutes),
-            )
-            reply.headers["Retry-After"] = str(outcome.error.retry_after)
-            return reply
-        return render(
-            request, "login.html", lang=lang, status_code=401, username=username, error=t("login.error.bad_credentials")
-        )
+            return too_many(outcome.error, "login.error.locked")
+        return login_form(request, ctx, lang, status_code=401, username=username, error=t("login.error.bad_credentials"))
     response = redirect(request, "/", lang=lang)
     _set_session_cookie(response, ctx, outcome.token)
     return response

@@ -10,9 +10,11 @@ from typing import Any, Final
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import escape
 
 from riskcontrol.core import i18n
-from riskcontrol.core.http import SECURITY_HEADERS
+from riskcontrol.core.http import SECURITY_HEADERS, SESSION_COOKIE
+from riskcontrol.core.security import csrf_token
 
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent / "templates"
 
@@ -48,6 +50,18 @@ def translator(lang: str) -> Callable[..., str]:
     return partial(i18n.translate, lang)
 
 
+def session_csrf(request: Request) -> str:
+    """The CSRF token of the session cookie this page is sent to ("" signed out): page scripts read it
+    from the page's `csrf-token` meta tag and send it back in the X-CSRF-Token header."""
+    session = request.cookies.get(SESSION_COOKIE)
+    return csrf_token(request.app.state.ctx.secret, session) if session else ""
+
+
+def csrf_meta(request: Request) -> str:
+    """The meta tag carrying `session_csrf`, for documents not made from our templates (the risk map)."""
+    return f'<meta name="csrf-token" content="{escape(session_csrf(request))}">'
+
+
 def _finish(request: Request, response: Response, lang: str) -> Response:
     """Add the page headers and remember an explicit ?lang= choice in the lang cookie."""
     response.headers.update(PAGE_HEADERS)
@@ -65,6 +79,7 @@ def render(
         t=translator(lang),
         languages=i18n.LANGUAGES,
         path=switch_path or request.url.path,
+        page_csrf=session_csrf(request),
         **context,
     )
     return _finish(request, HTMLResponse(html, status_code=status_code), lang)
@@ -73,7 +88,7 @@ def render(
 def document(request: Request, html: str, *, lang: str, policy: str) -> Response:
     """A whole HTML document made elsewhere (the risk map) with the page headers and its own
     Content-Security-Policy (which allows exactly its inline scripts)."""
-    response = _finish(request, HTMLResponse(html), lang)
+    response = _finish(request, HTMLResponse(html.replace("</head>", csrf_meta(request) + "</head>", 1)), lang)
     response.headers["Content-Security-Policy"] = policy
     return response
 

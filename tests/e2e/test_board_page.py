@@ -34,6 +34,7 @@ from riskcontrol.people.models import RoleAssignment, User
 from tests import factories as f
 from tests.conftest import START
 from tests.e2e.conftest import PHONE, LiveServer, sign_in
+from tests.signin import form_token
 
 pytestmark = pytest.mark.browser
 
@@ -334,7 +335,8 @@ def test_the_home_page_offers_the_board_to_those_who_run_or_oversee_incidents(
     for username, offered in ((TEAM, True), (LEADER, True), ("dorm_head", False)):
         web = playwright_driver.request.new_context(base_url=live_server.url)
         try:
-            home = web.post("/login", form={"username": username, "password": f.PASSWORD})
+            token = form_token(web.get("/login").text())
+            home = web.post("/login", form={"username": username, "password": f.PASSWORD, "csrf": token})
             assert home.url == live_server.url + "/", home.url
             assert ('href="/board"' in home.text()) is offered, username
             assert web.get("/board").ok  # anyone signed in may open it; the API limits what it shows

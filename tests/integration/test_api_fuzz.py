@@ -39,6 +39,10 @@ def fuzz_app(database_url: str, engine: Engine, tmp_path_factory: pytest.TempPat
         var_dir=tmp_path_factory.mktemp("var"),
         secret_key="fuzz-" + "x" * 40,
         run_worker_in_process=False,
+        # Thousands of requests by one user on a clock that never moves: no rate limit could let them by.
+        rate_limit_anonymous_per_minute=0,
+        rate_limit_user_per_minute=0,
+        rate_limit_login_per_minute=0,
     )
     app = create_app(settings, clock=ManualClock(START))
     factory: sessionmaker[Session] = app.state.ctx.sessions

@@ -31,6 +31,7 @@ from riskcontrol.hazards.places import PLACES_FILE, load_places
 from riskcontrol.notify.models import Notification
 from riskcontrol.settings import PROJECT_ROOT
 from tests.integration.conftest import Night
+from tests.signin import post_login
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PLACES = load_places(PROJECT_ROOT / "risk_map" / PLACES_FILE)
@@ -97,7 +98,7 @@ def inspection_hazards(night: Night) -> list[Hazard]:
 def phone(night: Night, username: str) -> TestClient:
     """A phone signed in through the form (the session rides in a cookie)."""
     client = TestClient(night.app)
-    reply = client.post("/login", data={"username": username, "password": DEMO_PASSWORD}, follow_redirects=False)
+    reply = post_login(client, username, DEMO_PASSWORD)
     assert reply.status_code == 303, reply.text
     return client
 

@@ -17,6 +17,7 @@ from riskcontrol.core.clock import ManualClock
 from riskcontrol.core.http import SESSION_COOKIE
 from riskcontrol.settings import Settings
 from tests import factories as f
+from tests.signin import post_login
 
 
 def seed(db: Session) -> f.Campus:
@@ -28,7 +29,7 @@ def seed(db: Session) -> f.Campus:
 
 
 def sign_in(client: TestClient, username: str, password: str = f.PASSWORD) -> httpx2.Response:
-    return client.post("/login", data={"username": username, "password": password}, follow_redirects=False)
+    return post_login(client, username, password)
 
 
 def csrf_of(html: str) -> str:
@@ -118,7 +119,7 @@ def test_a_counselor_sees_both_classes_and_what_his_scope_covers(client: TestCli
 def test_the_session_cookie_is_secure_when_the_settings_say_so(settings: Settings, clock: ManualClock, db: Session) -> None:
     seed(db)
     app = create_app(settings.model_copy(update={"cookie_secure": True}), clock=clock)
-    with TestClient(app) as secure_client:
+    with TestClient(app, base_url="https://testserver") as secure_client:  # a Secure cookie goes over https only
         reply = sign_in(secure_client, "dorm_head")
     cookie = next(c for c in reply.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE + "="))
     assert "Secure" in cookie
@@ -131,7 +132,7 @@ def test_a_wrong_password_shows_the_error_and_keeps_the_username(client: TestCli
     assert "用户名或密码错误" in reply.text
     assert 'value="dorm_head"' in reply.text
     assert SESSION_COOKIE not in client.cookies
-    english = client.post("/login?lang=en", data={"username": "nobody", "password": "x"})
+    english = post_login(client, "nobody", "x", query="?lang=en")
     assert english.status_code == 401
     assert "Wrong username or password" in english.text
 
@@ -228,7 +229,9 @@ def test_pages_carry_the_security_headers_and_load_nothing_from_other_hosts(sign
 
 
 def test_the_error_and_login_failure_pages_load_nothing_from_other_hosts(signed_in: TestClient) -> None:
-    for page in (signed_in.post("/logout", data={"csrf": "x"}), sign_in(signed_in, "dorm_head", "wrong")):
+    refused = signed_in.post("/logout", data={"csrf": "x"})
+    signed_in.cookies.clear()
+    for page in (refused, sign_in(signed_in, "dorm_head", "wrong")):
         links = _Links()
         links.feed(page.text)
         assert all(u.startswith("/") and not u.startswith("//") for u in links.urls), links.urls

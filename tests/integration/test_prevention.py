@@ -32,6 +32,7 @@ from riskcontrol.incidents.models import MeasureRound
 from riskcontrol.incidents.prevention import OPEN_ROUNDS, ROUND_DUE, PreventionConfig
 from riskcontrol.notify.models import Notification
 from tests.factories import PASSWORD, Scene, build_campus, user
+from tests.signin import post_login
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STAFF = {
@@ -438,7 +439,7 @@ def test_the_round_list_puts_overdue_first_and_filters_by_where_rounds_stand(sch
 def page_as(school: School, username: str) -> TestClient:
     """The test client signed in through the form, as a phone would be (the session rides in a cookie)."""
     school.client.cookies.clear()
-    reply = school.client.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+    reply = post_login(school.client, username, PASSWORD)
     assert reply.status_code == 303, reply.text
     return school.client
 

@@ -2,7 +2,7 @@
 // The list comes from the escalations API; the websocket only says "something changed" (and
 // carries the messages), so a missed push costs nothing: every snapshot and push re-syncs.
 
-import { dataJson, element, hhmm, problemOf, show, translator } from "./page.js";
+import { api, dataJson, element, hhmm, problemOf, show, translator } from "./page.js";
 
 const MINE = "/api/v1/escalations?mine=true";
 const MAX_RECONNECT_MS = 30000;
@@ -167,11 +167,7 @@ async function acknowledge(id) {
   button.textContent = t("inbox.js.acking");
   let problem = null;
   try {
-    const response = await fetch(`/api/v1/escalations/${id}/ack`, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    });
+    const response = await api(`/api/v1/escalations/${id}/ack`, { method: "POST" });
     if (response.ok) {
       const esc = await response.json();
       settle(card, "acknowledged", t("inbox.js.acked", { time: hhmm(esc.acknowledged_at) }));

@@ -3,7 +3,7 @@
 // The board socket tells it when this incident changed; it then fetches the incident again, so the
 // page never trusts a partial update. Buttons appear only when the API says the caller may command.
 
-import { dataJson, element, hhmm, problemOf, show, translator } from "./page.js";
+import { api as fetchApi, dataJson, element, hhmm, problemOf, show, translator } from "./page.js";
 
 const root = document.getElementById("incident");
 const t = translator(dataJson(root, "messages"));
@@ -28,12 +28,7 @@ function span(ms) {
 }
 
 async function call(path, body) {
-  const response = await fetch(path, {
-    method: body === undefined ? "GET" : "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const response = await fetchApi(path, { method: body === undefined ? "GET" : "POST", body });
   if (!response.ok) throw await problemOf(response);
   return response.json();
 }

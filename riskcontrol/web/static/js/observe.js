@@ -4,7 +4,7 @@
 // server stores it exactly once.
 
 import { openOutbox } from "./outbox.js";
-import { dataJson, element, hhmm, problemOf, show, translator } from "./page.js";
+import { api, dataJson, element, hhmm, problemOf, show, translator } from "./page.js";
 
 const API = "/api/v1/observations";
 const STUDENTS_API = "/api/v1/people/students";
@@ -49,12 +49,7 @@ function newClientId() {
 async function send(body) {
   let response;
   try {
-    response = await fetch(API, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(body),
-    });
+    response = await api(API, { method: "POST", body });
   } catch {
     return { kind: "offline" };
   }

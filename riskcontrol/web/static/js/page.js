@@ -42,3 +42,25 @@ export async function problemOf(response) {
     return { field: "body", message: response.statusText || String(response.status), status: response.status };
   }
 }
+
+/** The session's CSRF token, from the page's meta tag (empty when signed out). */
+function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.content || "";
+}
+
+/** fetch() of our API as this page's signed-in user: the session cookie, JSON both ways, and on every
+ *  change (POST, PUT, PATCH, DELETE) the session's CSRF token, without which the server refuses it. */
+export function api(url, { method = "GET", body, headers = {} } = {}) {
+  const changes = !["GET", "HEAD"].includes(method.toUpperCase());
+  return fetch(url, {
+    method,
+    credentials: "same-origin",
+    headers: {
+      Accept: "application/json",
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      ...(changes ? { "X-CSRF-Token": csrfToken() } : {}),
+      ...headers,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}

@@ -51,12 +51,9 @@
     };
 
     async function send(method, url, body) {
-      const response = await fetch(url, {
-        method,
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify(body),
-      });
+      // This page is a classic script on folium's document; the page modules' helper adds the CSRF token.
+      const { api } = await import("/static/js/page.js");
+      const response = await api(url, { method, body });
       if (response.ok) return { ok: true, body: await response.json() };
       let problem = { field: "", message: response.statusText };
       try {
