@@ -15,12 +15,15 @@ from riskcontrol.escalation import service
 from riskcontrol.escalation.models import Escalation
 from riskcontrol.escalation.schemas import EscalationDetailOut, EscalationOut, OutcomeIn, StepOut, TimelineEntry
 from riskcontrol.notify import service as notify
+from riskcontrol.people.disclosure import View
 from riskcontrol.people.models import User
 
 router = APIRouter(prefix="/api/v1/escalations", tags=["escalations"])
 
 
-def shown(esc: Escalation, clock: Clock) -> EscalationOut:
+def shown(esc: Escalation, clock: Clock, view: View) -> EscalationOut:
+    """The escalation as the reader may see it: its student as the disclosure policy allows, its words
+    (the report, the outcome) only for staff who cover it."""
     left = None
     if esc.status == service.OPEN and esc.step_due_at is not None:
         left = int((esc.step_due_at - clock.now()).total_seconds())
@@ -30,10 +33,10 @@ def shown(esc: Escalation, clock: Clock) -> EscalationOut:
         subject_id=esc.subject_id,
         level=esc.level,
         unit_id=esc.unit_id,
-        title_zh=esc.title_zh,
-        title_en=esc.title_en,
-        summary_zh=esc.summary_zh,
-        summary_en=esc.summary_en,
+        title_zh=view.title(esc.title_zh),
+        title_en=view.title(esc.title_en),
+        summary_zh=view.text(esc.summary_zh),
+        summary_en=view.text(esc.summary_en),
         status=esc.status,
         current_step=esc.current_step,
         step_due_at=esc.step_due_at,
@@ -43,7 +46,7 @@ def shown(esc: Escalation, clock: Clock) -> EscalationOut:
         acknowledged_at=esc.acknowledged_at,
         acknowledged_by=esc.acknowledged_by,
         acknowledged_via=esc.acknowledged_via,
-        outcome=esc.outcome,
+        outcome=view.text(esc.outcome) if esc.outcome is not None else None,
         delivery_problem=esc.delivery_problem,
     )
 
@@ -52,7 +55,7 @@ def _instant(value: object) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
-def detail(db: Session, esc: Escalation, clock: Clock) -> EscalationDetailOut:
+def detail(db: Session, esc: Escalation, clock: Clock, view: View) -> EscalationDetailOut:
     timeline = service.timeline(db, esc.id)
     events = [
         TimelineEntry(
@@ -79,7 +82,7 @@ def detail(db: Session, esc: Escalation, clock: Clock) -> EscalationDetailOut:
         if e.kind == "step"
     ]
     return EscalationDetailOut(
-        **shown(esc, clock).model_dump(),
+        **shown(esc, clock, view).model_dump(),
         steps=steps,
         timeline=events,
         deliveries=notify.deliveries(db, subject_type="escalation", subject_id=esc.id),
@@ -97,15 +100,19 @@ def list_escalations(
 ) -> list[EscalationOut]:
     """`mine=true`: what waits for me (soonest deadline first); otherwise everything in my scope."""
     if mine:
-        return [shown(e, ctx.clock) for e in service.waiting_for(db, principal.user_id)]
+        return [
+            shown(e, ctx.clock, service.reader_view(db, principal, e, told=True))
+            for e in service.waiting_for(db, principal.user_id)
+        ]
     rows = db.execute(service.in_scope(principal).limit(limit).offset(offset)).scalars()
-    return [shown(e, ctx.clock) for e in rows]
+    return [shown(e, ctx.clock, service.reader_view(db, principal, e)) for e in rows]
 
 
 @router.get("/{escalation_id}", response_model=EscalationDetailOut, responses=error_responses(404))
 def get_escalation(escalation_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> EscalationDetailOut:
     """One escalation with its timeline and the delivery status of every message."""
-    return detail(db, service.get(db, principal, escalation_id), ctx.clock)
+    esc = service.get(db, principal, escalation_id)
+    return detail(db, esc, ctx.clock, service.reader_view(db, principal, esc))
 
 
 @router.post("/{escalation_id}/ack", response_model=EscalationOut, responses=error_responses(403, 404, 409))
@@ -115,7 +122,7 @@ def acknowledge(escalation_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrinc
     assert user is not None
     esc = service.acknowledge(db, ctx.clock, escalation_id=escalation_id, user=user, principal=principal, via="app")
     db.commit()
-    return shown(esc, ctx.clock)
+    return shown(esc, ctx.clock, service.reader_view(db, principal, esc))
 
 
 @router.post("/{escalation_id}/resolve", response_model=EscalationOut, responses=error_responses(403, 404, 409))
@@ -123,7 +130,7 @@ def resolve(escalation_id: PathId, body: OutcomeIn, db: Db, ctx: Ctx, principal:
     """Record what was done and how it ended."""
     esc = service.resolve(db, ctx.clock, escalation_id=escalation_id, principal=principal, outcome=body.outcome, close=False)
     db.commit()
-    return shown(esc, ctx.clock)
+    return shown(esc, ctx.clock, service.reader_view(db, principal, esc))
 
 
 @router.post("/{escalation_id}/close", response_model=EscalationOut, responses=error_responses(403, 404, 409))
@@ -131,4 +138,4 @@ def close(escalation_id: PathId, body: OutcomeIn, db: Db, ctx: Ctx, principal: C
     """Close a resolved escalation."""
     esc = service.resolve(db, ctx.clock, escalation_id=escalation_id, principal=principal, outcome=body.outcome, close=True)
     db.commit()
-    return shown(esc, ctx.clock)
+    return shown(esc, ctx.clock, service.reader_view(db, principal, esc))

@@ -25,6 +25,8 @@ class Escalation(Base):
     subject_id: Mapped[str] = mapped_column(String(64))
     level: Mapped[str] = mapped_column(String(10))
     unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id", ondelete="RESTRICT"), index=True)
+    # The student it is about, when it is about one: the disclosure policy decides from it who reads the name.
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("student.id", ondelete="SET NULL"), index=True)
     title_zh: Mapped[str] = mapped_column(String(200))
     title_en: Mapped[str] = mapped_column(String(200))
     summary_zh: Mapped[str] = mapped_column(Text)

@@ -27,6 +27,7 @@ from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.notify import service as notify
 from riskcontrol.notify.models import Notification
+from riskcontrol.people import disclosure
 from riskcontrol.people import service as people_service
 from riskcontrol.people.models import User
 
@@ -93,6 +94,55 @@ def _today(clock: Clock, cfg: EscalationConfig) -> date:
     return clock.now().astimezone(cfg.tz).date()
 
 
+@dataclass(frozen=True)
+class Wording:
+    """An escalation's title and report as one recipient may read them, in-app and by text message."""
+
+    title_zh: str
+    title_en: str
+    summary_zh: str
+    summary_en: str
+    sms_title_zh: str
+    sms_title_en: str
+
+
+def wordings_many(db: Session, tellings: Sequence[tuple[Escalation, Sequence[User]]]) -> dict[tuple[int, int], Wording]:
+    """Each recipient's wording of each escalation, by (escalation id, user id), by the one disclosure policy:
+    a recipient was told, so reads at least the name; a text message never carries the student number or
+    the report's words. Three queries for the whole batch (the recipients' roles, the units, the students)."""
+    grants = disclosure.grants_of(db, [u.id for _, users in tellings for u in users])
+    paths = _unit_paths(db, [esc.unit_id for esc, _ in tellings])
+    found = disclosure.people(db, [esc.student_id for esc, _ in tellings])
+    withheld_zh, withheld_en = translate("zh-CN", "disclosure.withheld"), translate("en", "disclosure.withheld")
+    out = {}
+    for esc, users in tellings:
+        path, involved = paths.get(esc.unit_id, ""), [found[esc.student_id]] if esc.student_id in found else []
+        for user in users:
+            app = disclosure.view(grants[user.id], path, involved, told=True)
+            sms = disclosure.view(grants[user.id], path, involved, told=True, sms=True)
+            out[(esc.id, user.id)] = Wording(
+                title_zh=app.title(esc.title_zh),
+                title_en=app.title(esc.title_en),
+                summary_zh=app.text(esc.summary_zh) or withheld_zh,
+                summary_en=app.text(esc.summary_en) or withheld_en,
+                sms_title_zh=sms.title(esc.title_zh),
+                sms_title_en=sms.title(esc.title_en),
+            )
+    return out
+
+
+def wordings(db: Session, esc: Escalation, users: Sequence[User]) -> dict[int, Wording]:
+    """`wordings_many` for one escalation, by user id."""
+    return {user_id: words for (_, user_id), words in wordings_many(db, [(esc, users)]).items()}
+
+
+def _unit_paths(db: Session, unit_ids: Sequence[int]) -> dict[int, str]:
+    wanted = set(unit_ids)
+    if not wanted:
+        return {}
+    return dict(db.execute(select(OrgUnit.id, OrgUnit.path).where(OrgUnit.id.in_(wanted))).all())
+
+
 def _message(
     cfg: EscalationConfig,
     esc: Escalation,
@@ -101,6 +151,7 @@ def _message(
     user: User,
     due_at: datetime,
     reminder: bool,
+    words: Wording,
 ) -> notify.Message:
     link = f"{cfg.public_base_url.rstrip('/')}/e/{ack_token(cfg.secret, esc.id, user.id)}"
     due_local = due_at.astimezone(cfg.tz).strftime("%H:%M")
@@ -108,11 +159,11 @@ def _message(
     return notify.Message(
         kind=REMINDER_KIND if reminder else ESCALATION_KIND,
         level=esc.level,
-        title_zh=f"{prefix_zh}【{level.label.zh}】{esc.title_zh}",
-        title_en=f"{prefix_en}[{level.label.en}] {esc.title_en}",
-        body_zh=f"{esc.summary_zh}\n请在 {due_local} 前确认（{step.label.zh}）。",
-        body_en=f"{esc.summary_en}\nPlease acknowledge by {due_local} ({step.label.en}).",
-        sms_zh=f"{prefix_zh}【{level.label.zh}】{esc.title_zh}。请在{due_local}前确认：回复1，或打开 {link}",
+        title_zh=f"{prefix_zh}【{level.label.zh}】{words.title_zh}",
+        title_en=f"{prefix_en}[{level.label.en}] {words.title_en}",
+        body_zh=f"{words.summary_zh}\n请在 {due_local} 前确认（{step.label.zh}）。",
+        body_en=f"{words.summary_en}\nPlease acknowledge by {due_local} ({step.label.en}).",
+        sms_zh=f"{prefix_zh}【{level.label.zh}】{words.sms_title_zh}。请在{due_local}前确认：回复1，或打开 {link}",
         data={"escalation_id": esc.id, "step": esc.current_step, "due_at": due_at.isoformat(), "link": link},
     )
 
@@ -128,11 +179,12 @@ def _tell(
     """Tell each escalation's users over its channels that it waits for them until its due time; the
     inbox items of all are stored together, and each is recorded on its escalation's timeline."""
     notices, told = [], []
+    words = wordings_many(db, [(esc, users) for esc, users, _, _ in tellings])
     for esc, users, channels, due_at in tellings:
         level = rules.from_snapshot(esc.policy)
         step = level.chain[esc.current_step]
         for user in users:
-            message = _message(cfg, esc, level, step, user, due_at, reminder)
+            message = _message(cfg, esc, level, step, user, due_at, reminder, words[(esc.id, user.id)])
             notices.append(notify.Notice(user, channels, message, "escalation", esc.id, cfg.sms_daily_cap))
             told.append((esc, user, channels))
 
@@ -265,6 +317,7 @@ def prepare(
     summary_en: str,
     grade_within: timedelta | None = None,
     cfg: EscalationConfig | None = None,
+    student_id: int | None = None,
 ) -> Escalation | None:
     """An escalation under the policy of `level`, frozen now, not yet stored; None for digest-only levels.
     With `grade_within`, the first step waits no longer than that (see `rules.with_first_window`)."""
@@ -282,6 +335,7 @@ def prepare(
         subject_id=str(subject_id),
         level=level,
         unit_id=unit.id,
+        student_id=student_id,
         title_zh=title_zh,
         title_en=title_en,
         summary_zh=summary_zh,
@@ -548,14 +602,32 @@ def get(db: Session, principal: Principal, escalation_id: int) -> Escalation:
     if esc is None:
         raise NotFound(f"no escalation with id {escalation_id}", field="escalation_id")
     unit = db.get(OrgUnit, esc.unit_id)
-    told = db.execute(
-        select(EscalationRecipient.id)
-        .where(EscalationRecipient.escalation_id == esc.id, EscalationRecipient.user_id == principal.user_id)
-        .limit(1)
-    ).first()
-    if told is None and (unit is None or not principal.covers(unit.path)):
+    if not was_told(db, principal.user_id, esc.id) and (unit is None or not principal.covers(unit.path)):
         raise HiddenOutOfScope(f"no escalation with id {escalation_id}", field="escalation_id")
     return esc
+
+
+def was_told(db: Session, user_id: int, escalation_id: int) -> bool:
+    """Whether this user was told of the escalation (to act on it)."""
+    stmt = select(EscalationRecipient.id).where(
+        EscalationRecipient.escalation_id == escalation_id, EscalationRecipient.user_id == user_id
+    )
+    return db.execute(stmt.limit(1)).first() is not None
+
+
+def _about(db: Session, esc: Escalation) -> tuple[str, list[disclosure.Person]]:
+    """Where the escalation is (its unit's path) and whom it is about."""
+    unit = db.get(OrgUnit, esc.unit_id)
+    found = disclosure.people(db, [esc.student_id])
+    return (unit.path if unit else "", [found[esc.student_id]] if esc.student_id in found else [])
+
+
+def reader_view(db: Session, principal: Principal, esc: Escalation, *, told: bool | None = None) -> disclosure.View:
+    """What the caller may see of an escalation's student and words, by the one disclosure policy
+    (`told`: whether they were told of it, when known already)."""
+    told = was_told(db, principal.user_id, esc.id) if told is None else told
+    path, involved = _about(db, esc)
+    return disclosure.view(principal.grants, path, involved, told=told)
 
 
 def waiting_for(db: Session, user_id: int) -> list[Escalation]:
@@ -640,8 +712,9 @@ def on_night_rung(cfg: EscalationConfig) -> deadlines.Handler:
             return
         db.add_all([EscalationRecipient(escalation_id=esc.id, user_id=u.id, step=esc.current_step, told_at=now) for u in users])
         notices = []
+        words = wordings(db, esc, users)
         for user in users:
-            message = _rung_message(cfg, esc, rung, user)
+            message = _rung_message(cfg, esc, rung, user, words[user.id])
             notices.append(notify.Notice(user, rung.channels, message, "escalation", esc.id, None))
             for channel in rung.channels:
                 _event(db, clock, esc, "night_rung", step=esc.current_step, user_id=user.id, channel=channel, detail=detail)
@@ -650,17 +723,17 @@ def on_night_rung(cfg: EscalationConfig) -> deadlines.Handler:
     return handle
 
 
-def _rung_message(cfg: EscalationConfig, esc: Escalation, rung: rules.Rung, user: User) -> notify.Message:
+def _rung_message(cfg: EscalationConfig, esc: Escalation, rung: rules.Rung, user: User, words: Wording) -> notify.Message:
     link = f"{cfg.public_base_url.rstrip('/')}/e/{ack_token(cfg.secret, esc.id, user.id)}"
     at = rung.at.strftime("%H:%M")
     return notify.Message(
         kind=LADDER_KIND,
         level=esc.level,
-        title_zh=translate("zh-CN", "ladder.title", at=at, label=rung.label.zh, title=esc.title_zh),
-        title_en=translate("en", "ladder.title", at=at, label=rung.label.en, title=esc.title_en),
-        body_zh=translate("zh-CN", "ladder.body", summary=esc.summary_zh),
-        body_en=translate("en", "ladder.body", summary=esc.summary_en),
-        sms_zh=translate("zh-CN", "ladder.sms", at=at, title=esc.title_zh, link=link),
+        title_zh=translate("zh-CN", "ladder.title", at=at, label=rung.label.zh, title=words.title_zh),
+        title_en=translate("en", "ladder.title", at=at, label=rung.label.en, title=words.title_en),
+        body_zh=translate("zh-CN", "ladder.body", summary=words.summary_zh),
+        body_en=translate("en", "ladder.body", summary=words.summary_en),
+        sms_zh=translate("zh-CN", "ladder.sms", at=at, title=words.sms_title_zh, link=link),
         data={"escalation_id": esc.id, "rung": rung.at.strftime("%H:%M"), "link": link},
     )
 

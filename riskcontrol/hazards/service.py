@@ -144,16 +144,7 @@ def record(db: Session, clock: Clock, hazard: Hazard, kind: str, actor_id: int |
 def audit_change(
     db: Session, clock: Clock, principal: Principal, action: str, subject_type: str, subject_id: int, **detail: Any
 ) -> None:
-    audit.record(
-        db,
-        clock,
-        actor_user_id=principal.user_id,
-        actor=principal.username,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        detail=detail or None,
-    )
+    audit.record_by(db, clock, principal, action, subject_type, subject_id, detail or None)
 
 
 def audit_read(db: Session, clock: Clock, principal: Principal, action: str, **detail: Any) -> None:

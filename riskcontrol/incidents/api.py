@@ -45,6 +45,8 @@ from riskcontrol.incidents.schemas import (
     TriggerOut,
 )
 from riskcontrol.incidents.service import IncidentConfig
+from riskcontrol.people.disclosure import View
+from riskcontrol.people.disclosure_rules import sees_texts
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 # Live screens connect at the root, like /ws/inbox.
@@ -59,11 +61,12 @@ def _cfg(ctx: AppContext) -> IncidentConfig:
     return cfg
 
 
-def shown(incident: Incident) -> IncidentOut:
-    return IncidentOut(**_fields(incident))
+def shown(incident: Incident, view: View) -> IncidentOut:
+    return IncidentOut(**_fields(incident, view))
 
 
-def _fields(incident: Incident) -> dict[str, Any]:
+def _fields(incident: Incident, view: View) -> dict[str, Any]:
+    """The incident's fields as the reader may see them (see `people.disclosure_rules`)."""
     return {
         "id": incident.id,
         "type": incident.type,
@@ -73,9 +76,9 @@ def _fields(incident: Incident) -> dict[str, Any]:
         "level_numeral": Level(incident.level).numeral,
         "state": incident.state,
         "is_open": incident.is_open,
-        "title": incident.title,
+        "title": view.title(incident.title),
         "location": incident.location,
-        "summary": incident.summary,
+        "summary": view.text(incident.summary),
         "unit_id": incident.unit_id,
         "source": incident.source,
         "source_id": incident.source_id,
@@ -89,7 +92,7 @@ def _fields(incident: Incident) -> dict[str, Any]:
     }
 
 
-def task_out(task: IncidentTask, clock: Clock) -> TaskOut:
+def task_out(task: IncidentTask, clock: Clock, view: View) -> TaskOut:
     return TaskOut(
         id=task.id,
         code=task.code,
@@ -106,26 +109,27 @@ def task_out(task: IncidentTask, clock: Clock) -> TaskOut:
         overdue_step=task.overdue_step,
         done_at=task.done_at,
         done_by=task.done_by,
-        evidence=task.evidence,
+        evidence=view.text(task.evidence) if task.evidence is not None else None,
     )
 
 
-def event_out(e: IncidentEvent) -> EventOut:
-    return EventOut(seq=e.seq, at=e.at, kind=e.kind, actor_id=e.actor_id, data=e.data)
+def event_out(e: IncidentEvent, view: View) -> EventOut:
+    return EventOut(seq=e.seq, at=e.at, kind=e.kind, actor_id=e.actor_id, data=service.event_data(view, e.data))
 
 
 def state_of(db: Session, clock: Clock, principal: Principal, incident: Incident) -> IncidentStateOut:
     machine = service.machine_of(incident)
+    view = service.reader_view(db, principal, incident)
     triggers = []
     for name in machine.legal(incident.state):
         spec = machine.sop.trigger(name)
         assert spec is not None
         triggers.append(TriggerOut(trigger=name, label=spec.label.model_dump(), dest=spec.dest, needs_reason=spec.needs_reason))
     return IncidentStateOut(
-        **_fields(incident),
+        **_fields(incident, view),
         legal_triggers=triggers,
         roles=service.holders(db, incident.id),
-        tasks=[task_out(t, clock) for t in service.tasks(db, incident.id)],
+        tasks=[task_out(t, clock, view) for t in service.tasks(db, incident.id)],
         may_command=service.may_command(db, principal, incident),
     )
 
@@ -135,6 +139,7 @@ def detail(db: Session, clock: Clock, principal: Principal, incident: Incident) 
     state = state_of(db, clock, principal, incident)
     history = service.role_history(db, incident.id)
     timeline = service.timeline(db, incident.id)
+    view = service.reader_view(db, principal, incident)
     referred = [r.user_id for r in history] + [t.done_by for t in state.tasks] + [e.actor_id for e in timeline]
     return IncidentDetailOut(
         **state.model_dump(),
@@ -143,7 +148,7 @@ def detail(db: Session, clock: Clock, principal: Principal, incident: Incident) 
             for r in history
         ],
         people=service.people(db, clock, principal, incident),
-        timeline=[event_out(e) for e in timeline],
+        timeline=[event_out(e, view) for e in timeline],
         users=service.names(db, referred),
     )
 
@@ -163,7 +168,7 @@ def list_incidents(
     db: Db, principal: CurrentPrincipal, open_only: Annotated[bool, Query(alias="open")] = True
 ) -> list[IncidentOut]:
     """Incidents in your grid scope (open ones unless `open=false`)."""
-    return [shown(i) for i in service.list_incidents(db, principal, open_only=open_only)]
+    return [shown(i, service.reader_view(db, principal, i)) for i in service.list_incidents(db, principal, open_only=open_only)]
 
 
 ProposalStatus = Literal["pending", "opened", "declined", "all"]
@@ -203,10 +208,8 @@ def get_timeline(
 ) -> list[EventOut]:
     """The timeline after sequence number `after` (a screen that saw a gap catches up here)."""
     incident = service.get(db, principal, incident_id)
-    return [
-        EventOut(seq=e.seq, at=e.at, kind=e.kind, actor_id=e.actor_id, data=e.data)
-        for e in service.timeline(db, incident.id, after_seq=after)
-    ]
+    view = service.reader_view(db, principal, incident)
+    return [event_out(e, view) for e in service.timeline(db, incident.id, after_seq=after)]
 
 
 @router.post("/incidents/{incident_id}/transitions/{trigger}", responses=error_responses(403, 404, 409, 422))
@@ -222,7 +225,8 @@ def fire(
 @router.get("/incidents/{incident_id}/tasks", responses=error_responses(404))
 def list_tasks(incident_id: PathId, db: Db, clock: ClockDep, principal: CurrentPrincipal) -> list[TaskOut]:
     incident = service.get(db, principal, incident_id)
-    return [task_out(t, clock) for t in service.tasks(db, incident.id)]
+    view = service.reader_view(db, principal, incident)
+    return [task_out(t, clock, view) for t in service.tasks(db, incident.id)]
 
 
 @router.post("/incidents/{incident_id}/tasks/{task_id}/complete", responses=error_responses(403, 404, 409, 422))
@@ -231,7 +235,8 @@ def complete_task(
 ) -> TaskOut:
     """Mark a task done: who and when are recorded, with the evidence given."""
     task = service.complete_task(db, ctx.clock, _cfg(ctx), principal, incident_id, task_id, (body or TaskDoneIn()).evidence)
-    out = task_out(task, ctx.clock)
+    incident = service.get(db, principal, incident_id)
+    out = task_out(task, ctx.clock, service.reader_view(db, principal, incident))
     db.commit()
     return out
 
@@ -239,7 +244,8 @@ def complete_task(
 @router.post("/incidents/{incident_id}/notes", status_code=201, responses=error_responses(403, 404, 422))
 def add_note(incident_id: PathId, body: NoteIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> EventOut:
     event = service.add_note(db, ctx.clock, _cfg(ctx), principal, incident_id, body.text)
-    out = event_out(event)
+    incident = service.get(db, principal, incident_id)
+    out = event_out(event, service.reader_view(db, principal, incident))
     db.commit()
     return out
 
@@ -311,7 +317,7 @@ async def board_socket(websocket: WebSocket) -> None:
                 while True:
                     envelope = await queue.get()
                     path = envelope.message.get("unit_path")
-                    if path is None or principal.covers(str(path)):
+                    if path is None or sees_texts(principal.grants, str(path)):
                         await websocket.send_text(envelope.text)
 
             async def receive() -> None:

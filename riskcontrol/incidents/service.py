@@ -64,10 +64,11 @@ from riskcontrol.observations.catalog import load_checklist, load_factors
 from riskcontrol.observations.models import Observation
 from riskcontrol.observations.opinion_models import OpinionReport
 from riskcontrol.observations.opinion_service import MajorOpinionConfirmed
-from riskcontrol.people import factor_import
+from riskcontrol.people import disclosure, factor_import
 from riskcontrol.people import service as people_service
+from riskcontrol.people.disclosure_rules import Shown, sees_texts
 from riskcontrol.people.models import Student, User
-from riskcontrol.people.rules import HOLDS_INCIDENT_ROLES, SEES_CONTACTS, Role
+from riskcontrol.people.rules import HOLDS_INCIDENT_ROLES, Role
 
 BOARD_CHANNEL: Final = "board"
 TASK_OVERDUE: Final = "incident.task_overdue"
@@ -220,38 +221,61 @@ def _require_command(db: Session, principal: Principal, incident: Incident) -> N
         raise Forbidden("only the response team, student affairs or the incident's command roles may do this")
 
 
-def people(db: Session, clock: Clock, principal: Principal, incident: Incident) -> list[dict[str, Any]]:
-    """The people involved; names and sensitive notes only for roles that must reach families, audited."""
+def involved(db: Session, incident: Incident) -> tuple[list[IncidentPerson], list[disclosure.Person]]:
+    """The people involved, in the order they were added, with who each is (for the disclosure policy)."""
     rows = list(
         db.execute(select(IncidentPerson).where(IncidentPerson.incident_id == incident.id).order_by(IncidentPerson.id)).scalars()
     )
-    sees = principal.has_role(*SEES_CONTACTS) or principal.user_id in holders(db, incident.id).values()
-    if sees and rows:
-        audit.record(
-            db,
-            clock,
-            actor_user_id=principal.user_id,
-            actor=principal.username,
-            action="incident.people.read",
-            subject_type="incident",
-            subject_id=str(incident.id),
-            detail={"people": [p.id for p in rows]},
-        )
+    found = disclosure.people(db, [p.student_id for p in rows])
+    return rows, [disclosure.named(p.name, found.get(p.student_id or 0), incident.unit_path) for p in rows]
+
+
+def reader_view(db: Session, principal: Principal, incident: Incident, *, lang: str = "zh") -> disclosure.View:
+    """What this reader may see of the incident's people and words (the one disclosure policy)."""
+    _, persons = involved(db, incident)
+    commands = principal.user_id in holders(db, incident.id).values()
+    return disclosure.view(principal.grants, incident.unit_path, persons, commands=commands, lang=lang)
+
+
+def wall_title(db: Session, incident: Incident) -> str:
+    """The incident's title as a shared screen and a message to several people show it: everyone in it as a
+    stand-in, no number or phone (the board hangs on a wall; a text lies on a lock screen). Names are read on
+    the incident page, as the policy allows each reader."""
+    _, persons = involved(db, incident)
+    return disclosure.view((), incident.unit_path, persons).title(incident.title)
+
+
+# Timeline data that is someone's words (a note, a reason, evidence): shown as the policy allows.
+FREE_TEXT: Final = frozenset({"text", "note", "reason", "evidence", "summary", "minutes", "outcome", "title"})
+
+
+def event_data(view: disclosure.View, data: dict[str, Any]) -> dict[str, Any]:
+    """A timeline line's data as this reader may read it: words redacted, or withheld from readers who may not."""
+    return {
+        key: (view.text(value) if key in FREE_TEXT else view.title(value)) if isinstance(value, str) else value
+        for key, value in data.items()
+    }
+
+
+def people(db: Session, clock: Clock, principal: Principal, incident: Incident, *, lang: str = "zh") -> list[dict[str, Any]]:
+    """The people involved as the reader may see each (name, or a stand-in); their record and notes only
+    where the policy shows them in full, and every such read is audited."""
+    rows, _ = involved(db, incident)
+    view = reader_view(db, principal, incident, lang=lang)
+    full = [p.id for i, p in enumerate(rows) if view.disclosure.of(i) is Shown.FULL]
+    if full:
+        audit.record_by(db, clock, principal, "incident.people.read", "incident", incident.id, {"people": full})
     return [
         {
             "id": p.id,
-            "student_id": p.student_id if sees else None,
-            "name": p.name if sees else _masked(p.name),
+            "student_id": p.student_id if view.disclosure.of(i) is Shown.FULL else None,
+            "name": view.name(i),
             "involvement": p.involvement,
-            "note": p.note if sees else None,
+            "note": p.note if view.disclosure.of(i) is Shown.FULL else None,
             "added_at": p.added_at,
         }
-        for p in rows
+        for i, p in enumerate(rows)
     ]
-
-
-def _masked(name: str) -> str:
-    return (name[:1] + "*" * max(len(name) - 1, 1)) if name else ""
 
 
 # --- the timeline and the board ----------------------------------------------------------------
@@ -322,7 +346,7 @@ def summary(db: Session, clock: Clock, incident: Incident, *, refresh: bool = Fa
         "progress": [{"code": s.code, "label": s.label.model_dump(), "step": s.step} for s in steps],
         "is_open": incident.is_open,
         "drill": incident.drill,
-        "title": incident.title,
+        "title": wall_title(db, incident),
         "location": incident.location,
         "unit_id": incident.unit_id,
         "unit_path": incident.unit_path,
@@ -353,7 +377,12 @@ def _tell_board(db: Session, clock: Clock, cfg: IncidentConfig, incident: Incide
         "first_seq": first,
         "seq": event.seq,
         "unit_path": incident.unit_path,
-        "event": {"kind": event.kind, "at": event.at.isoformat(), "data": event.data},
+        # The board is told what happened, never in whose words: a screen reads those through the API.
+        "event": {
+            "kind": event.kind,
+            "at": event.at.isoformat(),
+            "data": {k: v for k, v in event.data.items() if k not in FREE_TEXT},
+        },
         "incident": summary(db, clock, incident, refresh=True),
     }
     publish_after_commit(db, cfg.bus, BOARD_CHANNEL, message)
@@ -910,16 +939,16 @@ def _message(
 def _page_on_duty(db: Session, clock: Clock, cfg: IncidentConfig, incident: Incident) -> None:
     """Page the on-duty team at once; with nobody rostered, the school's response team is paged."""
     users, rostered = _duty_team(db, clock, incident)
-    playbook, where = playbook_of(incident), incident.location
+    playbook, where, title = playbook_of(incident), incident.location, wall_title(db, incident)
     message = _message(
         incident,
         "incident.page",
-        title=(f"{playbook.label.zh}：{incident.title}", f"{playbook.label.en}: {incident.title}"),
+        title=(f"{playbook.label.zh}：{title}", f"{playbook.label.en}: {title}"),
         body=(
             f"地点：{where or '未填'}。请立即查看应急指挥看板。",
             f"Location: {where or 'not given'}. Open the incident board now.",
         ),
-        sms=f"{playbook.label.zh}：{incident.title}，地点{where or '未填'}。请立即查看应急看板。",
+        sms=f"{playbook.label.zh}：{title}，地点{where or '未填'}。请立即查看应急看板。",
     )
     told = _tell(db, clock, cfg, incident, users, message)
     _append(db, clock, incident, "paged", None, users=told, on_duty=rostered, channels=_channels(incident))
@@ -951,16 +980,16 @@ def on_task_overdue(cfg: IncidentConfig) -> deadlines.Handler:
         if not users:
             # Nobody holds the role (unfilled roles stay with the commander; no commander yet): the on-duty team.
             users, _rostered = _duty_team(db, clock, incident)
-        due = task.due_at.astimezone(cfg.tz).strftime("%H:%M")
+        due, title = task.due_at.astimezone(cfg.tz).strftime("%H:%M"), wall_title(db, incident)
         message = _message(
             incident,
             "incident.task_overdue",
             title=(f"超时未完成：{task.label_zh}", f"Overdue: {task.label_en}"),
             body=(
-                f"事件「{incident.title}」的步骤「{task.label_zh}」应于 {due} 前完成，现已超时。",
-                f"Step '{task.label_en}' of incident '{incident.title}' was due by {due} and is late.",
+                f"事件「{title}」的步骤「{task.label_zh}」应于 {due} 前完成，现已超时。",
+                f"Step '{task.label_en}' of incident '{title}' was due by {due} and is late.",
             ),
-            sms=f"事件「{incident.title}」步骤「{task.label_zh}」已超时（应于{due}前完成），请立即处理。",
+            sms=f"事件「{title}」步骤「{task.label_zh}」已超时（应于{due}前完成），请立即处理。",
             task_id=task.id,
             step=step,
         )
@@ -1245,7 +1274,8 @@ def board_watermark(db: Session) -> int:
 
 def board(db: Session, clock: Clock, principal: Principal) -> dict[str, Any]:
     """The snapshot a board screen starts from (and re-syncs from after a gap)."""
-    incidents = [summary(db, clock, i) for i in list_incidents(db, principal)]
+    # The board is the staff's: a student's grid role does not put a crisis on their screen.
+    incidents = [summary(db, clock, i) for i in list_incidents(db, principal) if sees_texts(principal.grants, i.unit_path)]
     duty = [
         {
             "user_id": user.id,

@@ -24,6 +24,7 @@ from riskcontrol.observations import catalog, rules
 from riskcontrol.observations.models import Observation
 from riskcontrol.observations.schemas import FiledOut, LevelOverrideIn, ObservationIn, ObservationOut, ReasonOut
 from riskcontrol.observations.service import FilingRules, file_observation, override_level_of
+from riskcontrol.people.disclosure_rules import sees_texts
 from riskcontrol.people.rules import SEES_RISK
 
 router = APIRouter(prefix="/api/v1/observations", tags=["observations"])
@@ -54,11 +55,11 @@ class Graded:
     override_reason: str | None
 
 
-def _graded(o: Observation, principal: Principal, checklist: rules.Checklist, rubric: rules.TriageRubric) -> Graded:
-    """The grading `principal` may read: as stored for staff who may see a student's known risk; for
-    everyone else on the ticks alone, without what the register or a risk factor added, and without a
-    reviewer's reason (which may name them)."""
-    if principal.has_role(*SEES_RISK):
+def _graded(o: Observation, principal: Principal, path: str, checklist: rules.Checklist, rubric: rules.TriageRubric) -> Graded:
+    """The grading `principal` may read: as stored for staff who may see a student's known risk where the
+    observation is (the role checked at the unit where it is held); for everyone else on the ticks alone,
+    without what the register or a risk factor added, and without a reviewer's reason (which may name them)."""
+    if principal.narrowed_to(*SEES_RISK).covers(path):
         return Graded(o.level, o.suggested_level, o.score, o.reasons, o.override_reason)
     result = rules.triage(checklist, rubric, o.checklist)
     reasons = [{"code": r.code, "level": r.level.value, "zh": r.zh, "en": r.en} for r in result.reasons]
@@ -69,7 +70,8 @@ def filed(o: Observation, g: Graded) -> FiledOut:
     return FiledOut(id=o.id, level=g.level, reasons=[ReasonOut(**r) for r in g.reasons], escalation_id=o.escalation_id)
 
 
-def shown(o: Observation, g: Graded) -> ObservationOut:
+def shown(o: Observation, g: Graded, *, note: bool) -> ObservationOut:
+    """`note`: whether the reader may read the filer's words (see `note_visible`)."""
     return ObservationOut(
         id=o.id,
         client_id=o.client_id,
@@ -77,7 +79,7 @@ def shown(o: Observation, g: Graded) -> ObservationOut:
         unit_id=o.unit_id,
         student_id=o.student_id,
         checklist=o.checklist,
-        note=o.note,
+        note=o.note if note else None,
         observed_at=o.observed_at,
         filed_at=o.filed_at,
         suggested_level=g.suggested_level,
@@ -90,10 +92,26 @@ def shown(o: Observation, g: Graded) -> ObservationOut:
     )
 
 
-def _grader(ctx: AppContext, principal: Principal) -> Callable[[Observation], Graded]:
+def note_visible(principal: Principal, o: Observation, path: str) -> bool:
+    """A filer reads their own words; others' words only staff covering the unit (the disclosure policy:
+    a classmate holding a grid role does not read what someone else wrote about a student)."""
+    return o.filed_by == principal.user_id or sees_texts(principal.grants, path)
+
+
+def _reader(db: Session, ctx: AppContext, principal: Principal) -> Callable[[Observation], ObservationOut]:
+    """Each observation as the caller may read it: its grading and whether its note shows."""
     sop = ctx.settings.sop_dir
     checklist, rubric = catalog.load_checklist(sop), catalog.load_rubric(sop)
-    return lambda o: _graded(o, principal, checklist, rubric)
+    paths: dict[int, str] = {}
+
+    def read(o: Observation) -> ObservationOut:
+        if o.unit_id not in paths:
+            unit = db.get(OrgUnit, o.unit_id)
+            paths[o.unit_id] = unit.path if unit is not None else ""
+        path = paths[o.unit_id]
+        return shown(o, _graded(o, principal, path, checklist, rubric), note=note_visible(principal, o, path))
+
+    return read
 
 
 @router.post("", status_code=201, response_model=FiledOut, responses={200: {"model": FiledOut, "description": "Already filed"}})
@@ -101,7 +119,10 @@ def create(body: ObservationIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -
     """File an observation; the same `client_id` again answers 200 with the first filing's body."""
     observation, created = file_observation(db, ctx.clock, filing_rules(ctx), by=principal, data=body)
     db.commit()
-    reply = filed(observation, _grader(ctx, principal)(observation))
+    unit = db.get(OrgUnit, observation.unit_id)
+    sop = ctx.settings.sop_dir
+    graded = _graded(observation, principal, unit.path if unit else "", catalog.load_checklist(sop), catalog.load_rubric(sop))
+    reply = filed(observation, graded)
     return reply if created else JSONResponse(status_code=200, content=reply.model_dump())
 
 
@@ -124,15 +145,12 @@ def list_observations(
 ) -> list[ObservationOut]:
     """Observations in the caller's scope (and their own), newest first, each as the caller may read it."""
     stmt = visible(principal).order_by(Observation.filed_at.desc(), Observation.id.desc())
-    grade = _grader(ctx, principal)
+    read = _reader(db, ctx, principal)
     if level is None:
-        return [shown(o, grade(o)) for o in db.execute(stmt.limit(limit).offset(offset)).scalars()]
-    if principal.has_role(*SEES_RISK):
-        rows = db.execute(stmt.where(Observation.level == level.value).limit(limit).offset(offset)).scalars()
-        return [shown(o, grade(o)) for o in rows]
+        return [read(o) for o in db.execute(stmt.limit(limit).offset(offset)).scalars()]
     # Filtered on the level the caller reads, so the filter cannot tell what the register added.
-    matching = ((o, g) for o in db.execute(stmt).scalars() if (g := grade(o)).level == level.value)
-    return [shown(o, g) for o, g in islice(matching, offset, offset + limit)]
+    matching = (out for o in db.execute(stmt).scalars() if (out := read(o)).level == level.value)
+    return list(islice(matching, offset, offset + limit))
 
 
 def get_visible(db: Session, principal: Principal, observation_id: int) -> Observation:
@@ -145,7 +163,7 @@ def get_visible(db: Session, principal: Principal, observation_id: int) -> Obser
 @router.get("/{observation_id}", response_model=ObservationOut, responses=error_responses(404))
 def get_observation(observation_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> ObservationOut:
     observation = get_visible(db, principal, observation_id)
-    return shown(observation, _grader(ctx, principal)(observation))
+    return _reader(db, ctx, principal)(observation)
 
 
 @router.post("/{observation_id}/level", response_model=ObservationOut, responses=error_responses(403, 404))
@@ -164,4 +182,4 @@ def override_level(
         reason=body.reason,
     )
     db.commit()
-    return shown(observation, _grader(ctx, principal)(observation))
+    return _reader(db, ctx, principal)(observation)

@@ -10,9 +10,7 @@ read them; making one needs student affairs or the psych centre.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -20,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from riskcontrol.core import audit
+from riskcontrol.core.anonymise import Scrubber, looks_like_room
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import Conflict, Forbidden, NotFound
 from riskcontrol.core.security import Principal
@@ -27,39 +26,15 @@ from riskcontrol.grid.models import OrgUnit
 from riskcontrol.incidents import service as incidents
 from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentPerson, IncidentTask
 from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
+from riskcontrol.people.disclosure_rules import stand_in
 from riskcontrol.people.models import Guardian, Student, User
 from riskcontrol.people.rules import STUDENT_ROLES, Role
 from riskcontrol.reviews import report_rules
 from riskcontrol.reviews.models import CaseStudy, ImprovementAction, RecoveryItem, ReviewMeeting
 
 MAKERS: Final = (Role.STUDENT_AFFAIRS, Role.PSYCH_CENTER, Role.ADMIN)
-LETTERS: Final = "甲乙丙丁戊己庚辛壬癸"
-# Patterns that identify whatever the lists miss: mobile numbers, student numbers, room numbers.
-# A mobile number as people write it: 13213853749, 132-1385-3749, 132 1385 3749, +86 132…, 86-132….
-_PHONE = re.compile(r"(?<![\d+])(?:\+?86[-\s]?)?1[3-9]\d[-\s]?\d{4}[-\s]?\d{4}(?!\d)")
-_NUMBER = re.compile(r"(?<!\d)\d{8,12}(?!\d)")
-_ROOM = re.compile(r"[东西南北EWSN]\d{1,2}[-－]\d{3}|[东西南北]区?\d{1,2}号?楼\d{3}室?|\d{1,2}号楼\d{3}室?")
 # Timeline data that says something worth teaching; identifiers inside are scrubbed.
 _TEXT_KEYS: Final = ("reason", "text", "evidence", "trigger", "dest", "code", "step", "whom", "note")
-
-
-@dataclass
-class Scrubber:
-    """Replaces every known identifier (longest first), then whatever the patterns catch."""
-
-    pairs: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, value: str | None, replacement: str) -> None:
-        value = (value or "").strip()
-        if len(value) >= 2 and all(value != known for known, _ in self.pairs):
-            self.pairs.append((value, replacement))
-
-    def __call__(self, text: str) -> str:
-        for value, replacement in sorted(self.pairs, key=lambda pair: -len(pair[0])):
-            text = text.replace(value, replacement)
-        text = _PHONE.sub("[电话]", text)
-        text = _NUMBER.sub("[学号]", text)
-        return _ROOM.sub("某宿舍", text)
 
 
 def _scrubber(db: Session, incident: Incident, users: Iterable[User]) -> Scrubber:
@@ -68,15 +43,12 @@ def _scrubber(db: Session, incident: Incident, users: Iterable[User]) -> Scrubbe
         db.execute(select(IncidentPerson).where(IncidentPerson.incident_id == incident.id).order_by(IncidentPerson.id)).scalars()
     )
     for i, person in enumerate(people):
-        label = f"学生{LETTERS[i % len(LETTERS)]}"
-        scrub.add(f"学生{person.name}", label)  # "学生刘铭翔" is "学生甲", not "学生学生甲"
-        scrub.add(person.name, label)
+        label = stand_in(i, "zh")
+        scrub.add_person(person.name, label)
         student = db.get(Student, person.student_id) if person.student_id is not None else None
         if student is None:
             continue
-        scrub.add(f"学生{student.name}", label)
-        scrub.add(student.name, label)
-        scrub.add(student.name[1:], label)  # the given name alone, as people say it
+        scrub.add_person(student.name, label)
         scrub.add(student.student_no, "[学号]")
         scrub.add(student.phone, "[电话]")
         for guardian in db.execute(select(Guardian).where(Guardian.student_id == student.id)).scalars():
@@ -85,14 +57,11 @@ def _scrubber(db: Session, incident: Incident, users: Iterable[User]) -> Scrubbe
         # The class narrows it to a few dozen students: generalised too.
         unit = db.get(OrgUnit, student.class_id) if student.class_id is not None else None
         if unit is not None:
-            scrub.add(unit.name_zh, "某班")
-            scrub.add(unit.name_zh.removesuffix("班"), "某班")  # "计科2301" as often as "计科2301班"
-            scrub.add(unit.code, "某班")
-        if student.dorm_id is not None:
-            room = db.get(OrgUnit, student.dorm_id)
-            if room is not None:
-                scrub.add(room.code, "某宿舍")
-                scrub.add(room.name_zh, "某宿舍")
+            college = db.get(OrgUnit, unit.parent_id) if unit.parent_id is not None else None
+            scrub.add_class(unit.name_zh, unit.code, college.name_zh if college is not None else None)
+        room = db.get(OrgUnit, student.dorm_id) if student.dorm_id is not None else None
+        if room is not None:
+            scrub.add_room(room.code, room.name_zh)
     for user in users:
         scrub.add(user.name, "工作人员")
         scrub.add(user.phone, "[电话]")
@@ -161,7 +130,7 @@ def build(db: Session, incident: Incident) -> dict[str, Any]:
         "level_label": LEVEL_NAMES[level].zh,
         "period": f"{incident.started_at:%Y年%m月}",
         "drill": incident.drill,
-        "place": "某宿舍楼" if _ROOM.search(incident.location) else scrub(incident.location),
+        "place": "某宿舍楼" if looks_like_room(incident.location) else scrub(incident.location),
         "summary": scrub(incident.summary),
         "timeline": [
             {"when": _relative(e.at, incident.started_at), "what": _event_line(e, scrub, states, task_labels)} for e in events

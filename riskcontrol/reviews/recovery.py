@@ -31,6 +31,7 @@ from riskcontrol.incidents import service as incidents
 from riskcontrol.incidents.models import Incident, IncidentPerson
 from riskcontrol.incidents.service import RecoveryBegan
 from riskcontrol.people import service as people_service
+from riskcontrol.people.disclosure_rules import sees_texts
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import Role
 from riskcontrol.reviews.models import RecoveryItem
@@ -112,6 +113,7 @@ def on_item_due(cfg: ReviewConfig) -> deadlines.Handler:
         )
         incident = db.get(Incident, item.incident_id)
         assert incident is not None
+        title = incidents.wall_title(db, incident)
         told = tell(
             db,
             clock,
@@ -120,9 +122,8 @@ def on_item_due(cfg: ReviewConfig) -> deadlines.Handler:
             kind="recovery.overdue",
             title=(f"善后任务逾期：{item.label_zh}", f"Recovery task overdue: {item.label_en}"),
             body=(
-                f"事件“{incident.title}”的善后任务“{item.label_zh}”"
-                f"已于 {item.due_at.astimezone(cfg.tz):%Y-%m-%d %H:%M} 到期，尚未完成。",
-                f"The recovery task '{item.label_en}' of '{incident.title}' is overdue.",
+                f"事件“{title}”的善后任务“{item.label_zh}”已于 {item.due_at.astimezone(cfg.tz):%Y-%m-%d %H:%M} 到期，尚未完成。",
+                f"The recovery task '{item.label_en}' of '{title}' is overdue.",
             ),
             sms=f"善后任务逾期：{item.label_zh}",
             data={"recovery_item_id": item.id, "incident_id": incident.id},
@@ -146,7 +147,11 @@ def plan_of(db: Session, clock: Clock, principal: Principal, incident_id: int) -
             select(RecoveryItem).where(RecoveryItem.incident_id == incident.id).order_by(RecoveryItem.due_at, RecoveryItem.id)
         ).scalars()
     )
-    reads = principal.has_role(*READS_NOTES)
+    if not sees_texts(principal.grants, incident.unit_path):
+        # A student's grid role sees only the recovery tasks given to them, never the plan.
+        items = [item for item in items if item.owner_user_id == principal.user_id]
+    # The notes' role checked at the unit where it is held.
+    reads = principal.narrowed_to(*READS_NOTES).covers(incident.unit_path)
     if reads and any(item.note for item in items):
         audit.record(
             db,

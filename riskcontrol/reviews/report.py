@@ -16,12 +16,12 @@ from riskcontrol.core.security import Principal
 from riskcontrol.escalation.models import Escalation
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.incidents import service as incidents
-from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentPerson, IncidentTask
+from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentTask
 from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
 from riskcontrol.notify import service as notify
 from riskcontrol.notify.models import Notification
+from riskcontrol.people.disclosure_rules import Shown
 from riskcontrol.people.models import User
-from riskcontrol.people.rules import SEES_CONTACTS
 from riskcontrol.reviews import report_rules as rules
 from riskcontrol.reviews.models import ImprovementAction, PlaybookRevision, RecoveryItem, ReviewMeeting
 
@@ -108,21 +108,11 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
     meeting = db.execute(
         select(ReviewMeeting).where(ReviewMeeting.incident_id == incident.id).order_by(ReviewMeeting.id.desc()).limit(1)
     ).scalar_one_or_none()
-    people = list(
-        db.execute(select(IncidentPerson).where(IncidentPerson.incident_id == incident.id).order_by(IncidentPerson.id)).scalars()
-    )
-    sees = principal.has_role(*SEES_CONTACTS)
-    if sees and people:
-        audit.record(
-            db,
-            clock,
-            actor_user_id=principal.user_id,
-            actor=principal.username,
-            action="review_report.read",
-            subject_type="incident",
-            subject_id=str(incident.id),
-            detail={"people": [p.id for p in people]},
-        )
+    people, _ = incidents.involved(db, incident)
+    view = incidents.reader_view(db, principal, incident, lang=lang)
+    full = [p.id for i, p in enumerate(people) if view.disclosure.of(i) is Shown.FULL]
+    if full:
+        audit.record_by(db, clock, principal, "review_report.read", "incident", incident.id, {"people": full})
     referred = [e.actor_id for e in events] + [t.done_by for t in task_rows] + [esc.acknowledged_by if esc else None]
     who = incidents.names(db, referred)
     en = lang == "en"
@@ -165,6 +155,7 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
     user_names = incidents.names(db, [n["user_id"] for n in notes + meeting_notes])
     for n in notes + meeting_notes:
         n["to"] = user_names.get(n["user_id"], "—")
+        n["what"] = view.title(n["what"])
     figures = rules.response_figures(
         incident.started_at,
         acknowledged_at=esc.acknowledged_at if esc else None,
@@ -183,7 +174,6 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
     school = db.execute(select(OrgUnit).where(OrgUnit.kind == "school").order_by(OrgUnit.id).limit(1)).scalar_one_or_none()
     unit = db.get(OrgUnit, incident.unit_id)
     level = Level(incident.level)
-    masked = rules.shown_names([p.name for p in people], sees=sees, lang=lang)
     return {
         "lang": lang,
         "h": rules.HEADINGS["en" if en else "zh"],
@@ -192,6 +182,12 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
         "school": (school.name_en if en else school.name_zh) if school else "",
         "unit": (unit.name_en if en else unit.name_zh) if unit else "",
         "incident": incident,
+        # The incident's and its warning's own words, as the policy lets this reader read them.
+        "title": view.title(incident.title),
+        "description": view.text(incident.summary),
+        "escalation_title": view.title(esc.title_en if en else esc.title_zh) if esc is not None else "",
+        "minutes": view.text(meeting.minutes) if meeting is not None else "",
+        "conclusions": [view.text(c) for c in meeting.conclusions] if meeting is not None else [],
         "type_label": label(playbook.label),
         "level": f"{level.numeral} ({label(LEVEL_NAMES[level])})" if en else f"{level.numeral}级（{label(LEVEL_NAMES[level])}）",
         "state": state_label(incident.state),
@@ -199,15 +195,17 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
         "closed": local_text(incident.closed_at, tz),
         "generated": local_text(now, tz),
         "people": [
-            {"name": name, "involvement": rules.INVOLVEMENT.get(p.involvement, {}).get(lang, p.involvement)}
-            for name, p in zip(masked, people, strict=True)
+            {"name": view.name(i), "involvement": rules.INVOLVEMENT.get(p.involvement, {}).get(lang, p.involvement)}
+            for i, p in enumerate(people)
         ],
         "timeline": [
             {
                 "seq": e.seq,
                 "at": local_text(e.at, tz),
                 "who": who.get(e.actor_id, "—") if e.actor_id else "—",
-                "what": rules.describe(e.kind, e.data, lang, state_label=state_label, task_label=task_labels),
+                "what": rules.describe(
+                    e.kind, incidents.event_data(view, e.data), lang, state_label=state_label, task_label=task_labels
+                ),
             }
             for e in events
         ],
@@ -249,6 +247,12 @@ def render_html(context: dict[str, Any]) -> str:
     """The report page (self-contained: its CSS is inlined)."""
     css = (TEMPLATE_DIR / "review_report.css").read_text(encoding="utf-8")
     return _env.get_template("review_report.html").render(css=css, **context)
+
+
+def render_document(template: str, **context: Any) -> str:
+    """Another document of `incident_reports/` (a student's export, say) in the reports' style and font."""
+    css = (TEMPLATE_DIR / "review_report.css").read_text(encoding="utf-8")
+    return _env.get_template(template).render(css=css, font_family=FONT_FAMILY, **context)
 
 
 def render_pdf(page: str) -> bytes:

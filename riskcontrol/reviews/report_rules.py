@@ -13,8 +13,6 @@ from typing import Any, Final
 REPORTING_STATE: Final = "leaders_informed"
 ON_TIME, LATE, UNDONE, NOT_DUE = "on_time", "late", "undone", "not_due"
 
-_STEMS_ZH: Final = "甲乙丙丁戊己庚辛壬癸"
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -51,25 +49,6 @@ def verdict(due_at: datetime, done_at: datetime | None, now: datetime) -> Verdic
 def is_reporting_task(state: str) -> bool:
     """The report-to-leaders tasks: the reporting time limits of the playbooks hang on this state."""
     return state == REPORTING_STATE
-
-
-def mask(index: int, lang: str) -> str:
-    """The stand-in name of the index-th person: 学生甲, 学生乙 … (Student A, B … in English)."""
-    if lang == "en":
-        letters = ""
-        n = index
-        while True:
-            letters = chr(ord("A") + n % 26) + letters
-            n = n // 26 - 1
-            if n < 0:
-                return f"Student {letters}"
-    stem = _STEMS_ZH[index % len(_STEMS_ZH)]
-    return f"学生{stem}" + (str(index // len(_STEMS_ZH) + 1) if index >= len(_STEMS_ZH) else "")
-
-
-def shown_names(names: list[str], *, sees: bool, lang: str) -> list[str]:
-    """The people's names as the reader may see them: real names, or 学生甲/乙 … for everyone else."""
-    return list(names) if sees else [mask(i, lang) for i in range(len(names))]
 
 
 @dataclass(frozen=True)

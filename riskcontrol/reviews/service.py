@@ -35,6 +35,7 @@ from riskcontrol.incidents.models import Incident
 from riskcontrol.incidents.service import IncidentClosed, IncidentConfig, IncidentReopened
 from riskcontrol.notify import service as notify
 from riskcontrol.people import service as people_service
+from riskcontrol.people.disclosure_rules import sees_texts
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import Role
 from riskcontrol.reviews import rules
@@ -122,16 +123,16 @@ def _tell(
 ) -> list[int]:
     incident = db.get(Incident, meeting.incident_id)
     assert incident is not None
-    drill = "【演练】" if meeting.drill else ""
+    drill, title = "【演练】" if meeting.drill else "", incidents.wall_title(db, incident)
     return tell(
         db,
         clock,
         cfg,
         users,
         kind=kind,
-        title=(f"{drill}复盘会：{incident.title}", f"{'[Drill] ' if meeting.drill else ''}Review meeting: {incident.title}"),
+        title=(f"{drill}复盘会：{title}", f"{'[Drill] ' if meeting.drill else ''}Review meeting: {title}"),
         body=(zh, en),
-        sms=f"{drill}{incident.title} 复盘会：{zh}",
+        sms=f"{drill}{title} 复盘会：{zh}",
         data={"review_id": meeting.id, "incident_id": meeting.incident_id},
         subject=(SUBJECT, meeting.id),
     )
@@ -260,12 +261,13 @@ def list_meetings(db: Session, principal: Principal, *, status: str | None = Non
     stmt = select(ReviewMeeting).where(scope_clause(principal, ReviewMeeting.unit_path))
     if status is not None:
         stmt = stmt.where(ReviewMeeting.status == status)
-    return list(db.execute(stmt.order_by(ReviewMeeting.due_at)).scalars())
+    # A review is a crisis record: staff covering the incident read it, not a classmate's grid role.
+    return [m for m in db.execute(stmt.order_by(ReviewMeeting.due_at)).scalars() if sees_texts(principal.grants, m.unit_path)]
 
 
 def get(db: Session, principal: Principal, meeting_id: int) -> ReviewMeeting:
     meeting = db.get(ReviewMeeting, meeting_id)
-    if meeting is None or not principal.covers(meeting.unit_path):
+    if meeting is None or not sees_texts(principal.grants, meeting.unit_path):
         raise missing_or_private(db, ReviewMeeting, meeting_id, what="review meeting", field="review_id")
     return meeting
 

@@ -13,6 +13,7 @@ from riskcontrol.core.clock import local_text
 from riskcontrol.core.http import AppContext, Db
 from riskcontrol.core.security import Principal
 from riskcontrol.incidents.models import Incident, IncidentPerson
+from riskcontrol.people.disclosure_rules import stand_in
 from riskcontrol.reviews import actions, recovery, report_rules, revisions, rules
 from riskcontrol.reviews import service as reviews
 from riskcontrol.reviews.models import ImprovementAction, RecoveryItem, ReviewMeeting
@@ -96,9 +97,7 @@ def person_labels(db: Db, incident_id: int, lang: str) -> dict[int, str]:
     for index, person in enumerate(people.scalars()):
         involvement = report_rules.INVOLVEMENT.get(person.involvement, {}).get(key, person.involvement)
         out[person.id] = (
-            f"{report_rules.mask(index, lang)} ({involvement})"
-            if key == "en"
-            else f"{report_rules.mask(index, lang)}（{involvement}）"
+            f"{stand_in(index, lang)} ({involvement})" if key == "en" else f"{stand_in(index, lang)}（{involvement}）"
         )
     return out
 

@@ -176,15 +176,17 @@ def _link_target(db: Session, ctx: AppContext, token: str) -> tuple[Escalation, 
 
 
 def _link_page(
-    request: Request, db: Session, ctx: AppContext, lang: str, esc: Escalation, *, just_acknowledged: bool
+    request: Request, db: Session, ctx: AppContext, lang: str, esc: Escalation, user: User, *, just_acknowledged: bool
 ) -> Response:
+    # The link travels by text message: the page shows what the message may (the disclosure policy).
+    words = escalation_service.wordings(db, esc, [user])[user.id]
     acknowledger = db.get(User, esc.acknowledged_by) if esc.acknowledged_by is not None else None
     level_name = level_texts(catalog.load_rubric(ctx.settings.sop_dir), lang).get(esc.level, {}).get("name", esc.level)
     return render(
         request,
         "ack.html",
         lang=lang,
-        title=esc.title_en if lang == "en" else esc.title_zh,
+        title=words.sms_title_en if lang == "en" else words.sms_title_zh,
         level=esc.level,
         level_name=level_name,
         status=esc.status,
@@ -213,10 +215,10 @@ def ack_link_page(request: Request, token: str, db: Db, ctx: Ctx) -> Response:
     """The one-tap link from an SMS: what it is about and one button to acknowledge (nothing changes yet)."""
     lang = page_language(request, ctx.settings.default_language)
     try:
-        esc, _user = _link_target(db, ctx, token)
+        esc, user = _link_target(db, ctx, token)
     except DomainError as exc:
         return _refused(request, ctx, lang, "GET", exc)
-    return _link_page(request, db, ctx, lang, esc, just_acknowledged=False)
+    return _link_page(request, db, ctx, lang, esc, user, just_acknowledged=False)
 
 
 @router.post("/e/{token}")
@@ -231,10 +233,10 @@ def ack_link_submit(request: Request, token: str, db: Db, ctx: Ctx) -> Response:
     except Conflict:
         # Resolved or closed before anyone acknowledged: nothing waits any more, so say so.
         db.rollback()
-        return _link_page(request, db, ctx, lang, esc, just_acknowledged=False)
+        return _link_page(request, db, ctx, lang, esc, user, just_acknowledged=False)
     except DomainError as exc:
         db.rollback()
         return _refused(request, ctx, lang, "POST", exc)
     # A second tap, or someone else first: the page then says when it was acknowledged, and by whom.
     just_acknowledged = was_open and esc.acknowledged_by == user.id
-    return _link_page(request, db, ctx, lang, esc, just_acknowledged=just_acknowledged)
+    return _link_page(request, db, ctx, lang, esc, user, just_acknowledged=just_acknowledged)

@@ -149,7 +149,8 @@ def test_the_people_involved_are_masked_for_roles_that_do_not_reach_families(nig
     leader_view = night.client.get(f"/api/v1/incidents/{incident['id']}", headers=night.token("leader")).json()
     assert leader_view["people"][0]["name"] != name
     assert leader_view["people"][0]["note"] is None
-    assert leader_view["people"][0]["name"].startswith(name[0])
+    # One policy for every surface (issue 16): the stand-in the review report prints, not a surname and stars.
+    assert leader_view["people"][0]["name"] == "学生甲"
 
 
 def test_after_an_outage_every_rung_of_a_late_tasks_ladder_already_due_is_told_at_once(night: Night) -> None:

@@ -151,7 +151,8 @@ def test_the_review_pdf_shows_every_section_task_verdict_and_notification(night:
 def test_a_leader_reads_student_a_where_the_counsellor_reads_the_name(night: Night, walked: int, tmp_path: Path) -> None:
     with night.sessions() as db:
         name = db.execute(select(IncidentPerson.name).where(IncidentPerson.incident_id == walked)).scalar_one()
-    leader = night.client.get(f"/api/v1/incidents/{walked}/review-report.html", headers=night.token("leader")).text
+    # A leader not in command of this incident ("leader" commands it, and so reads the names).
+    leader = night.client.get(f"/api/v1/incidents/{walked}/review-report.html", headers=night.token("leader2")).text
     assert "学生甲" in leader
     assert name not in leader
     counsellor = night.client.get(f"/api/v1/incidents/{walked}/review-report.pdf", headers=night.token("counselor_cs"))
@@ -163,7 +164,7 @@ def test_a_leader_reads_student_a_where_the_counsellor_reads_the_name(night: Nig
 
 
 def test_the_service_renders_the_same_report_in_english(night: Night, walked: int, tmp_path: Path) -> None:
-    token = night.token("leader")["Authorization"].removeprefix("Bearer ")
+    token = night.token("leader2")["Authorization"].removeprefix("Bearer ")
     with night.sessions() as db:
         principal = auth.load_principal(db, night.clock, token)
         assert principal is not None

@@ -67,6 +67,36 @@ def campuses(draw: st.DrawFn) -> tuple[list[Node], list[tuple[int, int | None]],
     return nodes, students, users
 
 
+def make_units(db: Session, nodes: list[Node]) -> list[OrgUnit]:
+    """The grid's units, in the nodes' order (codes U0, U1 …)."""
+    units: list[OrgUnit] = []
+    for k, node in enumerate(nodes):
+        parent = units[node.parent] if node.parent is not None else None
+        units.append(
+            grid_service.create_unit(db, code=f"U{k}", kind=node.kind, name_zh=f"单位{k}", name_en=f"U{k}", parent=parent)
+        )
+    return units
+
+
+def make_user(db: Session, clock: ManualClock, username: str, assignments: list[tuple[Role, int]]) -> tuple[User, str]:
+    """A user holding each (role, unit id), signed in for an hour: the user and their bearer token."""
+    user = User(username=username, name=username, active=True, failed_logins=0)
+    user.assignments = [RoleAssignment(role=role.value, unit_id=unit_id) for role, unit_id in set(assignments)]
+    db.add(user)
+    db.flush()
+    token = f"token-{username}"
+    db.add(
+        AuthSession(
+            user_id=user.id,
+            token_hash=hash_token(token),
+            kind="api",
+            created_at=clock.now(),
+            expires_at=clock.now() + timedelta(hours=1),
+        )
+    )
+    return user, token
+
+
 def visible(nodes: list[Node], held_at: set[int]) -> set[int]:
     """Indexes of units at or under any unit in `held_at`, by walking parent links."""
     seen = set()
@@ -91,13 +121,11 @@ def test_nobody_reads_or_lists_outside_their_subtree(
 ) -> None:
     nodes, student_specs, user_specs = campus
     wipe(engine)
+    # Each example is a fresh minute: the users' ids recur from one example to the next, and so would
+    # their rate-limit buckets on a clock that never moved.
+    clock.advance(timedelta(minutes=1))
     with sessions() as db:
-        units: list[OrgUnit] = []
-        for k, node in enumerate(nodes):
-            parent = units[node.parent] if node.parent is not None else None
-            units.append(
-                grid_service.create_unit(db, code=f"U{k}", kind=node.kind, name_zh=f"单位{k}", name_en=f"U{k}", parent=parent)
-            )
+        units = make_units(db, nodes)
         students = []
         for k, (cls, dorm) in enumerate(student_specs):
             student = Student(
@@ -109,23 +137,10 @@ def test_nobody_reads_or_lists_outside_their_subtree(
             )
             db.add(student)
             students.append(student)
-        tokens = []
-        for k, assignments in enumerate(user_specs):
-            user = User(username=f"user{k}", name=f"user{k}", active=True, failed_logins=0)
-            user.assignments = [RoleAssignment(role=role.value, unit_id=units[at].id) for role, at in set(assignments)]
-            db.add(user)
-            db.flush()
-            token = f"token-{k}"
-            db.add(
-                AuthSession(
-                    user_id=user.id,
-                    token_hash=hash_token(token),
-                    kind="api",
-                    created_at=clock.now(),
-                    expires_at=clock.now() + timedelta(hours=1),
-                )
-            )
-            tokens.append(token)
+        tokens = [
+            make_user(db, clock, f"user{k}", [(role, units[at].id) for role, at in assignments])[1]
+            for k, assignments in enumerate(user_specs)
+        ]
         db.commit()
         unit_ids = [u.id for u in units]
         student_ids = [s.id for s in students]

@@ -39,18 +39,6 @@ def test_the_reporting_tasks_are_those_of_the_leaders_informed_state() -> None:
     assert not rules.is_reporting_task("on_site_control")
 
 
-def test_a_leader_reads_student_a_and_b_where_a_counsellor_reads_names() -> None:
-    assert rules.shown_names(["王芳", "李雷"], sees=False, lang="zh") == ["学生甲", "学生乙"]
-    assert rules.shown_names(["王芳", "李雷"], sees=False, lang="en") == ["Student A", "Student B"]
-    assert rules.shown_names(["王芳", "李雷"], sees=True, lang="zh") == ["王芳", "李雷"]
-
-
-def test_masks_do_not_repeat_past_the_tenth_or_the_26th_person() -> None:
-    assert rules.mask(10, "zh") == "学生甲2"
-    assert rules.mask(26, "en") == "Student AA"
-    assert len({rules.mask(i, "zh") for i in range(40)}) == 40
-
-
 def test_response_figures_count_from_the_start_and_acknowledgement_from_the_warning() -> None:
     figures = rules.response_figures(
         at(0), warned_at=at(-3), acknowledged_at=at(1), on_site_at=at(3), stabilised_at=at(45), closed_at=at(49)
