@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock, next_local
 from riskcontrol.core.i18n import translate
-from riskcontrol.core.security import Principal, hash_password, minimal_paths
+from riskcontrol.core.security import Principal, hash_password
 from riskcontrol.grid import rules as grid_rules
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
@@ -38,6 +38,7 @@ from riskcontrol.incidents.models import DutyShift, MeasureRound
 from riskcontrol.incidents.prevention_rules import Calendar
 from riskcontrol.incidents.roster import CHECK_AT
 from riskcontrol.incidents.service import IncidentConfig
+from riskcontrol.people import auth
 from riskcontrol.people.models import Guardian, RoleAssignment, Student, User
 from riskcontrol.people.rules import Role
 from riskcontrol.settings import PROJECT_ROOT
@@ -483,23 +484,7 @@ DEMO_ZONES: tuple[tuple[str, str, str, str, tuple[tuple[str, str, str], ...], bo
 
 
 def _demo_principal(db: Session, username: str) -> Principal:
-    user = db.execute(select(User).where(User.username == username)).scalar_one()
-    grants = tuple(
-        (role, path)
-        for role, path in db.execute(
-            select(RoleAssignment.role, OrgUnit.path)
-            .join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
-            .where(RoleAssignment.user_id == user.id)
-        )
-    )
-    return Principal(
-        user_id=user.id,
-        username=user.username,
-        display_name=user.name,
-        roles=frozenset(role for role, _ in grants),
-        scope_paths=minimal_paths(path for _, path in grants),
-        grants=grants,
-    )
+    return auth.principal_of(db, username)
 
 
 def _square(lon: float, lat: float, half: float) -> list[list[float]]:

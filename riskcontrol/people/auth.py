@@ -136,3 +136,20 @@ def load_principal(db: Session, clock: Clock, token: str) -> Principal | None:
         grants=grants,
         session_expires_at=expires_at,
     )
+
+
+def principal_of(db: Session, username: str) -> Principal:
+    """An active user as a caller without a session (a command run on the server in their name)."""
+    user = db.execute(select(User).where(User.username == username, User.active.is_(True))).scalar_one_or_none()
+    if user is None:
+        raise NotAuthenticated(f"no active user named {username!r}", field="username")
+    units = select(RoleAssignment.role, OrgUnit.path).join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
+    grants = tuple(sorted({(role, path) for role, path in db.execute(units.where(RoleAssignment.user_id == user.id))}))
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.name,
+        roles=frozenset(role for role, _ in grants),
+        scope_paths=minimal_paths(path for _, path in grants),
+        grants=grants,
+    )
