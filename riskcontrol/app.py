@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from riskcontrol import __version__
-from riskcontrol.core import audit, deadlines, logredact, metrics
+from riskcontrol.core import audit, audit_anchors, deadlines, logredact, metrics
 from riskcontrol.core.bus import make_bus
 from riskcontrol.core.clock import Clock, SystemClock
 from riskcontrol.core.db import make_engine, make_sessionmaker
@@ -21,8 +21,9 @@ from riskcontrol.core.db_metrics import DatabaseCollector
 from riskcontrol.core.dispatcher import Dispatcher
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.health import router as health_router
-from riskcontrol.core.http import AppContext, NoSniff, install_error_handlers
+from riskcontrol.core.http import SESSION_COOKIE, AppContext, NoSniff, install_error_handlers
 from riskcontrol.core.principals import PrincipalCache
+from riskcontrol.core.ratelimit import AnonymousLimit, RateLimits
 from riskcontrol.core.security import use_password_hashing
 from riskcontrol.core.worker import Worker
 from riskcontrol.escalation import concern_watch
@@ -61,6 +62,9 @@ from riskcontrol.people.concern_api import router as concern_router
 from riskcontrol.people.cover_api import router as cover_router
 from riskcontrol.people.factor_api import router as factor_router
 from riskcontrol.people.import_api import router as import_router
+from riskcontrol.privacy import retention as privacy_retention
+from riskcontrol.privacy.api import router as privacy_router
+from riskcontrol.privacy.subject.api import router as subject_router
 from riskcontrol.reviews import actions as review_actions
 from riskcontrol.reviews import recovery as review_recovery
 from riskcontrol.reviews import service as review_service
@@ -88,11 +92,12 @@ STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsChannel | None = None) -> AppContext:
     """Database, clock, bus and every domain's wiring: channels, deadline handlers, event subscribers."""
+    trail = settings.audit_config()
     engine = make_engine(settings.database_url)
     ctx = AppContext(
         settings=settings,
         engine=engine,
-        sessions=make_sessionmaker(engine),
+        sessions=audit.keyed(make_sessionmaker(engine), trail.key),
         clock=clock or SystemClock(),
         secret=settings.resolve_secret(),
         principals=PrincipalCache(
@@ -101,6 +106,12 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
             watched_tables=auth.PRINCIPAL_TABLES,
         ),
         bus=make_bus(settings.redis_url, heartbeat_seconds=settings.bus_retry_seconds),
+    )
+    ctx.rates = RateLimits.per_minute(
+        ctx.clock,
+        anonymous=settings.rate_limit_anonymous_per_minute,
+        login=settings.rate_limit_login_per_minute,
+        user=settings.rate_limit_user_per_minute,
     )
     use_password_hashing(settings.resolve_argon2_profile())
     on_failure = notify_service.outbox_failure_hook(ctx.events)
@@ -156,6 +167,11 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
     measures = prevention.PreventionConfig(calendar=Calendar(settings.tz), library=incidents.library, events=ctx.events)
     prevention.register(measures, ctx.deadline_handlers)
     ctx.extras["prevention"] = measures
+    audit_anchors.register(trail, ctx.deadline_handlers)
+    ctx.extras["audit"] = trail
+    retention = privacy_retention.RetentionConfig(sop_dir=settings.sop_dir, tz=settings.tz)
+    privacy_retention.register(retention, ctx.deadline_handlers)
+    ctx.extras["retention"] = retention
     return ctx
 
 
@@ -191,10 +207,18 @@ def build_worker(ctx: AppContext) -> Worker:
     keep_opening = prevention.opening_job(ctx.extras["prevention"]).keeper()
     # And of inspection rounds.
     keep_inspections = inspections.opening_job(ctx.extras["inspections"]).keeper()
+    # And of the audit chain's hourly anchor and daily report.
+    keep_anchor = audit_anchors.anchor_job().keeper()
+    keep_audit_report = audit_anchors.report_job(ctx.extras["audit"]).keeper()
+    # And the daily retention run (PIPL): what is past its period is deleted or anonymised.
+    keep_retention = ctx.extras["retention"].job().keeper()
     worker.jobs = [
         ("roster", keep_gap_check),
         ("prevention", keep_opening),
         ("inspections", keep_inspections),
+        ("audit-anchor", keep_anchor),
+        ("audit-report", keep_audit_report),
+        ("retention", keep_retention),
         ("deadlines", sweep_deadlines),
         ("outbox", dispatch_outbox),
         ("audit", audit.seal_all),
@@ -235,19 +259,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         title="riskcontrol",
         version=__version__,
         lifespan=lifespan,
-        responses=error_responses(400, 401, 403, 404, 422, 503),
+        responses=error_responses(400, 401, 403, 404, 422, 429, 503),
     )
     app.state.ctx = ctx
     install_error_handlers(app, outage_page=outage_page)
     app.include_router(health_router)
     if settings.metrics_enabled:
         metrics.install(app, database_metrics(ctx))
+    # Static files, health and metrics are not counted; Twilio's signed status callbacks come in bursts.
+    unlimited = ("/static/", "/healthz", "/readyz", "/metrics", "/favicon.ico", TWILIO_STATUS_PATH)
+    app.add_middleware(AnonymousLimit, limits=ctx.rates, session_cookie=SESSION_COOKIE, exempt=unlimited)
     app.add_middleware(NoSniff)
     app.include_router(people_router)
     app.include_router(concern_router)
     app.include_router(import_router)
     app.include_router(factor_router)
     app.include_router(cover_router)
+    app.include_router(subject_router)
     app.include_router(grid_router)
     app.include_router(notify_router)
     app.include_router(escalation_router)
@@ -262,6 +290,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(incident_sockets)
     app.include_router(roster_router)
     app.include_router(prevention_router)
+    app.include_router(privacy_router)
     app.include_router(pages_router)
     app.include_router(warning_pages_router)
     app.include_router(incident_pages_router)

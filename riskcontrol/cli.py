@@ -6,7 +6,7 @@ import secrets
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 
+from riskcontrol.core import audit
 from riskcontrol.core.clock import SystemClock
 from riskcontrol.core.csvimport import RowError
 from riskcontrol.core.db import make_engine, make_sessionmaker, transaction
@@ -37,6 +38,8 @@ triage_app = typer.Typer(help="The triage rubric (sop/triage.yaml) and its calib
 app.add_typer(triage_app, name="triage")
 riskmap_app = typer.Typer(help="The risk map (风险地图).", no_args_is_help=True)
 app.add_typer(riskmap_app, name="riskmap")
+privacy_app = typer.Typer(help="Personal data held, retention periods and legal holds (PIPL).", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
 
 out = Console()
 err = Console(stderr=True)
@@ -48,10 +51,11 @@ def _settings() -> Settings:
 
 @contextmanager
 def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    """A session factory on the configured database; the engine is disposed afterwards."""
+    """A session factory on the configured database, keyed for the audit log; the engine is disposed afterwards."""
+    key = settings.resolve_audit_key()
     engine = make_engine(settings.database_url)
     try:
-        yield make_sessionmaker(engine)
+        yield audit.keyed(make_sessionmaker(engine), key)
     finally:
         engine.dispose()
 
@@ -244,20 +248,122 @@ def user_password(
     out.print(f"password set for {username}" + (f": {password}" if generate else ""))
 
 
+@privacy_app.command("export")
+def privacy_export(
+    student_no: str,
+    as_user: Annotated[str, typer.Option("--as", help="The student-affairs user the export is made (and audited) for.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the file (readable by its owner only).")],
+    fmt: Annotated[str, typer.Option("--format", help="json or pdf.")] = "json",
+    lang: Annotated[str, typer.Option(help="The PDF in zh or en.")] = "zh",
+) -> None:
+    """Everything held about the student numbered STUDENT_NO (PIPL Art. 45), as JSON or PDF; audited."""
+    import json
+
+    from riskcontrol.core.errors import DomainError
+    from riskcontrol.people.auth import principal_of
+    from riskcontrol.privacy.subject import document, export, service
+
+    if fmt not in ("json", "pdf") or lang not in ("zh", "en"):
+        err.print("[red]--format[/red] is json or pdf, [red]--lang[/red] zh or en")
+        raise typer.Exit(2)
+    settings = _settings()
+    try:
+        with _database(settings) as factory, transaction(factory) as db:
+            clock = SystemClock()
+            data = export.export(db, clock, principal_of(db, as_user), service.student_id_of(db, student_no), fmt=fmt)
+    except DomainError as exc:
+        err.print(f"[red]{exc.field or 'error'}:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    if fmt == "json":
+        body = json.dumps(data, ensure_ascii=False, indent=2).encode()
+    else:
+        body = document.render_pdf(data, tz=settings.tz, lang=lang)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.touch(mode=0o600)
+    out_file.write_bytes(body)
+    out.print(f"{out_file}: everything held about {student_no} ({sum(len(v) for v in data['sections'].values())} records)")
+
+
+@privacy_app.command("report")
+def privacy_report() -> None:
+    """What personal data is held, by kind and age band, how much is past its period, and the open holds."""
+    from rich.table import Table
+
+    from riskcontrol.privacy import report, retention
+    from riskcontrol.privacy.rules import AGE_BANDS
+
+    settings = _settings()
+    with _database(settings) as factory, factory() as db:
+        found = report.build(db, SystemClock(), retention.load_policy(settings.sop_dir))
+    table = Table(title=f"personal data held at {found.at:%Y-%m-%d %H:%M} UTC")
+    for header in ("kind", "keep (days)", "held", *(band for band, _ in AGE_BANDS), "past due"):
+        table.add_column(header, justify="left" if header == "kind" else "right")
+    for line in found.lines:
+        bands = (str(line.bands[band]) for band, _ in AGE_BANDS)
+        table.add_row(line.kind.value, str(line.keep_days), str(line.held), *bands, str(line.past_due))
+    out.print(table)
+    if found.last_run is not None:
+        counts = ", ".join(f"{kind} {n}" for kind, n in found.last_run.counts.items())
+        out.print(f"last retention run {found.last_run.ran_at:%Y-%m-%d %H:%M} UTC: {counts}")
+    else:
+        out.print("no retention run yet")
+    if not found.holds:
+        out.print("open legal holds: none")
+        return
+    holds = Table(title=f"open legal holds: {len(found.holds)}")
+    for header in ("id", "subject", "placed", "by", "reason"):
+        holds.add_column(header)
+    for hold in found.holds:
+        holds.add_row(
+            str(hold.id), f"{hold.subject_type} {hold.subject_id}", f"{hold.placed_at:%Y-%m-%d}", str(hold.placed_by), hold.reason
+        )
+    out.print(holds)
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Seal what was appended, walk the chain; exit 1 naming the first row altered or removed."""
-    from riskcontrol.core import audit
+    """Seal what was appended, walk the chain with the key and against the anchors file; exit 1 naming
+    the first row altered, forged, rehashed or removed."""
+    from riskcontrol.core import audit_anchors
 
-    with _database(_settings()) as factory:
-        audit.seal_all(factory)
+    settings = _settings()
+    try:
+        anchors = audit_anchors.read_anchors(settings.audit_anchors)
+    except audit.ChainBroken as exc:
+        err.print(f"audit chain unverifiable: {exc}")
+        raise typer.Exit(1) from exc
+    with _database(settings) as factory:
+        with suppress(audit.ChainBroken):  # the sealer refuses a tampered head; the walk says where
+            audit.seal_all(factory)
         with factory() as db:
-            report = audit.verify_chain(db)
+            report = audit.verify_chain(db, anchors=anchors)
     if report.ok:
         out.print(f"audit chain intact: {report.rows_checked} rows")
         return
-    err.print(f"audit chain broken at seq {report.broken_seq} (row id {report.broken_id}): {report.reason}")
+    where = f"seq {report.broken_seq}" if report.broken_seq is not None else "an unsealed row"
+    err.print(f"audit chain broken at {where} (row id {report.broken_id}): {report.reason}")
     raise typer.Exit(1)
+
+
+@audit_app.command("report")
+def audit_report(
+    day: Annotated[
+        str | None, typer.Option("--date", help="The day, YYYY-MM-DD in the school's time zone (default: today).")
+    ] = None,
+) -> None:
+    """Print a day's anchors of the audit chain and its audit rows counted by action."""
+    from datetime import date
+
+    from riskcontrol.core import audit_anchors
+
+    settings = _settings()
+    try:
+        when = date.fromisoformat(day) if day is not None else SystemClock().now().astimezone(settings.tz).date()
+    except ValueError as exc:
+        err.print(f"--date must be YYYY-MM-DD, got {day!r}")
+        raise typer.Exit(2) from exc
+    with _database(settings) as factory, factory() as db:
+        out.print(audit_anchors.daily_report(db, settings.audit_config(), when), highlight=False, soft_wrap=True)
 
 
 @riskmap_app.command("check")

@@ -18,6 +18,8 @@ from riskcontrol.observations import opinion_models as _opinion  # noqa: F401
 from riskcontrol.people import concern_models as _concern  # noqa: F401
 from riskcontrol.people import factor_models as _factors  # noqa: F401
 from riskcontrol.people import models as _people  # noqa: F401
+from riskcontrol.privacy import models as _privacy  # noqa: F401
+from riskcontrol.privacy.subject import models as _subject  # noqa: F401
 from riskcontrol.reviews import models as _reviews  # noqa: F401
 
 metadata = Base.metadata
