@@ -13,6 +13,7 @@ from riskcontrol.core.audit import AuditLog
 from riskcontrol.core.clock import Clock
 from riskcontrol.escalation.models import Escalation
 from riskcontrol.incidents.models import IncidentPerson
+from riskcontrol.notify.models import Notification
 from riskcontrol.observations.models import Observation
 from riskcontrol.people.models import AuthSession
 from riskcontrol.privacy import retention
@@ -50,6 +51,8 @@ def _held(kind: Kind) -> tuple[Any, list[ColumnElement[bool]]]:
         return AuditLog.at, [AuditLog.action.in_(CONTACT_READ_ACTIONS)]
     if kind == Kind.AUDIT:
         return AuditLog.at, [AuditLog.action.not_in(CONTACT_READ_ACTIONS)]
+    if kind == Kind.NOTIFICATIONS:
+        return Notification.created_at, [Notification.title_zh != retention.ANONYMISED_ZH]
     return AuthSession.created_at, []
 
 

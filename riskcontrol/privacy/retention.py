@@ -18,14 +18,16 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, Select, String, and_, cast, delete, event, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit, deadlines
+from riskcontrol.core import audit, deadlines, outbox
 from riskcontrol.core.audit import AuditLog
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.datafiles import load_model
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
+from riskcontrol.core.outbox import OutboxMessage
 from riskcontrol.escalation.models import Escalation, EscalationEvent
 from riskcontrol.escalation.service import CLOSED, RESOLVED
 from riskcontrol.incidents.models import Incident, IncidentPerson
+from riskcontrol.notify.models import Notification
 from riskcontrol.observations.models import Observation
 from riskcontrol.people.models import AuthSession
 from riskcontrol.privacy.models import LegalHold, RetentionRun
@@ -148,6 +150,15 @@ def due(kind: Kind, policy: RetentionPolicy, now: datetime) -> Select[int]:
         )
     if kind == Kind.SESSIONS:
         return select(AuthSession.id).where(or_(AuthSession.expires_at < cutoff, AuthSession.revoked_at < cutoff))
+    if kind == Kind.NOTIFICATIONS:
+        about_held_student = select(cast(Escalation.id, String)).where(Escalation.student_id.in_(held(STUDENT)))
+        about_kept_incident = select(cast(Incident.id, String)).where(Incident.id.in_(kept_incidents()))
+        return select(Notification.id).where(
+            Notification.created_at < cutoff,
+            Notification.title_zh != ANONYMISED_ZH,
+            ~and_(Notification.subject_type == "escalation", Notification.subject_id.in_(about_held_student)),
+            ~and_(Notification.subject_type == "incident", Notification.subject_id.in_(about_kept_incident)),
+        )
     raise ValueError(f"{kind} is cut from the audit chain, not selected row by row")
 
 
@@ -230,6 +241,26 @@ def _anonymise_people(db: Session, ids: list[int]) -> None:
     )
 
 
+def _anonymise_notifications(db: Session, ids: list[int]) -> None:
+    """The inbox items' words (which name the student) and the texts sent for them; who was told, when, over
+    what and whether it arrived stay for the figures. A text still waiting to go is left alone."""
+    values = {"title_zh": ANONYMISED_ZH, "title_en": ANONYMISED_EN, "body_zh": "", "body_en": "", "data": {}}
+    db.execute(
+        update(Notification).where(Notification.id.in_(ids)).values(**values),
+        execution_options={"synchronize_session": False},
+    )
+    db.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.subject_type == "notification",
+            OutboxMessage.subject_id.in_([str(i) for i in ids]),
+            OutboxMessage.status != outbox.PENDING,
+        )
+        .values(payload={}),
+        execution_options={"synchronize_session": False},
+    )
+
+
 def _delete_sessions(db: Session, ids: list[int]) -> None:
     db.execute(delete(AuthSession).where(AuthSession.id.in_(ids)), execution_options={"synchronize_session": False})
 
@@ -239,6 +270,7 @@ ROW_KINDS: Final[dict[Kind, Callable[[Session, list[int]], None]]] = {
     Kind.RESOLVED_ESCALATIONS: _anonymise_escalations,
     Kind.INCIDENT_PEOPLE: _anonymise_people,
     Kind.SESSIONS: _delete_sessions,
+    Kind.NOTIFICATIONS: _anonymise_notifications,
 }
 
 

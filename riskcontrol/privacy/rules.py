@@ -20,6 +20,7 @@ class Kind(StrEnum):
     CONTACT_READS = "contact_reads"  # audit rows of reads of contacts and of an incident's people
     AUDIT = "audit"  # every other audit row: removed as a prefix of the chain
     SESSIONS = "sessions"  # expired or revoked sign-in sessions: deleted
+    NOTIFICATIONS = "notifications"  # inbox items and the texts sent for them: their words anonymised
 
 
 # Audit actions that record a disclosure of a person's contact details or involvement.

@@ -25,10 +25,12 @@ from riskcontrol.cli import app as cli
 from riskcontrol.core import audit
 from riskcontrol.core.audit import AuditLog
 from riskcontrol.core.clock import ManualClock
+from riskcontrol.core.outbox import OutboxMessage
 from riskcontrol.core.security import hash_token
 from riskcontrol.escalation.models import Escalation
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.incidents.models import Incident, IncidentPerson
+from riskcontrol.notify.models import Notification
 from riskcontrol.observations.models import Observation
 from riskcontrol.people.models import AuthSession, Student, User
 from riskcontrol.privacy import report, retention
@@ -50,6 +52,7 @@ periods:
   incident_people: {keep: 90d, basis: test, label: {zh: 当事人, en: people}}
   audit: {keep: 120d, basis: test, label: {zh: 审计, en: audit}}
   contact_reads: {keep: 150d, basis: test, label: {zh: 查阅, en: reads}}
+  notifications: {keep: 100d, basis: test, label: {zh: 消息, en: messages}}
 """
 
 
@@ -77,6 +80,45 @@ class Seeded:
     held_incident: int
     held_student: int
     old_session: int
+
+
+def _notification(night: Night, subject_type: str, subject_id: int, words: str) -> tuple[int, int]:
+    """An inbox item to the counsellor and the text sent for it, both naming the student: their ids."""
+    now = night.clock.now()
+    with night.sessions() as db:
+        to = db.execute(select(User).where(User.username == "counselor_cs")).scalar_one()
+        item = Notification(
+            user_id=to.id,
+            kind="escalation",
+            level="red",
+            subject_type=subject_type,
+            subject_id=str(subject_id),
+            title_zh=words,
+            title_en=words,
+            body_zh=words,
+            body_en=words,
+            data={"words": words},
+            channels="in_app,sms",
+            created_at=now,
+        )
+        db.add(item)
+        db.flush()
+        text = OutboxMessage(
+            channel="sms",
+            recipient_user_id=to.id,
+            address="+8613900000000",
+            payload={"body": words, "notification_id": item.id},
+            subject_type="notification",
+            subject_id=str(item.id),
+            status="sent",
+            attempts=1,
+            created_at=now,
+            next_attempt_at=now,
+            sent_at=now,
+        )
+        db.add(text)
+        db.commit()
+        return item.id, text.id
 
 
 def _student(db: Session, n: int) -> Student:
@@ -255,6 +297,8 @@ def test_each_kind_goes_when_its_period_passes_and_what_is_held_stays(
     contacts = night.client.get(f"/api/v1/people/students/{s.held_student}/contacts", headers=night.token("affairs"))
     assert contacts.status_code == 200, contacts.text
     read_at = night.clock.now()
+    told = _notification(night, "escalation", s.resolved_esc, "【紧急】刘铭翔（2023010101）异常情况报告")
+    told_held = _notification(night, "incident", s.held_incident, "【事件】刘铭翔 失联")
     caplog.set_level(logging.INFO, logger=retention.__name__)
 
     day(night, 8)  # sessions: 7 days after expiry
@@ -286,6 +330,14 @@ def test_each_kind_goes_when_its_period_passes_and_what_is_held_stays(
     assert get(night, IncidentPerson, s.reviewing_person).name != retention.STAND_IN
     assert get(night, IncidentPerson, s.held_person).name != retention.STAND_IN
     assert last_counts(night)["incident_people"] == 1
+
+    day(night, 102)  # the words of inbox items and texts (sent on day 1): anonymised; about a held incident, kept
+    item, text = get(night, Notification, told[0]), get(night, OutboxMessage, told[1])
+    assert (item.title_zh, item.body_zh, item.data, text.payload) == (retention.ANONYMISED_ZH, "", {}, {})
+    assert (item.created_at, text.status) == (read_at, "sent")  # who was told, when, and that it went stay
+    assert get(night, Notification, told_held[0]).title_zh == "【事件】刘铭翔 失联"
+    assert get(night, OutboxMessage, told_held[1]).payload["body"] == "【事件】刘铭翔 失联"
+    assert last_counts(night)["notifications"] >= 1  # with those the seeding itself sent
 
     day(night, 121)  # audit rows past 120 days, but the hold placed on day 0 keeps the chain from there
     assert last_counts(night)["audit"] == 0

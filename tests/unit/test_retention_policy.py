@@ -20,6 +20,7 @@ periods:
   incident_people: {keep: 1095d, basis: b, label: {zh: 当事人, en: people}}
   audit: {keep: 1095d, basis: b, label: {zh: 审计, en: audit}}
   contact_reads: {keep: 1095d, basis: b, label: {zh: 查阅, en: reads}}
+  notifications: {keep: 365d, basis: b, label: {zh: 消息, en: messages}}
 """
 
 
@@ -40,7 +41,7 @@ def test_an_unknown_kind_is_named_with_its_line(tmp_path: Path) -> None:
     text = GOOD + "  chat_logs: {keep: 7d, basis: b, label: {zh: 聊天, en: chats}}\n"
     with pytest.raises(DataFileError) as caught:
         load_model(write(tmp_path, text), RetentionPolicy)
-    assert (caught.value.field, caught.value.line) == ("periods.chat_logs", 9)
+    assert (caught.value.field, caught.value.line) == ("periods.chat_logs", GOOD.count("\n") + 1)
 
 
 def test_a_bad_duration_is_named_with_its_line(tmp_path: Path) -> None:
