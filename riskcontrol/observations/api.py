@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Annotated
@@ -24,7 +24,7 @@ from riskcontrol.observations import catalog, rules
 from riskcontrol.observations.models import Observation
 from riskcontrol.observations.schemas import FiledOut, LevelOverrideIn, ObservationIn, ObservationOut, ReasonOut
 from riskcontrol.observations.service import FilingRules, file_observation, override_level_of
-from riskcontrol.people.disclosure_rules import sees_texts
+from riskcontrol.people import disclosure
 from riskcontrol.people.rules import SEES_RISK
 
 router = APIRouter(prefix="/api/v1/observations", tags=["observations"])
@@ -70,8 +70,8 @@ def filed(o: Observation, g: Graded) -> FiledOut:
     return FiledOut(id=o.id, level=g.level, reasons=[ReasonOut(**r) for r in g.reasons], escalation_id=o.escalation_id)
 
 
-def shown(o: Observation, g: Graded, *, note: bool) -> ObservationOut:
-    """`note`: whether the reader may read the filer's words (see `note_visible`)."""
+def shown(o: Observation, g: Graded, *, note: str | None) -> ObservationOut:
+    """`note`: the filer's words as the reader may read them (see `note_for`)."""
     return ObservationOut(
         id=o.id,
         client_id=o.client_id,
@@ -79,7 +79,7 @@ def shown(o: Observation, g: Graded, *, note: bool) -> ObservationOut:
         unit_id=o.unit_id,
         student_id=o.student_id,
         checklist=o.checklist,
-        note=o.note if note else None,
+        note=note,
         observed_at=o.observed_at,
         filed_at=o.filed_at,
         suggested_level=g.suggested_level,
@@ -92,24 +92,31 @@ def shown(o: Observation, g: Graded, *, note: bool) -> ObservationOut:
     )
 
 
-def note_visible(principal: Principal, o: Observation, path: str) -> bool:
-    """A filer reads their own words; others' words only staff covering the unit (the disclosure policy:
-    a classmate holding a grid role does not read what someone else wrote about a student)."""
-    return o.filed_by == principal.user_id or sees_texts(principal.grants, path)
+def note_for(principal: Principal, o: Observation, path: str, person: disclosure.Person | None) -> str | None:
+    """The filer's words as this reader may read them: the filer reads her own; others by the disclosure
+    policy (staff covering the unit, the student as the policy shows them to the reader; a classmate
+    holding a grid role does not read what someone else wrote about a student)."""
+    if o.note is None or o.filed_by == principal.user_id:
+        return o.note
+    view = disclosure.view(principal.grants, path, [person] if person is not None else [])
+    return view.text(o.note) or None
 
 
-def _reader(db: Session, ctx: AppContext, principal: Principal) -> Callable[[Observation], ObservationOut]:
-    """Each observation as the caller may read it: its grading and whether its note shows."""
+def _reader(
+    db: Session, ctx: AppContext, principal: Principal, rows: Sequence[Observation]
+) -> Callable[[Observation], ObservationOut]:
+    """Each of `rows` as the caller may read it: its grading and its note (the units and students of all of
+    them looked up at once)."""
     sop = ctx.settings.sop_dir
     checklist, rubric = catalog.load_checklist(sop), catalog.load_rubric(sop)
-    paths: dict[int, str] = {}
+    unit_ids = {o.unit_id for o in rows}
+    paths = dict(db.execute(select(OrgUnit.id, OrgUnit.path).where(OrgUnit.id.in_(unit_ids))).all()) if unit_ids else {}
+    persons = disclosure.people(db, [o.student_id for o in rows])
 
     def read(o: Observation) -> ObservationOut:
-        if o.unit_id not in paths:
-            unit = db.get(OrgUnit, o.unit_id)
-            paths[o.unit_id] = unit.path if unit is not None else ""
-        path = paths[o.unit_id]
-        return shown(o, _graded(o, principal, path, checklist, rubric), note=note_visible(principal, o, path))
+        path = paths.get(o.unit_id, "")
+        note = note_for(principal, o, path, persons.get(o.student_id) if o.student_id is not None else None)
+        return shown(o, _graded(o, principal, path, checklist, rubric), note=note)
 
     return read
 
@@ -145,11 +152,14 @@ def list_observations(
 ) -> list[ObservationOut]:
     """Observations in the caller's scope (and their own), newest first, each as the caller may read it."""
     stmt = visible(principal).order_by(Observation.filed_at.desc(), Observation.id.desc())
-    read = _reader(db, ctx, principal)
     if level is None:
-        return [read(o) for o in db.execute(stmt.limit(limit).offset(offset)).scalars()]
+        rows = db.execute(stmt.limit(limit).offset(offset)).scalars().all()
+        read = _reader(db, ctx, principal, rows)
+        return [read(o) for o in rows]
     # Filtered on the level the caller reads, so the filter cannot tell what the register added.
-    matching = (out for o in db.execute(stmt).scalars() if (out := read(o)).level == level.value)
+    rows = db.execute(stmt).scalars().all()
+    read = _reader(db, ctx, principal, rows)
+    matching = (out for o in rows if (out := read(o)).level == level.value)
     return list(islice(matching, offset, offset + limit))
 
 
@@ -163,7 +173,7 @@ def get_visible(db: Session, principal: Principal, observation_id: int) -> Obser
 @router.get("/{observation_id}", response_model=ObservationOut, responses=error_responses(404))
 def get_observation(observation_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> ObservationOut:
     observation = get_visible(db, principal, observation_id)
-    return _reader(db, ctx, principal)(observation)
+    return _reader(db, ctx, principal, [observation])(observation)
 
 
 @router.post("/{observation_id}/level", response_model=ObservationOut, responses=error_responses(403, 404))
@@ -182,4 +192,4 @@ def override_level(
         reason=body.reason,
     )
     db.commit()
-    return _reader(db, ctx, principal)(observation)
+    return _reader(db, ctx, principal, [observation])(observation)

@@ -6,10 +6,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import NO_NUL, AppContext, ClockDep, Ctx, CurrentPrincipal, Db, PathId
+from riskcontrol.core.security import Principal
 from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents.models import Incident
 from riskcontrol.reviews import actions, cases, recovery, rules, service
 from riskcontrol.reviews.models import CaseStudy, ImprovementAction, RecoveryItem, ReviewMeeting
 from riskcontrol.reviews.schemas import (
@@ -34,7 +37,15 @@ def _cfg(ctx: AppContext) -> ReviewConfig:
     return cfg
 
 
-def meeting_out(meeting: ReviewMeeting) -> MeetingOut:
+def meeting_out(db: Session, principal: Principal, meeting: ReviewMeeting) -> MeetingOut:
+    """A review meeting as the reader may read it: its minutes and conclusions with the incident's people as
+    the disclosure policy shows them to this reader."""
+    incident = db.get(Incident, meeting.incident_id)
+    view = incidents.reader_view(db, principal, incident) if incident is not None else None
+
+    def words(text: str) -> str:
+        return view.text(text) if view is not None else ""
+
     return MeetingOut(
         id=meeting.id,
         incident_id=meeting.incident_id,
@@ -48,8 +59,8 @@ def meeting_out(meeting: ReviewMeeting) -> MeetingOut:
         held_at=meeting.held_at,
         days_late=rules.days_late(meeting.due_at, meeting.held_at) if meeting.held_at is not None else 0,
         attendees=meeting.attendees,
-        minutes=meeting.minutes,
-        conclusions=meeting.conclusions,
+        minutes=words(meeting.minutes),
+        conclusions=[words(c) for c in meeting.conclusions],
         recorded_by=meeting.recorded_by,
         escalated_at=meeting.escalated_at,
     )
@@ -58,19 +69,19 @@ def meeting_out(meeting: ReviewMeeting) -> MeetingOut:
 @router.get("/reviews")
 def list_reviews(db: Db, principal: CurrentPrincipal, status: Status | None = None) -> list[MeetingOut]:
     """Review meetings of incidents in your scope, soonest due first."""
-    return [meeting_out(m) for m in service.list_meetings(db, principal, status=status)]
+    return [meeting_out(db, principal, m) for m in service.list_meetings(db, principal, status=status)]
 
 
 @router.get("/reviews/{review_id}", responses=error_responses(404))
 def get_review(review_id: PathId, db: Db, principal: CurrentPrincipal) -> MeetingOut:
-    return meeting_out(service.get(db, principal, review_id))
+    return meeting_out(db, principal, service.get(db, principal, review_id))
 
 
 @router.put("/reviews/{review_id}/schedule", responses=error_responses(403, 404, 409, 422))
 def schedule_review(review_id: PathId, body: ScheduleIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> MeetingOut:
     """Set (or move) when and where the meeting is held."""
     meeting = service.schedule(db, ctx.clock, _cfg(ctx), principal, review_id, body)
-    out = meeting_out(meeting)
+    out = meeting_out(db, principal, meeting)
     db.commit()
     return out
 
@@ -79,7 +90,7 @@ def schedule_review(review_id: PathId, body: ScheduleIn, db: Db, ctx: Ctx, princ
 def record_held(review_id: PathId, body: HeldIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> MeetingOut:
     """Record the meeting as held: when, who came, the minutes and the conclusions (late when after its due time)."""
     meeting = service.record_held(db, ctx.clock, _cfg(ctx), principal, review_id, body)
-    out = meeting_out(meeting)
+    out = meeting_out(db, principal, meeting)
     db.commit()
     return out
 

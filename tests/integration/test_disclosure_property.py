@@ -21,6 +21,7 @@ from riskcontrol.core.clock import ManualClock
 from riskcontrol.escalation.models import Escalation, EscalationRecipient
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.incidents.models import IncidentRole
+from riskcontrol.observations.models import Observation
 from riskcontrol.people.models import Guardian, Student
 from riskcontrol.people.rules import SEES_CONTACTS, STUDENT_ROLES, Role
 from tests.conftest import wipe
@@ -82,7 +83,7 @@ def test_no_reader_sees_a_name_or_contact_the_policy_denies(
             db.add(student)
             students.append(student)
         # The response team at the school opens the incident; it is not one of the readers under test.
-        _, team_token = make_user(db, clock, "team", [(Role.RESPONSE_TEAM, units[0].id)])
+        team, team_token = make_user(db, clock, "team", [(Role.RESPONSE_TEAM, units[0].id)])
         readers = [
             make_user(db, clock, f"user{k}", [(role, units[at].id) for role, at in assignments])
             for k, assignments in enumerate(user_specs)
@@ -136,6 +137,23 @@ def test_no_reader_sees_a_name_or_contact_the_policy_denies(
         db.flush()
         esc_id = esc.id
         db.add_all(EscalationRecipient(escalation_id=esc_id, user_id=reader_ids[k], step=0, told_at=clock.now()) for k in told)
+        # An observation about the same student, filed by someone who is not among the readers.
+        db.add(
+            Observation(
+                client_id="obs-1",
+                filed_by=team.id,
+                unit_id=unit_ids[student_specs[first][0]],
+                student_id=student_ids[first],
+                checklist=["sudden_mood_change"],
+                note=f"{SECRET}：{NAMES[first]}（{_number(first)}），电话 {_spaced(_phone(first))}",
+                observed_at=clock.now(),
+                filed_at=clock.now(),
+                suggested_level="blue",
+                score=1,
+                reasons=[],
+                level="blue",
+            )
+        )
         db.commit()
 
     incident_path = {incident_unit}
@@ -168,13 +186,14 @@ def test_no_reader_sees_a_name_or_contact_the_policy_denies(
             if not incident_texts:
                 assert SECRET not in text, (what, k, assignments)
 
-        was_told = k in told
         esc_scope = student_specs[first][0]
-        for what, reply in {
-            "escalation": client.get(f"/api/v1/escalations/{esc_id}", headers=headers),
-            "escalations": client.get("/api/v1/escalations", headers=headers),
-            "mine": client.get("/api/v1/escalations?mine=true", headers=headers),
-        }.items():
+        # The escalation's readers told of it may read the name; nobody was told of the observation.
+        for what, reply, was_told in (
+            ("escalation", client.get(f"/api/v1/escalations/{esc_id}", headers=headers), k in told),
+            ("escalations", client.get("/api/v1/escalations", headers=headers), k in told),
+            ("mine", client.get("/api/v1/escalations?mine=true", headers=headers), k in told),
+            ("observations", client.get("/api/v1/observations", headers=headers), False),
+        ):
             assert reply.status_code in (200, 403, 404), (what, reply.status_code, reply.text)
             text = reply.text if reply.status_code == 200 else ""
             if not full(first) or commands:  # a command role on the incident is not one on the escalation
