@@ -69,6 +69,7 @@ def staff_map(
         tiles=cfg.tiles,
         editable=editable,
         page_scripts=page_scripts,
+        labels=service.campus_labels(base, places, lang),
     )
     data = {**page_data, "unplaced": content.unplaced}
     holder = f"<div id=\"riskmap-page\" hidden data-page='{_attr(json.dumps(data, ensure_ascii=False))}'></div>"
@@ -82,9 +83,14 @@ def _attr(text: str) -> str:
 
 def public_map(db: Session, cfg: MapSettings, lang: Lang) -> str:
     """The students' map: public zones, safety tips, the campus; one self-contained HTML document."""
-    base, _ = service.campus(cfg.directory)
+    base, places = service.campus(cfg.directory)
     return render_public(
-        zones=service.public_zones(db, lang), tips=service.public_tips(db, lang), base=base, lang=lang, title=PUBLIC_TITLE[lang]
+        zones=service.public_zones(db, lang),
+        tips=service.public_tips(db, lang),
+        base=base,
+        lang=lang,
+        title=PUBLIC_TITLE[lang],
+        labels=service.campus_labels(base, places, lang),
     )
 
 

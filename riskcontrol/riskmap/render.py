@@ -1,7 +1,8 @@
 """The offline risk map, rendered with folium from plain values (no database): the internal map and the public one.
 
-`render_internal` draws the campus base layers, risk zones, hazards (clustered), open incidents and a
-heat layer, with a layer control, a legend and the OpenStreetMap attribution. It loads Leaflet and its
+`render_internal` draws the campus base layers with building names, risk zones, hazards (clustered),
+open incidents and the density of past reports and incidents, with a layer control, a legend entry for
+every layer, a metric scale and the OpenStreetMap attribution. It loads Leaflet and its
 plugins from the vendored copies under `asset_prefix`; its only inline scripts are listed, hashed, in
 `RenderedMap.script_hashes` for the page's Content-Security-Policy. `render_public` makes one
 self-contained HTML file (everything inlined) with the public zones, the legend and safety tips.
@@ -10,13 +11,16 @@ Hooks for the page's own script on the internal map, all in place when `document
 `riskmap:ready` event (and `window.riskMapReady` is true); pass the script's URL in `page_scripts`:
 
 - `window.riskMap`: the Leaflet map.
-- `window.riskMapLayers`: `{boundary, buildings, roads, zones, heat, hazards, incidents}`, the Leaflet
-  layers (`heat` is null when there are no heat points; `hazards` is an L.MarkerClusterGroup).
+- `window.riskMapLayers`: `{boundary, buildings, roads, labels, zones, heat, hazards, incidents}`, the
+  Leaflet layers (`labels`, the building names, and `heat` are null when there are none; `hazards` is an
+  L.MarkerClusterGroup).
 - `window.riskMapIndex`: `{hazards: {id: L.Marker}, zones: {id: L.Polygon}, incidents: {id: L.Marker}}`.
 - on each layer's options: hazard markers `hazardId`, `riskLevel`, `overdue`; zone polygons `zoneId`,
   `riskLevel`; incident markers `incidentId`.
-- `editable=True`: hazard markers are draggable, and after a drag the hazards layer fires `hazardmove`
-  with `{layer, hazardId, lon, lat}`, the new position already in WGS-84.
+- `editable=True`: hazard markers can be dragged once the page turns editing on with
+  `riskMapLayers.hazards.setEditing(true)` (and not before, nor after `setEditing(false)`); after a drag
+  the hazards layer fires `hazardmove` with `{layer, hazardId, lon, lat, from, fromLatLng}`: the new
+  position and the one it was dragged from (`from`) in WGS-84, and the old screen position to put it back.
 - `window.riskMapToWgs84(latlng) -> {lon, lat}` and `window.riskMapFromWgs84(lon, lat) -> L.LatLng`:
   from the screen to the stored WGS-84 position and back (they differ when GCJ-02 tiles are drawn).
 - clicks: zone and incident layers have their popups bound; a hazard marker's popup is bound on its
@@ -62,6 +66,7 @@ __all__ = [
     "HeatPoint",
     "MapHazard",
     "MapIncident",
+    "MapLabel",
     "MapZone",
     "RenderedMap",
     "TileSource",
@@ -120,6 +125,15 @@ class HeatPoint:
     lon: float
     lat: float
     weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class MapLabel:
+    """A name written on the map (a building's), centred on a WGS-84 point."""
+
+    name: str
+    lon: float
+    lat: float
 
 
 @dataclass(frozen=True)
@@ -287,7 +301,8 @@ _BASE_STYLES: Final[dict[str, dict[str, Any]]] = {
 def _new_map(base: BaseLayers, max_zoom: int, *, head: str, gcj02: bool = False, height: str = "100%") -> folium.Map:
     """A map with no tiles yet, the kit loaded, and the campus in view; `head` goes into the document's head."""
     lon, lat = base.centre
-    m = folium.Map(location=[lat, lon], zoom_start=16, tiles=None, height=height, control_scale=True)
+    # No folium scale control: it shows feet and miles too; riskMapKit.frame adds a metric one.
+    m = folium.Map(location=[lat, lon], zoom_start=16, tiles=None, height=height, control_scale=False)
     m.options["maxZoom"] = max_zoom
     min_lon, min_lat, max_lon, max_lat = base.bounds
     frame = f"riskMapKit.frame({m.get_name()}, {to_js([[min_lat, min_lon], [max_lat, max_lon]])}, {to_js(gcj02)});"
@@ -295,9 +310,9 @@ def _new_map(base: BaseLayers, max_zoom: int, *, head: str, gcj02: bool = False,
     return m
 
 
-def _add_base(m: folium.Map, base: BaseLayers, lang: Lang) -> dict[str, str]:
-    """The boundary, buildings and roads layers; returns their JS names."""
-    names = {}
+def _add_base(m: folium.Map, base: BaseLayers, lang: Lang, labels: Sequence[MapLabel], project: Project) -> dict[str, str]:
+    """The boundary, buildings and roads layers, and the building names; returns their JS names."""
+    names = {"labels": "null"}
     for layer, collection in (("boundary", base.boundary), ("buildings", base.buildings), ("roads", base.roads)):
         # Only the features: the file's own fields (source, attribution) are not needed in the page.
         data = {"type": "FeatureCollection", "features": collection["features"]}
@@ -305,7 +320,18 @@ def _add_base(m: folium.Map, base: BaseLayers, lang: Lang) -> dict[str, str]:
         element = KitLayer("base", payload, map_text(lang)[layer])
         m.add_child(element)
         names[layer] = element.get_name()
+    if labels:
+        for label in labels:
+            _check_point(label.lon, label.lat, f"label {label.name!r}")
+        rows = [[*project(label.lon, label.lat), label.name] for label in labels]
+        element = KitLayer("labels", {"rows": rows}, map_text(lang)["labels"])
+        m.add_child(element)
+        names["labels"] = element.get_name()
     return names
+
+
+# The legend's entries, in order: one per layer drawn (the building names explain themselves).
+_LEGEND_ORDER: Final = ("hazards", "zones", "incidents", "heat", "buildings", "roads", "boundary")
 
 
 def _finish(m: folium.Map, lang: Lang, *, note: str | None, layers: dict[str, str]) -> None:
@@ -314,6 +340,7 @@ def _finish(m: folium.Map, lang: Lang, *, note: str | None, layers: dict[str, st
         "text": map_text(lang),
         "bands": [{"code": lv, "colour": level_colour(lv), "label": level_label(lv, lang)} for lv in LEVELS],
         "note": note,
+        "legend": [key for key in _LEGEND_ORDER if layers.get(key, "null") != "null"],
     }
     layer_js = "{" + ",".join(f"{to_js(key)}:{name}" for key, name in layers.items()) + "}"
     m.add_child(Code(code=f"riskMapKit.finish({m.get_name()}, {to_js(cfg)}, {layer_js});"))
@@ -331,6 +358,7 @@ def render_internal(
     editable: bool,
     asset_prefix: str = "/static/vendor",
     page_scripts: Sequence[str] = (),
+    labels: Sequence[MapLabel] = (),
 ) -> RenderedMap:
     """The staff's risk map as a full HTML document that loads only the vendored assets under `asset_prefix`."""
     for url in page_scripts:
@@ -345,7 +373,7 @@ def render_internal(
     if tiles is not None:
         source = {"url": tiles.url_template, "attribution": html_text.escape(tiles.attribution), "maxZoom": tiles.max_zoom}
         m.add_child(KitLayer("tiles", source, text["tiles"], overlay=False))
-    layers = _add_base(m, shown, lang)
+    layers = _add_base(m, shown, lang, labels, project)
     zone_layer = KitLayer("zones", _zone_payload(zones, project, lang, public=False), text["zones"])
     m.add_child(zone_layer)
     layers["zones"] = zone_layer.get_name()
@@ -381,15 +409,17 @@ body { margin: 0; font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei",
 """
 
 
-def render_public(*, zones: Sequence[MapZone], tips: Sequence[str], base: BaseLayers, lang: Lang, title: str) -> str:
+def render_public(
+    *, zones: Sequence[MapZone], tips: Sequence[str], base: BaseLayers, lang: Lang, title: str, labels: Sequence[MapLabel] = ()
+) -> str:
     """One self-contained HTML file (every script and stylesheet inlined) with the public zones only, the
-    base layers, the legend and the safety tips: no hazards, incidents or people."""
+    base layers and building names, the legend and the safety tips: no hazards, incidents or people."""
     text = map_text(lang)
     vendored = "".join(assets.inline(a) for a in (assets.LEAFLET_CSS, assets.LEAFLET_JS))
     m = _new_map(base, NO_TILES_MAX_ZOOM, head=f"{vendored}<style>{MAP_CSS}{_PUBLIC_CSS}</style>", height="70vh")
     m.default_js, m.default_css = [], []
     figure_of(m).html.add_child(Verbatim(f'<header class="rc-public-head"><h1>{html_text.escape(title)}</h1></header>'))
-    layers = _add_base(m, base, lang)
+    layers = _add_base(m, base, lang, labels, _projector(False))
     public = [z for z in zones if z.public]
     zone_layer = KitLayer("zones", _zone_payload(public, _projector(False), lang, public=True), text["zones"])
     m.add_child(zone_layer)

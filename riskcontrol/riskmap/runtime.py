@@ -13,7 +13,7 @@ RUNTIME_JS: Final = r"""
 (function () {
   "use strict";
   var LEVELS = ["red", "orange", "yellow", "blue"];
-  var A = 6378245.0, EE = 0.00669342162296594323;
+  var A = 6378245.0, EE = 0.00669342162296594323, LABELS_FROM_PX = 450;
   var index = {hazards: {}, zones: {}, incidents: {}};
   var kit = {index: index, gcj02: false};
 
@@ -134,20 +134,33 @@ RUNTIME_JS: Final = r"""
         [t.deadline, r[9] >= 0 ? s[r[9]] : null]
       ], r[10], t.details);
     }
+    // Where a drag started, so that the page can put the marker back (a cancel, a failed save, an undo).
+    function started(e) { e.target.options.dragFrom = e.target.getLatLng(); }
     function moved(e) {
-      var m = e.target, p = window.riskMapToWgs84(m.getLatLng());
-      group.fire("hazardmove", {layer: m, hazardId: m.options.hazardId, lon: p.lon, lat: p.lat});
+      var m = e.target, p = window.riskMapToWgs84(m.getLatLng()), from = m.options.dragFrom || m.getLatLng();
+      var before = window.riskMapToWgs84(from);
+      group.fire("hazardmove", {layer: m, hazardId: m.options.hazardId, lon: p.lon, lat: p.lat, from: before, fromLatLng: from});
     }
+    // Markers are never draggable until the page turns editing on: a drag by accident moves nothing.
     for (var i = 0; i < cfg.rows.length; i++) {
       var r = cfg.rows[i];
       var m = L.marker([r[1], r[2]], {
-        icon: icon(r[3], r[4]), title: r[5], draggable: cfg.editable, autoPan: cfg.editable,
+        icon: icon(r[3], r[4]), title: r[5], draggable: false, autoPan: cfg.editable,
         hazardId: r[0], riskLevel: LEVELS[r[3]], levelIndex: r[3], overdue: r[4] === 1, row: r
       });
-      if (cfg.editable) { m.on("dragend", moved); }
+      if (cfg.editable) { m.on("dragstart", started); m.on("dragend", moved); }
       index.hazards[r[0]] = m;
       markers[i] = m;
     }
+    // A marker inside a cluster has no drag handler yet; Leaflet reads `draggable` when it is drawn.
+    group.setEditing = function (on) {
+      var wanted = Boolean(on && cfg.editable);
+      markers.forEach(function (marker) {
+        marker.options.draggable = wanted;
+        if (marker.dragging) { if (wanted) { marker.dragging.enable(); } else { marker.dragging.disable(); } }
+      });
+      return wanted;
+    };
     // A popup is bound on a marker's first click or Enter, not up front: 5,000 bindings cost 20,000 listeners.
     group.on("click keypress", function (e) {
       var m = e.layer;
@@ -202,6 +215,16 @@ RUNTIME_JS: Final = r"""
     return group;
   };
 
+  // Building names: [[lat, lon, name], ...], written on the map, not clickable; hidden when zoomed far out.
+  kit.labels = function (cfg) {
+    var group = L.layerGroup();
+    cfg.rows.forEach(function (r) {
+      var icon = L.divIcon({className: "rc-label", html: el("span", null, r[2]), iconSize: null});
+      group.addLayer(L.marker([r[0], r[1]], {icon: icon, interactive: false, keyboard: false}));
+    });
+    return group;
+  };
+
   // Map tiles served by this site: {url, attribution (escaped text), maxZoom}.
   kit.tiles = function (cfg) {
     return L.tileLayer(cfg.url, {attribution: cfg.attribution, maxZoom: cfg.maxZoom, maxNativeZoom: cfg.maxZoom});
@@ -229,25 +252,51 @@ RUNTIME_JS: Final = r"""
     kit.gcj02 = gcj02;
     map.fitBounds(bounds, {animate: false});
     map.setMinZoom(Math.max(map.getZoom() - 2, 0));
+    L.control.scale({imperial: false}).addTo(map);
+    // Building names would cover one another while the campus is drawn small (a phone's first view):
+    // they show once it is at least LABELS_FROM_PX wide on the screen.
+    var box = L.latLngBounds(bounds);
+    function far() {
+      var z = map.getZoom(), wide = map.project(box.getNorthEast(), z).x - map.project(box.getSouthWest(), z).x;
+      map.getContainer().classList.toggle("rc-far", wide < LABELS_FROM_PX);
+    }
+    map.on("zoomend", far);
+    far();
   };
 
   // The last step: legend, attribution, and the hooks for the page's own script.
   kit.finish = function (map, cfg, layers) {
     map.attributionControl.setPrefix("Leaflet");
     map.attributionControl.addAttribution(cfg.attribution);
-    var legend = L.control({position: "bottomright"});
+    var t = cfg.text, legend = L.control({position: "bottomright"});
+    function entry(parent, key, label) {
+      var row = el("div", "rc-legend-row rc-legend-" + key);
+      row.appendChild(el("i", "rc-key rc-key-" + key));
+      row.appendChild(el("span", null, label));
+      parent.appendChild(row);
+    }
+    // Every layer drawn has an entry; the four colours apply to the hazards' dots and the zones alike.
+    // Open on a desk, folded on a phone, where it would cover the map.
     legend.onAdd = function () {
-      var box = el("div", "rc-legend");
-      box.appendChild(el("div", "rc-legend-title", cfg.text.legend));
+      var box = el("details", "rc-legend");
+      box.open = map.getSize().x >= 600;
+      box.appendChild(el("summary", "rc-legend-title", t.legend_title));
+      var bands = el("div", "rc-legend-bands");
+      bands.appendChild(el("div", "rc-legend-head", t.legend));
       cfg.bands.forEach(function (band) {
         var row = el("div", "rc-legend-row rc-legend-" + band.code), swatch = el("i", "rc-swatch");
         swatch.style.backgroundColor = band.colour;
         row.appendChild(swatch);
         row.appendChild(el("span", null, band.label));
-        box.appendChild(row);
+        bands.appendChild(row);
       });
-      if (cfg.note) { box.appendChild(el("div", "rc-legend-note", cfg.note)); }
+      box.appendChild(bands);
+      cfg.legend.forEach(function (key) {
+        entry(box, key, t["legend_" + key]);
+        if (key === "hazards" && cfg.note) { entry(box, "overdue", cfg.note); }
+      });
       L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
       return box;
     };
     legend.addTo(map);
@@ -263,7 +312,12 @@ RUNTIME_JS: Final = r"""
 """
 
 MAP_CSS: Final = """
-.leaflet-container { background: #f2efe9; font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }
+@font-face { font-family: "Level numerals"; font-weight: 100 599; unicode-range: U+2160-217F;
+  src: local("Noto Serif CJK SC"), local("NotoSerifCJKsc-Regular"), local("SimSun"), local("DejaVu Serif"); }
+@font-face { font-family: "Level numerals"; font-weight: 600 1000; unicode-range: U+2160-217F;
+  src: local("Noto Serif CJK SC Bold"), local("NotoSerifCJKsc-Bold"), local("SimSun"), local("DejaVu Serif Bold"); }
+.leaflet-container { background: #f2efe9;
+  font-family: "Level numerals", system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }
 .rc-hz { border-radius: 50%; border: 2px solid #fff; box-shadow: 0 0 2px rgba(0,0,0,.6); box-sizing: border-box; }
 .rc-hz.rc-overdue { border: 4px solid #1a1a1a; box-shadow: 0 0 0 2px #fff; }
 .rc-red { background: #d32f2f; } .rc-orange { background: #f57c00; }
@@ -289,8 +343,24 @@ MAP_CSS: Final = """
 .rc-card-link { display: inline-block; margin-top: 6px; }
 .rc-legend { background: rgba(255,255,255,.92); padding: 6px 10px; border-radius: 4px;
   box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 13px; line-height: 1.6; }
-.rc-legend-title { font-weight: 700; }
-.rc-swatch { display: inline-block; width: 14px; height: 14px; border-radius: 2px; margin-right: 6px;
-  vertical-align: -2px; }
-.rc-legend-note { margin-top: 2px; color: #444; font-size: 12px; }
+.rc-legend { max-width: min(70vw, 300px); max-height: 60vh; overflow-y: auto; }
+.rc-legend-title { font-weight: 700; cursor: pointer; }
+.rc-legend-head { grid-column: 1 / -1; color: #444; }
+.rc-legend-bands { display: grid; grid-template-columns: auto auto; column-gap: 10px; margin: 2px 0 4px; }
+.rc-legend-row { display: flex; align-items: center; }
+.rc-swatch, .rc-key { display: inline-block; flex: none; width: 14px; height: 14px; border-radius: 2px; margin-right: 6px;
+  box-sizing: border-box; }
+.rc-key-hazards { border-radius: 50%; border: 2px solid #fff; background: #757575; box-shadow: 0 0 2px rgba(0,0,0,.6); }
+.rc-key-overdue { border-radius: 50%; border: 4px solid #1a1a1a; background: #757575; }
+.rc-key-zones { border: 2px solid #f57c00; background: rgba(245,124,0,.22); }
+.rc-key-incidents { border: 2px solid #fff; outline: 2px solid #1a1a1a; background: #f57c00; margin: 0 8px 0 2px; }
+.rc-key-heat { width: 28px; background: linear-gradient(to right, blue, cyan, lime, yellow, red); opacity: .75; }
+.rc-key-buildings { border: 1px solid #8d8173; background: #d9d0c9; }
+.rc-key-roads { height: 6px; background: #fff; border: 1px solid #bbb; }
+.rc-key-boundary { height: 0; border-top: 3px dashed #5d4037; border-radius: 0; }
+.rc-label { background: none; border: none; pointer-events: none; }
+.rc-label span { position: absolute; transform: translate(-50%, 8px); white-space: nowrap; font-size: 11px;
+  color: #3e2f24; text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff; }
+.rc-far .rc-label { display: none; }
+.leaflet-bottom.leaflet-right .leaflet-control-attribution { max-width: calc(100vw - 130px); }
 """

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,7 +33,7 @@ from riskcontrol.incidents.models import Incident
 from riskcontrol.incidents.playbook_rules import Level as IncidentLevel
 from riskcontrol.observations.models import Observation
 from riskcontrol.riskmap.base_layers import BaseLayers, load_base_layers
-from riskcontrol.riskmap.render import HeatPoint, MapHazard, MapIncident, MapZone
+from riskcontrol.riskmap.render import HeatPoint, MapHazard, MapIncident, MapLabel, MapZone
 from riskcontrol.riskmap.rules import Lang
 
 PLACES_FILE: Final = "places.yaml"
@@ -62,6 +62,27 @@ def campus(directory: Path) -> tuple[BaseLayers, Places]:
     """The base layers and named places of `directory`, read again only when a file there changes."""
     stamp = tuple(sorted(p.stat().st_mtime for p in directory.iterdir() if p.suffix in {".geojson", ".yaml"}))
     return _layers(directory, stamp)
+
+
+def campus_labels(base: BaseLayers, places: Places, lang: Lang) -> list[MapLabel]:
+    """The names written on the map: every named place, by the name reports use (东区1号楼), at its point;
+    then each building OpenStreetMap names that no place stands for, at the middle of its outline."""
+    labels = [MapLabel(p.name(lang), p.lon, p.lat) for p in places.places]
+    taken = {p.osm for p in places.places if p.osm}
+    for feature in base.buildings["features"]:
+        props = feature["properties"]
+        name = (props.get("name:en") or props.get("name")) if lang == "en" else props.get("name")
+        if not name or feature.get("id") in taken:
+            continue
+        ring = _outer_ring(feature["geometry"])
+        labels.append(MapLabel(str(name), sum(p[0] for p in ring) / len(ring), sum(p[1] for p in ring) / len(ring)))
+    return labels
+
+
+def _outer_ring(geometry: dict[str, Any]) -> list[list[float]]:
+    polygon = geometry["coordinates"] if geometry["type"] == "Polygon" else geometry["coordinates"][0]
+    ring: list[list[float]] = polygon[0]
+    return ring[:-1] if len(ring) > 1 and ring[0] == ring[-1] else ring
 
 
 @dataclass

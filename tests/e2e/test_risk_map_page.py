@@ -2,13 +2,15 @@
 
 The school's safety officer opens 风险地图: the campus is drawn from the shipped geometry, hazards and
 zones are on it with the Chinese legend, and not one request fails or leaves 127.0.0.1. She clicks the
-map to place a new hazard and saves it, and drags one to where it really is. A class monitor on her
-phone sees only the public zones. The public file exported for the official account opens from disk
+map to place a new hazard and saves it. Nothing moves while the editor is closed; with it open a drag
+asks first, can be cancelled or undone, and a move the server refuses puts the dot back. A class
+monitor on her phone sees only the public zones. The public file exported for the official account opens from disk
 and shows the public zones and nothing internal.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, expect
 from sqlalchemy.orm import Session
 
 from riskcontrol.hazards.models import Hazard, Zone
@@ -158,16 +160,6 @@ def test_the_safety_officer_sees_the_map_offline_and_places_a_new_hazard(
     assert 116.3 < created.lon < 116.4
     db.commit()  # end the read, so that the server may write (SQLite)
 
-    # Dragging a hazard moves it on the ledger (the renderer reports the drop in WGS-84).
-    hid = seeded["hazard_id"]
-    page.evaluate(f"riskMapLayers.hazards.fire('hazardmove', {{hazardId: {hid}, lon: 116.3511, lat: 40.0049}})")
-    expect(page.locator(".rm-status")).to_contain_text(HAZARD)
-    db.expire_all()
-    moved = db.get(Hazard, hid)
-    assert moved is not None
-    assert (moved.lon, moved.lat) == (116.3511, 40.0049)
-    db.commit()
-
     # Redrawing a zone: pick it on the map in zone mode, click its new corners, save.
     zone = db.query(Zone).filter(Zone.name == INTERNAL_ZONE).one()
     before = zone.geometry
@@ -233,4 +225,135 @@ def test_the_exported_public_map_opens_from_disk_with_public_zones_only(
     expect(page.get_by_text(PUBLIC_ZONE).first).to_be_attached()
     expect(page.locator(".leaflet-interactive").first).to_be_visible()
     network.clean()
+    context.close()
+
+
+# ---- moving a hazard: only in edit mode, asked first, undoable, put back when not saved -----------------
+
+
+def desk_page(browser: Browser, live_server: LiveServer) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    sign_in(page, live_server, "safety")
+    open_map(page, live_server)
+    return context, page
+
+
+def drag_the_dot(page: Page, dx: float = 80, dy: float = 20) -> None:
+    """Press on the hazard's dot and drag it by (dx, dy) pixels, as a hand on a mouse would."""
+    box = page.locator(".rc-hz").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx / 2, y + dy / 2, steps=8)
+    page.mouse.move(x + dx, y + dy, steps=8)
+    page.mouse.up()
+
+
+def stored(db: Session, hazard_id: int) -> tuple[float | None, float | None]:
+    """Where the ledger has the hazard now (a fresh read, ended so that the server may write)."""
+    db.expire_all()
+    hazard = db.get(Hazard, hazard_id)
+    assert hazard is not None
+    where = (hazard.lon, hazard.lat)
+    db.commit()
+    return where
+
+
+def shown(page: Page, hazard_id: int) -> list[float]:
+    return list(page.evaluate(f"(() => {{ const p = riskMapIndex.hazards[{hazard_id}].getLatLng(); return [p.lng, p.lat]; }})()"))
+
+
+def test_dragging_a_dot_with_the_editor_closed_moves_nothing(
+    browser: Browser, live_server: LiveServer, seeded: dict[str, Any], db: Session
+) -> None:
+    context, page = desk_page(browser, live_server)
+    hid = seeded["hazard_id"]
+    network = Network(page, live_server.url)
+    drag_the_dot(page)
+    page.wait_for_timeout(300)  # a save, were one sent, would be under way by now
+    assert stored(db, hid) == pytest.approx(LAB)
+    assert shown(page, hid) == pytest.approx(list(LAB))
+    expect(page.locator(".rm-move")).to_be_hidden()
+
+    # A click on the map picks nothing either while the editor is closed.
+    box = page.locator("#" + page.evaluate("riskMap.getContainer().id")).bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
+    assert page.locator(".rm-pick").count() == 0
+    expect(page.locator(".rm-panel input[name=lon]")).to_have_value("")
+    network.clean()
+    context.close()
+
+
+def test_a_drag_in_edit_mode_asks_first_and_a_saved_move_can_be_undone(
+    browser: Browser, live_server: LiveServer, seeded: dict[str, Any], db: Session
+) -> None:
+    context, page = desk_page(browser, live_server)
+    hid = seeded["hazard_id"]
+    network = Network(page, live_server.url)
+    page.click(".rm-editor summary")
+    bar = page.locator(".rm-move")
+
+    # Dropped, then cancelled: nothing saved and the dot is back.
+    drag_the_dot(page)
+    expect(bar).to_contain_text(f"把“{HAZARD}”移到这里？")
+    assert stored(db, hid) == pytest.approx(LAB)
+    page.click(".rm-move-cancel")
+    expect(bar).to_be_hidden()
+    assert shown(page, hid) == pytest.approx(list(LAB))
+    assert stored(db, hid) == pytest.approx(LAB)
+
+    # Dropped and confirmed: saved where it was dropped, east and a little south.
+    drag_the_dot(page)
+    page.click(".rm-move-confirm")
+    expect(bar).to_contain_text(f"已移动：{HAZARD}")
+    expect(page.locator(".rm-status")).to_contain_text(f"已移动：{HAZARD}")
+    lon, lat = stored(db, hid)
+    assert lon is not None
+    assert lat is not None
+    assert lon > LAB[0]
+    assert lat < LAB[1]
+    assert [lon, lat] == pytest.approx(shown(page, hid), abs=1e-6)
+
+    # Undone: back on the ledger and on the map where it was.
+    page.click(".rm-move-undo")
+    expect(page.locator(".rm-status")).to_contain_text(f"已移回原处：{HAZARD}")
+    assert stored(db, hid) == pytest.approx(LAB)
+    assert shown(page, hid) == pytest.approx(list(LAB))
+    network.clean()
+    context.close()
+
+
+def test_a_move_the_server_refuses_puts_the_dot_back_and_says_why(
+    browser: Browser, live_server: LiveServer, seeded: dict[str, Any], db: Session
+) -> None:
+    context, page = desk_page(browser, live_server)
+    hid = seeded["hazard_id"]
+
+    def refuse(route: Route) -> None:
+        if route.request.method == "PATCH":
+            route.fulfill(status=500, content_type="application/json", json={"error": "x", "message": "数据库暂时不可用"})
+        else:
+            route.continue_()
+
+    page.route(f"**/api/v1/hazards/{hid}", refuse)
+    page.click(".rm-editor summary")
+    drag_the_dot(page)
+    page.click(".rm-move-confirm")
+    expect(page.locator(".rm-status")).to_contain_text("数据库暂时不可用")
+    expect(page.locator(".rm-status")).to_have_class(re.compile("rm-bad"))
+    expect(page.locator(".rm-move")).to_contain_text("移动未保存，圆点已放回原处")
+    assert shown(page, hid) == pytest.approx(list(LAB))
+    assert stored(db, hid) == pytest.approx(LAB)
+
+    # No answer at all (the network is down): the same.
+    page.unroute(f"**/api/v1/hazards/{hid}")
+    page.route(f"**/api/v1/hazards/{hid}", lambda route: route.abort())
+    drag_the_dot(page)
+    page.click(".rm-move-confirm")
+    expect(page.locator(".rm-status")).to_contain_text("无法连接服务器")
+    assert shown(page, hid) == pytest.approx(list(LAB))
+    assert stored(db, hid) == pytest.approx(LAB)
     context.close()

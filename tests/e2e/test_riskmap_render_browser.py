@@ -1,8 +1,9 @@
 """The rendered risk maps in Chromium: served from 127.0.0.1 under the pages' strict CSP, and the public file from disk.
 
-A safety officer opens the internal map: the campus, the clustered hazards, the zones, the open
-incident, the heat layer and the legend all draw, nothing is blocked, and no request leaves this
-machine. The public file, opened straight from disk, draws its zones without asking for anything.
+A safety officer opens the internal map: the campus with its building names, the clustered hazards,
+the zones, the open incident, the density of past reports and a legend entry for each, and a metric
+scale all draw, nothing is blocked, and no request leaves this machine. Hazards are draggable only
+while the page has editing on. The public file, opened straight from disk, draws its zones without asking for anything.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from riskcontrol.riskmap.render import (
     HeatPoint,
     MapHazard,
     MapIncident,
+    MapLabel,
     MapZone,
     RenderedMap,
     TileSource,
@@ -171,7 +173,15 @@ def test_the_internal_map_draws_everything_under_the_strict_policy_and_stays_on_
     hazards = campus_hazards(300)
     heat = [HeatPoint(h.lon, h.lat, 1.0) for h in hazards[:100]]
     rendered = render_internal(
-        hazards=hazards, zones=ZONES, incidents=[INCIDENT], heat=heat, base=base, lang="zh-CN", tiles=None, editable=False
+        hazards=hazards,
+        zones=ZONES,
+        incidents=[INCIDENT],
+        heat=heat,
+        base=base,
+        lang="zh-CN",
+        tiles=None,
+        editable=False,
+        labels=[MapLabel("体育馆", *GYM), MapLabel("新图书馆", 116.352674, 40.004731)],
     )
     with opened(browser, rendered) as (page, seen, origin):
         assert page.evaluate("window.__csp") == []
@@ -181,9 +191,39 @@ def test_the_internal_map_draws_everything_under_the_strict_policy_and_stays_on_
         assert page.locator("canvas.leaflet-heatmap-layer").count() == 1
         legend = page.locator(".rc-legend")
         assert legend.is_visible()
-        assert legend.inner_text().split("\n") == ["风险等级", "重大风险", "较大风险", "一般风险", "低风险", "粗黑边：整改已逾期"]
+        assert [line.strip() for line in legend.inner_text().split("\n") if line.strip()] == [
+            "图例",
+            "风险等级",
+            "重大风险",
+            "较大风险",
+            "一般风险",
+            "低风险",
+            "隐患（圆点，颜色为风险等级）",
+            "粗黑边：整改已逾期",
+            "风险区域（颜色为风险等级）",
+            "处置中的事件（数字为事件等级）",
+            "近一年预警与事件密度（越红越多）",
+            "建筑",
+            "道路（虚线为步行道）",
+            "校园边界",
+        ]
         assert "© OpenStreetMap contributors (ODbL)" in page.locator(".leaflet-control-attribution").inner_text()
-        assert page.locator(".leaflet-control-layers-overlays label").count() == 7
+        overlays = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+        assert [name.strip() for name in overlays] == [
+            "校园边界",
+            "建筑",
+            "道路",
+            "建筑名称",
+            "风险区域",
+            "近一年预警与事件密度",
+            "隐患",
+            "处置中的事件",
+        ]
+        # Metric only: one scale line, in metres.
+        assert page.locator(".leaflet-control-scale-line").count() == 1
+        assert page.locator(".leaflet-control-scale-line").inner_text().endswith(" m")
+        labels = page.locator(".rc-label span").all_inner_texts()
+        assert "体育馆" in labels
         assert page.evaluate("riskMapLayers.hazards.getLayers().length") == len(hazards)
         assert page.evaluate("riskMapIndex.zones[2].options.zoneId") == 2
 
@@ -219,30 +259,57 @@ def test_over_gcj02_tiles_a_dragged_hazard_reports_its_new_place_in_wgs84(browse
     )
     with opened(browser, rendered, width=1000, height=700) as (page, seen, origin):
         assert any("/tiles/" in url for url in seen.requests)
-        assert page.locator(".rc-legend").inner_text().startswith("Risk level")
+        assert page.locator(".rc-legend").inner_text().startswith("Legend")
         # The browser's GCJ-02 agrees with the Python one, both ways.
         shown = page.evaluate("(([lon, lat]) => { const p = riskMapFromWgs84(lon, lat); return [p.lng, p.lat]; })", list(GYM))
         assert shown == pytest.approx(list(rules.wgs84_to_gcj02(*GYM)), abs=1e-9)
         stored = page.evaluate("riskMapToWgs84(riskMapIndex.hazards[7].getLatLng())")
         assert (stored["lon"], stored["lat"]) == pytest.approx(GYM, abs=2e-6)
 
-        page.evaluate("riskMapLayers.hazards.on('hazardmove', e => { window.__moved = [e.hazardId, e.lon, e.lat]; })")
-        box = page.locator(".rc-hz").bounding_box()
-        assert box is not None
-        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        page.mouse.move(x, y)
-        page.mouse.down()
-        page.mouse.move(x + 40, y + 10, steps=8)
-        page.mouse.move(x + 80, y + 20, steps=8)
-        page.mouse.up()
+        page.evaluate("riskMapLayers.hazards.on('hazardmove', e => { window.__moved = [e.hazardId, e.lon, e.lat, e.from]; })")
+        before = page.evaluate("(() => { const p = riskMapIndex.hazards[7].getLatLng(); return [p.lng, p.lat]; })()")
+
+        # Until the page turns editing on, a drag moves nothing.
+        drag(page)
+        page.wait_for_timeout(200)
+        assert page.evaluate("window.__moved === undefined")
+        assert page.evaluate("(() => { const p = riskMapIndex.hazards[7].getLatLng(); return [p.lng, p.lat]; })()") == before
+
+        assert page.evaluate("riskMapLayers.hazards.setEditing(true)") is True
+        drag(page)
         page.wait_for_function("window.__moved !== undefined")
-        hazard_id, lon, lat = page.evaluate("window.__moved")
+        hazard_id, lon, lat, came_from = page.evaluate("window.__moved")
         now = page.evaluate("(() => { const p = riskMapIndex.hazards[7].getLatLng(); return [p.lng, p.lat]; })()")
         assert hazard_id == 7
         assert lon > GYM[0]
         assert lat < GYM[1]
         assert (lon, lat) == pytest.approx(rules.gcj02_to_wgs84(*now), abs=1e-9)
+        assert (came_from["lon"], came_from["lat"]) == pytest.approx(GYM, abs=2e-6)
         only_local(seen, origin)
+
+
+def drag(page: Page) -> None:
+    """Drag the one hazard dot 80 px right and 20 px down with the mouse."""
+    box = page.locator(".rc-hz").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 40, y + 10, steps=8)
+    page.mouse.move(x + 80, y + 20, steps=8)
+    page.mouse.up()
+
+
+def test_a_map_that_cannot_be_edited_never_lets_a_dot_be_dragged(browser: Browser, base: BaseLayers) -> None:
+    one = hazard(7, *GYM, "red")
+    rendered = render_internal(hazards=[one], zones=[], incidents=[], heat=[], base=base, lang="en", tiles=None, editable=False)
+    with opened(browser, rendered) as (page, _, _):
+        assert page.evaluate("riskMapLayers.hazards.setEditing(true)") is False
+        before = page.evaluate("(() => { const p = riskMapIndex.hazards[7].getLatLng(); return [p.lng, p.lat]; })()")
+        drag(page)
+        after = page.evaluate("(() => { const p = riskMapIndex.hazards[7].getLatLng(); return [p.lng, p.lat]; })()")
+        assert after == before
+        assert page.locator(".rc-legend").inner_text().startswith("Legend")
 
 
 def test_the_public_file_draws_its_zones_from_disk_asking_for_nothing(browser: Browser, base: BaseLayers, tmp_path: Path) -> None:

@@ -94,3 +94,15 @@ def test_the_page_for_staff_and_for_students(night: Night) -> None:
 
     anonymous = night.client.get("/risk-map", follow_redirects=False)
     assert anonymous.status_code == 303
+
+
+def test_buildings_are_named_as_reports_name_them_and_every_other_osm_name_once() -> None:
+    base, places = service.campus(PROJECT_ROOT / "risk_map")
+    zh = {label.name: (label.lon, label.lat) for label in service.campus_labels(base, places, "zh-CN")}
+    en = [label.name for label in service.campus_labels(base, places, "en")]
+    assert near(zh["东区1号楼"], "E1")  # the demo's name, not OSM's 学生公寓3号楼 for the same building
+    assert "学生公寓3号楼" not in zh
+    assert "新图书馆" in zh  # a place
+    assert "国际学院" in zh  # named by OSM only, drawn at the middle of its outline
+    assert "East Block 1" in en
+    assert "Gymnasium" in en

@@ -19,6 +19,7 @@ from riskcontrol.riskmap.render import (
     HeatPoint,
     MapHazard,
     MapIncident,
+    MapLabel,
     MapZone,
     RenderedMap,
     TileSource,
@@ -242,7 +243,24 @@ def test_wgs84_tiles_draw_the_points_where_they_are(base: BaseLayers) -> None:
     assert _rows(page, "hazards")["rows"][0][1:3] == [round(GYM[1], 6), round(GYM[0], 6)]  # type: ignore[index]
 
 
-def test_editable_maps_make_hazards_draggable_and_load_the_page_script(base: BaseLayers) -> None:
+def test_the_scale_is_metric_only_and_building_names_are_written_on_both_maps(base: BaseLayers) -> None:
+    labels = [MapLabel("体育馆", *GYM)]
+    page = internal(base, labels=labels).html
+    assert "L.control.scale()" not in page
+    assert "L.control.scale({imperial: false})" in page
+    assert _rows(page, "labels") == {"rows": [[round(GYM[1], 6), round(GYM[0], 6), "体育馆"]]}
+    public = render_public(zones=[], tips=[], base=base, lang="zh-CN", title="t", labels=labels)
+    assert _rows(public, "labels") == {"rows": [[round(GYM[1], 6), round(GYM[0], 6), "体育馆"]]}
+    assert "riskMapKit.labels(" not in internal(base).html
+
+
+def test_the_heat_layer_is_named_for_what_it_counts(base: BaseLayers) -> None:
+    page = internal(base).html
+    assert "近一年预警与事件密度" in page
+    assert "隐患热力图" not in page
+
+
+def test_editable_maps_let_the_page_make_hazards_draggable_and_load_the_page_script(base: BaseLayers) -> None:
     page = internal(base, editable=True, page_scripts=["/static/js/riskmap_edit.js"]).html
     assert _rows(page, "hazards")["editable"] is True  # type: ignore[index]
     assert page.rstrip().endswith('<script src="/static/js/riskmap_edit.js"></script>\n</html>')

@@ -1,5 +1,8 @@
 // The risk map page's own script: a title bar, and for the safety office the editing tools: add a
 // hazard or a zone by clicking on the map (or typing coordinates), and move a hazard by dragging it.
+// Nothing on the map can be changed until the editor (编辑地图) is opened: only then are the hazards
+// draggable and do clicks pick points. A drag asks for confirmation, a saved move can be undone, and a
+// move that is not saved puts the dot back where it was.
 // It runs on the folium document once the map is built (the "riskmap:ready" event; see riskmap/render.py).
 (function () {
   "use strict";
@@ -52,29 +55,18 @@
 
     async function send(method, url, body) {
       // This page is a classic script on folium's document; the page modules' helper adds the CSRF token.
-      const { api } = await import("/static/js/page.js");
-      const response = await api(url, { method, body });
-      if (response.ok) return { ok: true, body: await response.json() };
-      let problem = { field: "", message: response.statusText };
+      const { api, problemOf } = await import("/static/js/page.js");
+      let response;
       try {
-        problem = await response.json();
+        response = await api(url, { method, body });
       } catch (ignored) {
-        // not JSON: keep the status text
+        return { ok: false, problem: { field: "network", message: t("offline") } };
       }
-      return { ok: false, problem };
+      if (response.ok) return { ok: true, body: await response.json() };
+      return { ok: false, problem: await problemOf(response) };
     }
-
-    // Moving a hazard: the renderer fires "hazardmove" after a drag, already in WGS-84.
-    const hazards = window.riskMapLayers && window.riskMapLayers.hazards;
-    if (hazards) {
-      hazards.on("hazardmove", async (event) => {
-        const sent = await send("PATCH", `${data.api.hazards}/${event.hazardId}`, {
-          location: { type: "Point", coordinates: [event.lon, event.lat] },
-        });
-        if (sent.ok) say(t("moved", { title: sent.body.title }));
-        else say(t("failed", { field: sent.problem.field || "", message: sent.problem.message || "" }), true);
-      });
-    }
+    const failure = (sent) => t("failed", { field: sent.problem.field || "", message: sent.problem.message || "" });
+    const moveFailure = (sent) => t("move_failed", { message: sent.problem.message || "" });
 
     // The editing panel: a hazard at a point, or a zone drawn corner by corner.
     const panel = el("form", "rm-panel");
@@ -158,6 +150,87 @@
     clear.type = "button";
     panel.append(modes, el("p", "rm-hint", t("hint")), hazardFields, zoneFields, save, clear, status);
 
+    const editor = el("details", "rm-editor");
+    editor.append(el("summary", "", t("edit")), panel);
+
+    // The bar that asks before a dragged hazard is saved, then offers to undo the move.
+    const moveBar = el("div", "rm-move");
+    moveBar.setAttribute("role", "status");
+    moveBar.hidden = true;
+    const moveText = el("p", "rm-move-text");
+    const confirmButton = el("button", "rm-move-confirm", t("confirm"));
+    const cancelButton = el("button", "rm-move-cancel", t("cancel"));
+    const undoButton = el("button", "rm-move-undo", t("undo"));
+    const dismissButton = el("button", "rm-move-dismiss", t("dismiss"));
+    const moveButtons = el("div", "rm-move-buttons");
+    for (const button of [confirmButton, cancelButton, undoButton, dismissButton]) {
+      button.type = "button";
+      moveButtons.append(button);
+    }
+    moveBar.append(moveText, moveButtons);
+    let pending = null; // a drag waiting for confirmation
+    let done = null; // the last saved move, which can be undone
+
+    // state: "ask" (confirm or cancel), "done" (undo), "bad" (a message), "busy", or null to hide.
+    function showBar(state, text) {
+      moveBar.hidden = state === null;
+      moveBar.classList.toggle("rm-bad", state === "bad");
+      moveText.textContent = text || "";
+      confirmButton.hidden = cancelButton.hidden = state !== "ask";
+      undoButton.hidden = state !== "done";
+      dismissButton.hidden = state !== "done" && state !== "bad";
+    }
+    function cancelMove() {
+      pending.layer.setLatLng(pending.fromLatLng);
+      pending = null;
+      showBar(null);
+      say(t("move_cancelled"));
+    }
+    async function saveMove(move, lon, lat) {
+      return send("PATCH", `${data.api.hazards}/${move.hazardId}`, {
+        location: { type: "Point", coordinates: [lon, lat] },
+      });
+    }
+    confirmButton.addEventListener("click", async () => {
+      const move = pending;
+      if (!move) return;
+      pending = null;
+      showBar("busy", t("saving"));
+      const sent = await saveMove(move, move.lon, move.lat);
+      if (sent.ok) {
+        done = move;
+        const text = t("moved", { title: sent.body.title });
+        say(text);
+        showBar("done", text);
+      } else {
+        move.layer.setLatLng(move.fromLatLng);
+        say(moveFailure(sent), true);
+        showBar("bad", moveFailure(sent));
+      }
+    });
+    cancelButton.addEventListener("click", () => {
+      if (pending) cancelMove();
+    });
+    undoButton.addEventListener("click", async () => {
+      const move = done;
+      if (!move) return;
+      done = null;
+      showBar("busy", t("saving"));
+      const sent = await saveMove(move, move.from.lon, move.from.lat);
+      if (sent.ok) {
+        move.layer.setLatLng(move.fromLatLng);
+        say(t("undone", { title: sent.body.title }));
+        showBar(null);
+      } else {
+        say(t("undo_failed", { message: sent.problem.message || "" }), true);
+        showBar("bad", t("undo_failed", { message: sent.problem.message || "" }));
+      }
+    });
+    dismissButton.addEventListener("click", () => {
+      done = null;
+      showBar(null);
+    });
+
     const redraw = el("p", "rm-redraw");
     redraw.hidden = true;
     zoneFields.prepend(redraw);
@@ -182,7 +255,7 @@
     const zones = (window.riskMapIndex && window.riskMapIndex.zones) || {};
     for (const [id, polygon] of Object.entries(zones)) {
       polygon.on("click", (event) => {
-        if (mode.value !== "zone") return;
+        if (!editor.open || mode.value !== "zone") return;
         L.DomEvent.stop(event);
         reset();
         redrawing = Number(id);
@@ -196,6 +269,7 @@
     clear.addEventListener("click", reset);
 
     map.on("click", (event) => {
+      if (!editor.open) return;
       const where = window.riskMapToWgs84(event.latlng);
       if (mode.value === "hazard") {
         lon.value = where.lon.toFixed(6);
@@ -249,14 +323,45 @@
     const Panel = L.Control.extend({
       options: { position: "bottomleft" },
       onAdd() {
-        const box = el("details", "rm-editor");
-        box.append(el("summary", "", t("edit")), panel);
-        L.DomEvent.disableClickPropagation(box);
-        L.DomEvent.disableScrollPropagation(box);
-        return box;
+        L.DomEvent.disableClickPropagation(editor);
+        L.DomEvent.disableScrollPropagation(editor);
+        return editor;
       },
     });
     new Panel().addTo(map);
+    const MoveBar = L.Control.extend({
+      options: { position: "bottomleft" },
+      onAdd() {
+        L.DomEvent.disableClickPropagation(moveBar);
+        return moveBar;
+      },
+    });
+    new MoveBar().addTo(map);
+
+    // Edit mode is the editor being open: hazards become draggable, and closing it drops what was pending.
+    editor.addEventListener("toggle", () => {
+      const hazards = window.riskMapLayers && window.riskMapLayers.hazards;
+      if (hazards && hazards.setEditing) hazards.setEditing(editor.open);
+      if (!editor.open) {
+        reset();
+        if (pending) cancelMove();
+        else showBar(null);
+      }
+    });
+
+    // Moving a hazard: the renderer fires "hazardmove" after a drag (WGS-84, and where it came from).
+    const hazards = window.riskMapLayers && window.riskMapLayers.hazards;
+    if (hazards) {
+      hazards.on("hazardmove", (event) => {
+        if (!editor.open) {
+          event.layer.setLatLng(event.fromLatLng);
+          return;
+        }
+        if (pending) pending.layer.setLatLng(pending.fromLatLng);
+        pending = event;
+        showBar("ask", t("confirm_move", { title: event.layer.options.title || `#${event.hazardId}` }));
+      });
+    }
   }
 
   if (window.riskMapReady) start();
