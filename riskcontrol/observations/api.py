@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict
 from itertools import islice
 from typing import Annotated
 
@@ -22,12 +22,22 @@ from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.observations import catalog, rules
 from riskcontrol.observations.models import Observation
-from riskcontrol.observations.schemas import FiledOut, LevelOverrideIn, ObservationIn, ObservationOut, ReasonOut
+from riskcontrol.observations.reading import Graded, graded, my_reports, note_for
+from riskcontrol.observations.schemas import (
+    FiledOut,
+    LevelOverrideIn,
+    MyReportOut,
+    ObservationIn,
+    ObservationOut,
+    ReasonOut,
+)
 from riskcontrol.observations.service import FilingRules, file_observation, override_level_of
 from riskcontrol.people import disclosure
-from riskcontrol.people.rules import SEES_RISK
 
 router = APIRouter(prefix="/api/v1/observations", tags=["observations"])
+
+# How many observations one page of a list holds.
+Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 def filing_rules(ctx: AppContext) -> FilingRules:
@@ -42,28 +52,6 @@ def filing_rules(ctx: AppContext) -> FilingRules:
         upload_dir=ctx.settings.var_dir / "uploads",
         factors=catalog.load_factors(sop),
     )
-
-
-@dataclass(frozen=True)
-class Graded:
-    """An observation's grading as one reader may see it."""
-
-    level: str
-    suggested_level: str
-    score: int
-    reasons: list[dict[str, str]]
-    override_reason: str | None
-
-
-def _graded(o: Observation, principal: Principal, path: str, checklist: rules.Checklist, rubric: rules.TriageRubric) -> Graded:
-    """The grading `principal` may read: as stored for staff who may see a student's known risk where the
-    observation is (the role checked at the unit where it is held); for everyone else on the ticks alone,
-    without what the register or a risk factor added, and without a reviewer's reason (which may name them)."""
-    if principal.narrowed_to(*SEES_RISK).covers(path):
-        return Graded(o.level, o.suggested_level, o.score, o.reasons, o.override_reason)
-    result = rules.triage(checklist, rubric, o.checklist)
-    reasons = [{"code": r.code, "level": r.level.value, "zh": r.zh, "en": r.en} for r in result.reasons]
-    return Graded(result.level.value, result.level.value, result.score, reasons, None)
 
 
 def filed(o: Observation, g: Graded) -> FiledOut:
@@ -92,16 +80,6 @@ def shown(o: Observation, g: Graded, *, note: str | None) -> ObservationOut:
     )
 
 
-def note_for(principal: Principal, o: Observation, path: str, person: disclosure.Person | None) -> str | None:
-    """The filer's words as this reader may read them: the filer reads her own; others by the disclosure
-    policy (staff covering the unit, the student as the policy shows them to the reader; a classmate
-    holding a grid role does not read what someone else wrote about a student)."""
-    if o.note is None or o.filed_by == principal.user_id:
-        return o.note
-    view = disclosure.view(principal.grants, path, [person] if person is not None else [])
-    return view.text(o.note) or None
-
-
 def _reader(
     db: Session, ctx: AppContext, principal: Principal, rows: Sequence[Observation]
 ) -> Callable[[Observation], ObservationOut]:
@@ -116,7 +94,7 @@ def _reader(
     def read(o: Observation) -> ObservationOut:
         path = paths.get(o.unit_id, "")
         note = note_for(principal, o, path, persons.get(o.student_id) if o.student_id is not None else None)
-        return shown(o, _graded(o, principal, path, checklist, rubric), note=note)
+        return shown(o, graded(o, principal, path, checklist, rubric), note=note)
 
     return read
 
@@ -128,8 +106,8 @@ def create(body: ObservationIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -
     db.commit()
     unit = db.get(OrgUnit, observation.unit_id)
     sop = ctx.settings.sop_dir
-    graded = _graded(observation, principal, unit.path if unit else "", catalog.load_checklist(sop), catalog.load_rubric(sop))
-    reply = filed(observation, graded)
+    grading = graded(observation, principal, unit.path if unit else "", catalog.load_checklist(sop), catalog.load_rubric(sop))
+    reply = filed(observation, grading)
     return reply if created else JSONResponse(status_code=200, content=reply.model_dump())
 
 
@@ -147,7 +125,7 @@ def list_observations(
     ctx: Ctx,
     principal: CurrentPrincipal,
     level: Annotated[rules.LevelCode | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[ObservationOut]:
     """Observations in the caller's scope (and their own), newest first, each as the caller may read it."""
@@ -161,6 +139,15 @@ def list_observations(
     read = _reader(db, ctx, principal, rows)
     matching = (out for o in rows if (out := read(o)).level == level.value)
     return list(islice(matching, offset, offset + limit))
+
+
+@router.get("/mine", response_model=list[MyReportOut])
+def list_mine(db: Db, ctx: Ctx, principal: CurrentPrincipal, limit: Limit = 100, offset: Offset = 0) -> list[MyReportOut]:
+    """The caller's own reports, newest first: the level she may read, her ticks and note, the student by
+    name, and how far the escalation has got (status, who acknowledged it and when), never the staff's words."""
+    sop = ctx.settings.sop_dir
+    rows = my_reports(db, principal, catalog.load_checklist(sop), catalog.load_rubric(sop), limit=limit, offset=offset)
+    return [MyReportOut.model_validate(asdict(r)) for r in rows]
 
 
 def get_visible(db: Session, principal: Principal, observation_id: int) -> Observation:

@@ -83,3 +83,28 @@ class LevelOverrideIn(BaseModel):
 
     level: str = Field(pattern=r"^(blue|yellow|orange|red)$")
     reason: str = Field(min_length=2, max_length=2000, pattern=NO_NUL)
+
+
+class ProgressOut(BaseModel):
+    """How far the escalation a report started has got, as far as its filer may know: no staff words."""
+
+    status: str
+    acknowledged_at: datetime | None
+    acknowledged_by_name: str | None
+    resolved_at: datetime | None
+
+
+class MyReportOut(BaseModel):
+    """One of the caller's own reports: what she filed, the level she may read, and its progress."""
+
+    id: int
+    filed_at: datetime
+    observed_at: datetime
+    unit_id: int
+    unit_name_zh: str
+    unit_name_en: str
+    level: str
+    checklist: list[str]
+    note: str | None
+    student_name: str | None
+    progress: ProgressOut | None

@@ -21,6 +21,7 @@ from riskcontrol.core.security import Principal, csrf_token, new_token
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind
+from riskcontrol.observations.service import MAY_FILE
 from riskcontrol.people import auth
 from riskcontrol.people import service as people_service
 from riskcontrol.people.api import login_policy
@@ -247,6 +248,7 @@ def home(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal) -> Re
         show_board=principal.has_role(*_BOARD_ROLES),
         show_prevention=principal.has_role(*_PREVENTION_ROLES),
         show_inspections=principal.has_role(Role.SAFETY_OFFICER, Role.ADMIN),
+        show_my_reports=principal.has_role(*MAY_FILE),
         show_hazard_report=principal.has_role(*REPORTERS),
         show_staff_map=staff,
         show_cases=staff,

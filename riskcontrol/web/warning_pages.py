@@ -1,7 +1,9 @@
-"""HTML routes of the warning stage: the phone filing form, the live inbox, and the one-tap acknowledgement link."""
+"""HTML routes of the warning stage: the phone filing form, the filer's own reports, the live inbox, and the
+one-tap acknowledgement link."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from riskcontrol.core import i18n
 from riskcontrol.core.errors import Conflict, DomainError, Forbidden
-from riskcontrol.core.http import AppContext, Ctx, Db, record_denial
+from riskcontrol.core.http import AppContext, Ctx, Db, Offset, record_denial
 from riskcontrol.core.images import MAX_PHOTO_BYTES
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import service as escalation_service
@@ -20,6 +22,7 @@ from riskcontrol.escalation.models import Escalation
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.observations import catalog
+from riskcontrol.observations.reading import Report, my_reports
 from riskcontrol.observations.rules import Checklist, TriageRubric
 from riskcontrol.observations.service import MAY_FILE
 from riskcontrol.people.models import User
@@ -35,6 +38,9 @@ _DEFAULT_KIND_ORDER = (UnitKind.DORM, UnitKind.CLASS, UnitKind.BUILDING, UnitKin
 _MAX_TOKEN_LENGTH = 512
 # The literal route, not the path: the audit log must never hold a working acknowledgement token.
 _LINK_ROUTE = "/e/{token}"
+MY_REPORTS = "/my-reports"
+# How many of her own reports one page of "my reports" shows.
+_REPORTS_PER_PAGE = 30
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,84 @@ def observe_page(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipa
         levels=level_texts(rubric, lang, filer=not principal.has_role(*SEES_RISK)),
         messages=script_messages(lang, "observe."),
         max_photo_bytes=MAX_PHOTO_BYTES,
+    )
+
+
+@dataclass(frozen=True)
+class ReportCard:
+    """One of the caller's own reports as her "my reports" page shows it, every text in the page language."""
+
+    id: int
+    level: str
+    level_name: str
+    filed_at: str
+    about: str
+    ticks: str
+    note: str | None
+    state: str
+    states: list[str]
+
+
+def _report_states(ctx: AppContext, report: Report, t: Callable[..., str]) -> tuple[str, list[str]]:
+    """Where the report has got, as a state code for styling and lines in words: acknowledged by whom and
+    when, dealt with (the filer learns that, not the staff's outcome words)."""
+    progress = report.progress
+    if progress is None:
+        return "recorded", [t("my_reports.state.recorded")]
+    lines = []
+    if progress.acknowledged_at is not None:
+        when = _local_time(ctx, progress.acknowledged_at)
+        name = progress.acknowledged_by_name
+        lines.append(
+            t("my_reports.state.acknowledged", name=name, time=when) if name else t("my_reports.state.acknowledged_at", time=when)
+        )
+    if progress.status in (escalation_service.RESOLVED, escalation_service.CLOSED):
+        done = t("my_reports.state.done_at", time=_local_time(ctx, progress.resolved_at)) if progress.resolved_at else None
+        return "done", [done or t("my_reports.state.done"), *lines]
+    if progress.status == escalation_service.ACKNOWLEDGED:
+        return "acknowledged", lines
+    return "open", [t("my_reports.state.open")]
+
+
+@router.get(MY_REPORTS)
+def my_reports_page(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal, offset: Offset = 0) -> Response:
+    """The reports the caller filed herself (and no one else's), newest first, each with where it has got."""
+    lang = page_language(request, ctx.settings.default_language)
+    if principal is None:
+        return sign_in_first(request, ctx, lang)
+    t = translator(lang)
+    english = lang == "en"
+    sop = ctx.settings.sop_dir
+    checklist = catalog.load_checklist(sop)
+    labels = {item.code: item.en if english else item.zh for item in checklist.items}
+    levels = level_texts(catalog.load_rubric(sop), lang)
+    found = my_reports(db, principal, checklist, catalog.load_rubric(sop), limit=_REPORTS_PER_PAGE + 1, offset=offset)
+    cards = []
+    for report in found[:_REPORTS_PER_PAGE]:
+        state, states = _report_states(ctx, report, t)
+        unit = report.unit_name_en if english else report.unit_name_zh
+        cards.append(
+            ReportCard(
+                id=report.id,
+                level=report.level,
+                level_name=levels.get(report.level, {}).get("name", report.level),
+                filed_at=_local_time(ctx, report.filed_at),
+                about=" · ".join(part for part in (report.student_name, unit) if part),
+                ticks=(", " if english else "、").join(labels.get(code, code) for code in report.checklist),
+                note=report.note,
+                state=state,
+                states=states,
+            )
+        )
+    return render(
+        request,
+        "my_reports.html",
+        lang=lang,
+        cards=cards,
+        may_file=principal.has_role(*MAY_FILE),
+        newer=max(0, offset - _REPORTS_PER_PAGE) if offset > 0 else None,
+        older=offset + _REPORTS_PER_PAGE if len(found) > _REPORTS_PER_PAGE else None,
+        switch_path=MY_REPORTS,
     )
 
 

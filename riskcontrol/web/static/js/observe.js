@@ -169,7 +169,9 @@ function showDelivered(entry, result) {
     card.append(calls);
   }
   if (result.escalation_id) card.append(element("p", "escalated", t("observe.js.escalated")));
-  card.append(dismissButton(card, async () => {}));
+  const mine = element("a", "result-mine-link", t("observe.js.my_reports"));
+  mine.href = "/my-reports";
+  card.append(mine, dismissButton(card, async () => {}));
   $("results").prepend(card);
   card.scrollIntoView({ block: "nearest" });
 }
