@@ -177,14 +177,15 @@ def test_a_new_incident_appears_live_and_its_card_follows_the_sop(
         # Nothing is due in 接报 itself; the time since the report runs from the start.
         assert_ticks(page, f"{selector} .incident-elapsed", ELAPSED)
 
-        moved = api.post(f"/api/v1/incidents/{incident['id']}/transitions/take_control", headers=team)
+        moved = api.post(f"/api/v1/incidents/{incident['id']}/transitions/take_control", headers=team, data={"confirm": True})
         assert moved.status == 200, moved.text()
         expect(card.locator(".state-label")).to_have_text("现场控制")
         expect(card.locator(".state-step")).to_have_text("第 1 / 6 步")
         expect(card.locator(".progress .segment.current")).to_have_count(1)
-        countdown = card.locator(".countdown")
+        countdown = card.locator(".countdown-time")
         expect(countdown).to_have_text(re.compile(COUNTDOWN))
-        assert_ticks(page, f"{selector} .countdown", COUNTDOWN)
+        assert_ticks(page, f"{selector} .countdown-time", COUNTDOWN)
+        expect(card.locator(".countdown-task")).not_to_be_empty()  # the task it counts down
 
         assert page.evaluate("window.sameDocument") is True  # all of it without a reload
         assert page.locator("#board button").count() == 0  # read-only
@@ -248,7 +249,13 @@ def test_a_lost_push_or_a_resync_message_makes_the_board_fetch_itself_again(
         # The second one is called off quietly; the server says it lost its subscription: fetch again.
         with ctx.sessions() as quiet:
             incident_service.transition(
-                quiet, ctx.clock, silent(ctx), principal, unseen_id, "false_alarm", TransitionIn(reason="已联系上，误报")
+                quiet,
+                ctx.clock,
+                silent(ctx),
+                principal,
+                unseen_id,
+                "false_alarm",
+                TransitionIn(reason="已联系上，误报", confirm=True),
             )
             quiet.commit()
         expect(unseen_card).to_be_visible()
@@ -323,7 +330,7 @@ def test_what_changed_while_the_board_was_disconnected_shows_once_it_reconnects(
         assert live_connection(page) == "2"
 
         # And it is live again: the next change is pushed to it.
-        moved = api.post(f"/api/v1/incidents/{first['id']}/transitions/take_control", headers=team)
+        moved = api.post(f"/api/v1/incidents/{first['id']}/transitions/take_control", headers=team, data={"confirm": True})
         assert moved.status == 200, moved.text()
         expect(cards.first.locator(".state-label")).to_have_text("现场控制")
 
@@ -375,3 +382,169 @@ def test_an_incident_opened_by_a_warning_told_late_shows_by_how_much(
         expect(card).to_have_count(1)
         expect(card.locator(".warning-late")).to_be_visible()
         expect(card.locator(".warning-late")).to_contain_text("预警上报晚了 3 分钟")
+
+
+WALL: ViewportSize = {"width": 1920, "height": 1080}
+LEVELS = ("I", "II", "III", "IV")
+# Serif faces whose Ⅰ–Ⅳ have serifs; in the sans faces system-ui picks, Ⅱ is two bars: a ⏸ sign.
+SERIF_NUMERALS = ("Noto Serif CJK", "Source Han Serif", "SimSun", "Songti", "DejaVu Serif")
+
+
+def open_and_take_control(api: APIRequestContext, headers: dict[str, str], campus: Campus, level: str, title: str) -> int:
+    """An incident reported at `level` whose team is on site: a task of 现场控制 is counting down."""
+    reply = api.post(
+        "/api/v1/incidents",
+        headers=headers,
+        data={"type": "missing_student", "level": level, "unit_id": campus.class_id, "title": title, "location": "东区1号楼"},
+    )
+    assert reply.status == 201, reply.text()
+    incident_id: int = reply.json()["id"]
+    moved = api.post(f"/api/v1/incidents/{incident_id}/transitions/take_control", headers=headers, data={"confirm": True})
+    assert moved.status == 200, moved.text()
+    return incident_id
+
+
+def watch_for_flashes(page: Page) -> None:
+    """Record in the page the id of every card that starts flashing, however briefly."""
+    page.evaluate(
+        """() => {
+          window.flashed = new Set();
+          new MutationObserver((changes) => {
+            for (const change of changes) {
+              const node = change.target;
+              if (node.classList && node.classList.contains("is-new")) window.flashed.add(Number(node.dataset.id));
+            }
+          }).observe(document.getElementById("incident-list"), { attributes: true, attributeFilter: ["class"], subtree: true });
+        }"""
+    )
+
+
+def countdowns(page: Page) -> list[dict[str, Any]]:
+    """Each card's countdown: its whole text, the font size of its time, and of its task's name."""
+    shown: list[dict[str, Any]] = page.evaluate(
+        """() => [...document.querySelectorAll(".incident-card")].map((card) => ({
+          id: Number(card.dataset.id),
+          left: card.getBoundingClientRect().left,
+          text: card.querySelector(".countdown").innerText,
+          time: parseFloat(getComputedStyle(card.querySelector(".countdown-time")).fontSize),
+          task: parseFloat(getComputedStyle(card.querySelector(".countdown-task")).fontSize),
+          // Boxes whose content is wider than they are: cut off at the card's edge, or scrolling.
+          overflowing: [...card.querySelectorAll(".incident-body, .incident-body :not(.segment-label)")]
+            .filter((node) => node.clientWidth > 0 && node.scrollWidth > node.clientWidth + 1)
+            .map((node) => node.className),
+        }))"""
+    )
+    return shown
+
+
+def fonts_drawing(page: Page, selector: str) -> list[str]:
+    """The families of the fonts Chromium actually drew the text of `selector` with."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    cdp.detach()
+    return [str(font["familyName"]) for font in fonts]
+
+
+def test_twelve_incidents_on_the_wall_each_countdown_large_naming_its_task_and_no_sideways_scroll(
+    browser: Browser,
+    live_server_ws: LiveServer,
+    playwright_driver: Playwright,
+    db: Session,
+    clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    campus = seed(db)
+    with screen(browser, WALL) as page, team_api(playwright_driver, live_server_ws) as (api, team):
+        open_board(page, live_server_ws, TEAM)
+        watch_for_flashes(page)
+        # A bad night: twelve incidents come in while the board is up on the wall, three at each level.
+        levels = {open_and_take_control(api, team, campus, LEVELS[n % 4], f"事件 {n + 1}"): LEVELS[n % 4] for n in range(12)}
+        cards = page.locator(".incident-card")
+        expect(cards).to_have_count(12)
+        for incident_id in levels:
+            expect(page.locator(f'.incident-card[data-id="{incident_id}"] .countdown-time')).to_have_text(re.compile(COUNTDOWN))
+
+        tasks = {i["id"]: i["next_task"]["label_zh"] for i in api.get("/api/v1/board", headers=team).json()["incidents"]}
+        shown = countdowns(page)
+        assert {c["id"] for c in shown} == set(levels)
+        for countdown in shown:
+            assert countdown["time"] >= 48, countdown  # readable from 3 m
+            assert not countdown["overflowing"], countdown
+            assert countdown["task"] >= 20, countdown
+            assert tasks[countdown["id"]] in countdown["text"], countdown  # it says what it counts down
+            assert re.search(COUNTDOWN, countdown["text"]), countdown
+        assert len({c["left"] for c in shown}) >= 3  # a grid that uses the screen, not a column
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+        # Every label on a card is readable from across the room too.
+        labels = ".incident-level, .incident-type, .incident-meta span, .state-label, .state-step, .count-name, .count-value"
+        smallest = page.evaluate(
+            """(labels) => Math.min(...[...document.querySelectorAll(`.incident-card :is(${labels})`)]
+              .map((node) => parseFloat(getComputedStyle(node).fontSize)))""",
+            labels,
+        )
+        assert smallest >= 20
+
+        # The serious ones flashed as they came in; the others did not.
+        assert set(page.evaluate("[...window.flashed]")) == {i for i, level in levels.items() if level in ("I", "II")}
+        page.screenshot(path=str(tmp_path / "board-1920x1080.png"))
+
+        # An hour on, nobody has reported from the scene: every clock counts up past its task's time,
+        # still saying which task, as large, and the longer figures still fit across.
+        clock.advance(timedelta(minutes=65))
+        ctx: AppContext = live_server_ws.app.state.ctx
+        ctx.bus.publish(incident_service.BOARD_CHANNEL, {"type": "resync"})
+        overdue = page.locator(".incident-card .countdown.overdue")
+        expect(overdue).to_have_count(12)
+        for countdown in countdowns(page):
+            assert countdown["time"] >= 48, countdown
+            assert not countdown["overflowing"], countdown  # nothing cut off at the card's edge
+            assert tasks[countdown["id"]] in countdown["text"], countdown
+            assert re.search(r"已超时 \+(\d+:)?\d\d:\d\d", countdown["text"]), countdown
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(tmp_path / "board-1920x1080-overdue.png"))
+
+
+def test_the_level_numeral_is_drawn_from_a_serif_face_not_as_a_pause_sign(
+    browser: Browser, live_server_ws: LiveServer, playwright_driver: Playwright, db: Session
+) -> None:
+    campus = seed(db)
+    with screen(browser, WALL) as page, team_api(playwright_driver, live_server_ws) as (api, team):
+        open_board(page, live_server_ws, TEAM)
+        incident_id = open_and_take_control(api, team, campus, "II", "学生晚归未归")
+        numeral = page.locator(f'.incident-card[data-id="{incident_id}"] .incident-numeral')
+        expect(numeral).to_have_text("Ⅱ")
+        page.evaluate("document.fonts.ready")
+        [family] = fonts_drawing(page, f'.incident-card[data-id="{incident_id}"] .incident-numeral')
+        assert family.startswith(SERIF_NUMERALS), family
+
+        # The incident's own page draws the same badge.
+        page.goto(f"{live_server_ws.url}/incidents/{incident_id}")
+        expect(page.locator("#inc-level")).to_contain_text("Ⅱ")
+        page.evaluate("document.fonts.ready")
+        # "Ⅱ 重大": the serif face draws only the numeral (its range is Ⅰ–Ⅻ), the page's own font the rest.
+        drawn = fonts_drawing(page, "#inc-level")
+        assert any(family.startswith(SERIF_NUMERALS) for family in drawn), drawn
+
+
+def test_on_a_phone_the_board_stays_one_column_and_each_countdown_names_its_task(
+    browser: Browser, live_server_ws: LiveServer, playwright_driver: Playwright, db: Session, tmp_path: Path
+) -> None:
+    campus = seed(db)
+    with screen(browser, PHONE) as page, team_api(playwright_driver, live_server_ws) as (api, team):
+        open_board(page, live_server_ws, TEAM)
+        opened = [open_and_take_control(api, team, campus, level, f"事件 {level}") for level in ("I", "III", "IV")]
+        for incident_id in opened:
+            expect(page.locator(f'.incident-card[data-id="{incident_id}"] .countdown-time')).to_have_text(re.compile(COUNTDOWN))
+        tasks = {i["id"]: i["next_task"]["label_zh"] for i in api.get("/api/v1/board", headers=team).json()["incidents"]}
+        shown = countdowns(page)
+        assert len({c["left"] for c in shown}) == 1  # one column
+        for countdown in shown:
+            assert tasks[countdown["id"]] in countdown["text"], countdown
+            assert countdown["time"] < 48  # a phone keeps its compact card
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(tmp_path / "board-390x844.png"), full_page=True)

@@ -5,7 +5,9 @@
 // the next one expected means pushes were lost, and so does a "resync" from the server; either way
 // the whole board is fetched again, as it is whenever the socket drops and after every (re)connect.
 // Countdowns run on server time: `now` of each snapshot sets the offset, so a wall screen with a
-// wrong clock is still right.
+// wrong clock is still right. Each countdown names the task it counts down (the soonest open one).
+// A level Ⅰ or Ⅱ incident that appears while the board is up flashes for a few seconds; with
+// `?sound=1` in the address the screen also beeps (off by default: a wall screen shares a room).
 
 import { dataJson, element, hhmm, show, translator } from "./page.js";
 
@@ -14,6 +16,9 @@ const MAX_RECONNECT_MS = 30000;
 // that has had no push since).
 const RESYNC_MS = 60000;
 const URGENT_MS = 2 * 60 * 1000;
+const FLASH_MS = 8000;
+const FLASH_LEVELS = 2; // Ⅰ and Ⅱ
+const sound = new URLSearchParams(window.location.search).get("sound") === "1";
 
 const $ = (id) => document.getElementById(id);
 const root = $("board");
@@ -76,7 +81,9 @@ function build(id) {
   band.append(element("span", "incident-numeral"), element("span", "incident-level"));
   const head = element("div", "incident-head");
   head.append(element("span", "incident-type"), element("span", "drill-badge", t("board.js.drill")));
-  head.append(element("span", "countdown"));
+  const countdown = element("span", "countdown");
+  countdown.append(element("span", "countdown-task"), element("span", "countdown-time"));
+  head.append(countdown);
   const meta = element("p", "incident-meta");
   for (const part of ["incident-location", "incident-started", "incident-elapsed"]) meta.append(element("span", part));
   const state = element("p", "incident-state");
@@ -138,6 +145,7 @@ function fillNotifications(line, counts) {
 function fill(card) {
   const { node, incident } = card;
   node.className = `incident-card colour-${incident.colour}`;
+  node.classList.toggle("is-new", Boolean(card.fresh));
   node.classList.toggle("is-drill", incident.drill);
   node.classList.toggle("has-late", incident.late_tasks.length > 0);
   const q = (selector) => node.querySelector(selector);
@@ -156,21 +164,34 @@ function fill(card) {
   q(".warning-late").textContent = warningLate > 0 ? t("board.js.warning_late", { minutes: warningLate }) : "";
   show(q(".warning-late"), warningLate > 0);
   fillNotifications(q(".incident-notifications"), incident.notifications);
+  const task = incident.next_task;
+  q(".countdown-task").textContent = task ? (english ? task.label_en : task.label_zh) : "";
+  show(q(".countdown-task"), Boolean(task));
   card.due = incident.next_due_at ? Date.parse(incident.next_due_at) : null;
   card.started = Date.parse(incident.started_at);
   tickCard(card, serverNow());
+}
+
+const SLOT = "\u2063"; // stands for the time in a message, to split the message around it
+
+/** The message `key` with `figures` as its time, the figures in a span that never breaks across lines. */
+function setTime(node, key, figures) {
+  const [before, after = ""] = t(key, { time: SLOT }).split(SLOT);
+  node.replaceChildren(before, element("span", "countdown-figures", figures), after);
 }
 
 // Counted in whole server seconds, so that every clock on the board moves by one on each tick.
 function tickCard(card, now) {
   const second = Math.floor(now / 1000);
   const countdown = card.node.querySelector(".countdown");
+  const time = countdown.querySelector(".countdown-time");
   const left = card.due === null ? null : Math.ceil(card.due / 1000) - second;
   countdown.classList.toggle("urgent", left !== null && left > 0 && left * 1000 < URGENT_MS);
   countdown.classList.toggle("overdue", left !== null && left <= 0);
-  if (left === null) countdown.textContent = t("board.js.no_deadline");
-  else if (left > 0) countdown.textContent = t("board.js.due_in", { time: clockText(left) });
-  else countdown.textContent = t("board.js.overdue", { time: clockText(-left) });
+  countdown.classList.toggle("none", left === null);
+  if (left === null) time.textContent = t("board.js.no_deadline");
+  else if (left > 0) setTime(time, "board.js.due_in", clockText(left));
+  else setTime(time, "board.js.overdue", clockText(-left));
   const elapsed = Math.max(0, second - Math.floor(card.started / 1000));
   card.node.querySelector(".incident-elapsed").textContent = t("board.js.elapsed", { time: clockText(elapsed) });
 }
@@ -191,10 +212,40 @@ function upsert(incident) {
   if (!card) {
     card = { node: build(incident.id), epoch: 0 };
     cards.set(incident.id, card);
+    // New to a board that was already showing: a serious one draws the eye (not on the first load).
+    if (live.loaded && incident.level <= FLASH_LEVELS) drawTheEye(card);
   }
   card.incident = incident;
   fill(card);
   return card;
+}
+
+function drawTheEye(card) {
+  card.fresh = true;
+  setTimeout(() => {
+    card.fresh = false;
+    card.node.classList.remove("is-new");
+  }, FLASH_MS);
+  if (sound) beep();
+}
+
+/** Two short tones, made here: no sound file to fetch. A browser that has not been allowed to play sound stays silent. */
+function beep() {
+  try {
+    const audio = new AudioContext();
+    [880, 660].forEach((hz, index) => {
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = hz;
+      gain.gain.value = 0.2;
+      tone.connect(gain).connect(audio.destination);
+      tone.start(audio.currentTime + index * 0.25);
+      tone.stop(audio.currentTime + index * 0.25 + 0.2);
+    });
+    setTimeout(() => audio.close(), 1000);
+  } catch {
+    // No audio device, or sound not allowed: the flash is enough.
+  }
 }
 
 // The server's order: level first (Ⅰ on top), then the newest start first within a level.
