@@ -77,7 +77,7 @@ def prepare(db_url: str) -> int:
         iid = incident.id
     with transaction(sessions) as db:
         clock.advance(timedelta(minutes=3))
-        incidents.transition(db, clock, cfg, team, iid, "take_control", TransitionIn())
+        incidents.transition(db, clock, cfg, team, iid, "take_control", TransitionIn(confirm=True))
     with transaction(sessions) as db:
         for task in incidents.tasks(db, iid):
             clock.advance(timedelta(minutes=4))

@@ -153,6 +153,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
         events=ctx.events,
         bus=ctx.bus,
         sms_daily_cap=settings.sms_daily_cap or None,
+        public_base_url=settings.public_base_url,
     )
     incident_service.register(incidents, ctx.deadline_handlers)
     ctx.extras["incidents"] = incidents

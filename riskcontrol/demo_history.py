@@ -66,6 +66,7 @@ ROLES: Final = {
 # `schedule` puts the review meeting in the diary, and `recovery` has its owner mark a recovery-plan task done
 # (the psych centre's notes are clinical, so they say no more than that a session took place).
 STEPS: Final[tuple[tuple[int, str, str, str, str, str], ...]] = (
+    (0, "22:11", "response1", "task", "dispatch", "保卫处值班人员和辅导员已出发赶往东区1号楼，预计22:15前到达。"),
     (0, "22:12", "response1", "trigger", "take_control", ""),
     (0, "22:14", "response1", "person", "witness", "寝室长，当晚最后见到该生并报告"),
     (0, "22:18", "counselor_cs", "task", "start_search", "已电话、微信联系本人及室友、好友，查看宿舍、教室和图书馆，均未找到。"),
@@ -204,7 +205,7 @@ class _Walk:
         cfg, by = self.ctx.extras["incidents"], who[username]
         with self.db() as db:
             if what == "trigger":
-                incidents.transition(db, self.clock, cfg, by, self.incident_id, which, TransitionIn())
+                incidents.transition(db, self.clock, cfg, by, self.incident_id, which, TransitionIn(confirm=True))
             elif what == "task":
                 task_id = db.execute(
                     select(IncidentTask.id).where(IncidentTask.incident_id == self.incident_id, IncidentTask.code == which)

@@ -124,7 +124,11 @@ def state_of(db: Session, clock: Clock, principal: Principal, incident: Incident
     for name in machine.legal(incident.state):
         spec = machine.sop.trigger(name)
         assert spec is not None
-        triggers.append(TriggerOut(trigger=name, label=spec.label.model_dump(), dest=spec.dest, needs_reason=spec.needs_reason))
+        triggers.append(
+            TriggerOut(
+                trigger=name, label=spec.label.model_dump(), dest=spec.dest, needs_reason=spec.needs_reason, confirm=spec.confirm
+            )
+        )
     return IncidentStateOut(
         **_fields(incident, view),
         legal_triggers=triggers,

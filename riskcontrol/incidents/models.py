@@ -62,6 +62,8 @@ class IncidentPerson(Base):
     student_id: Mapped[int | None] = mapped_column(ForeignKey("student.id", ondelete="SET NULL"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     involvement: Mapped[str] = mapped_column(String(20))
+    # The level the report about them was graded at (triage code: red 紧急 … blue 关注), when one was.
+    risk_level: Mapped[str | None] = mapped_column(String(10))
     note: Mapped[str] = mapped_column(Text, default="")
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
     added_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))

@@ -55,6 +55,8 @@ class SopTrigger(Frozen):
     dest: str | None = None
     # Needs a written reason (kept on the timeline): exits such as false alarm, merge, reopen.
     needs_reason: bool = False
+    # Cannot be taken back (closing, a false alarm, a merge, claiming control on site): the caller confirms.
+    confirm: bool = False
 
 
 def _refuse(loc: tuple[str | int, ...], reason: str, value: object) -> NoReturn:

@@ -21,6 +21,8 @@ class _In(BaseModel):
 class PersonIn(_In):
     name: str = Field(default="", max_length=100, pattern=NO_NUL)
     involvement: str = Field(max_length=20, pattern=CODE)
+    # The level the report about this person was graded at (a triage code: red, orange, yellow, blue).
+    risk_level: str | None = Field(default=None, max_length=10, pattern=CODE)
     student_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     note: str = Field(default="", max_length=4000, pattern=NO_NUL)
 
@@ -45,6 +47,8 @@ class TransitionIn(_In):
     reason: str | None = Field(default=None, max_length=4000, pattern=NO_NUL)
     level: LevelField | None = None
     into_incident_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    # Triggers the SOP marks `confirm` (they cannot be taken back) fire only with this set.
+    confirm: bool = False
 
 
 class TaskDoneIn(_In):
@@ -99,6 +103,7 @@ class TriggerOut(BaseModel):
     label: dict[str, str]
     dest: str | None
     needs_reason: bool
+    confirm: bool
 
 
 class IncidentOut(BaseModel):

@@ -60,10 +60,11 @@ from riskcontrol.incidents.schemas import IncidentIn, PersonIn, TransitionIn
 from riskcontrol.incidents.sop import load_crisis_sop
 from riskcontrol.notify import service as notify
 from riskcontrol.notify.models import Notification
-from riskcontrol.observations.catalog import load_checklist, load_factors
+from riskcontrol.observations.catalog import load_checklist, load_factors, load_rubric
 from riskcontrol.observations.models import Observation
 from riskcontrol.observations.opinion_models import OpinionReport
 from riskcontrol.observations.opinion_service import MajorOpinionConfirmed
+from riskcontrol.observations.rules import LevelCode
 from riskcontrol.people import disclosure, factor_import
 from riskcontrol.people import service as people_service
 from riskcontrol.people.disclosure_rules import Shown, sees_texts
@@ -78,6 +79,8 @@ FROM_WARNING: Final = "incident.from_warning"
 OPEN, DONE, CANCELLED = "open", "done", "cancelled"
 SOURCES: Final = ("hotline", "escalation", "opinion", "hazard", "observation")
 INVOLVEMENTS: Final = ("missing", "injured", "at_risk", "involved", "witness", "deceased")
+# A person's level is the triage level of the report about them (sop/triage.yaml): red 紧急 … blue 关注.
+RISK_LEVELS: Final = tuple(code.value for code in LevelCode)
 # Who runs incidents besides the people holding a command role on one.
 COMMANDS: Final = frozenset({Role.RESPONSE_TEAM, Role.STUDENT_AFFAIRS, Role.ADMIN})
 # Who may open one (a hotline call, a counsellor's or an officer's report).
@@ -100,6 +103,12 @@ class IncidentConfig:
     # After an overdue task's owner is told, the commander is told this much later, then the level above.
     overdue_step: timedelta = timedelta(minutes=5)
     sms_daily_cap: int | None = None
+    # Where staff reach the app from a phone: every message about an incident links its page.
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    def link(self, incident: Incident) -> str:
+        """The incident's page, as a message links it."""
+        return f"{self.public_base_url.rstrip('/')}/incidents/{incident.id}"
 
     def sop(self) -> CrisisSop:
         return load_crisis_sop(self.sop_dir)
@@ -271,6 +280,7 @@ def people(db: Session, clock: Clock, principal: Principal, incident: Incident, 
             "student_id": p.student_id if view.disclosure.of(i) is Shown.FULL else None,
             "name": view.name(i),
             "involvement": p.involvement,
+            "risk_level": p.risk_level,
             "note": p.note if view.disclosure.of(i) is Shown.FULL else None,
             "added_at": p.added_at,
         }
@@ -353,6 +363,14 @@ def summary(db: Session, clock: Clock, incident: Incident, *, refresh: bool = Fa
         "started_at": incident.started_at.isoformat(),
         "next_due_at": incident.next_due_at.isoformat() if incident.next_due_at else None,
         "open_tasks": len(open_tasks),
+        # The task the board's countdown counts down to: the soonest due of the open ones.
+        "next_task": next(
+            (
+                {"id": t.id, "code": t.code, "label_zh": t.label_zh, "label_en": t.label_en, "due_at": t.due_at.isoformat()}
+                for t in sorted(open_tasks, key=lambda t: (t.due_at, t.id))
+            ),
+            None,
+        ),
         "late_tasks": [
             {"id": t.id, "code": t.code, "label_zh": t.label_zh, "label_en": t.label_en, "due_at": t.due_at.isoformat()}
             for t in open_tasks
@@ -544,6 +562,8 @@ def _check_people(db: Session, principal: Principal, people_in: Sequence[PersonI
         at = prefix.format(i=i)
         if person.involvement not in INVOLVEMENTS:
             raise InvalidInput(f"involvement must be one of {', '.join(INVOLVEMENTS)}", field=f"{at}involvement")
+        if person.risk_level is not None and person.risk_level not in RISK_LEVELS:
+            raise InvalidInput(f"risk_level must be one of {', '.join(RISK_LEVELS)}", field=f"{at}risk_level")
         if person.student_id is None:
             if not person.name.strip():
                 raise InvalidInput("give a name or a student id", field=f"{at}name")
@@ -565,6 +585,7 @@ def _add_person(
         student_id=person.student_id,
         name=person.name or (student.name if student is not None else ""),
         involvement=person.involvement,
+        risk_level=person.risk_level,
         note=person.note,
         added_at=clock.now(),
         added_by=actor_id,
@@ -657,6 +678,8 @@ def transition(
     spec = machine.sop.trigger(trigger)
     assert spec is not None  # fire() succeeded
     reason = (data.reason or "").strip()
+    if spec.confirm and not data.confirm:
+        raise InvalidInput(f"{trigger!r} cannot be taken back; send confirm: true to fire it", field="confirm")
     if spec.needs_reason and not reason:
         raise InvalidInput(f"{trigger!r} needs a written reason", field="reason")
     changes: dict[str, Any] = {}
@@ -920,19 +943,28 @@ def _duty_team(db: Session, clock: Clock, incident: Incident) -> tuple[list[User
 
 
 def _message(
-    incident: Incident, kind: str, *, title: tuple[str, str], body: tuple[str, str], sms: str, **data: Any
+    cfg: IncidentConfig,
+    incident: Incident,
+    kind: str,
+    *,
+    title: tuple[str, str],
+    body: tuple[str, str],
+    sms: str,
+    **data: Any,
 ) -> notify.Message:
-    """A message about the incident: its level (and 演练 for a drill) in front, red for Ⅰ/Ⅱ."""
+    """A message about the incident: its level (and 演练 for a drill) in front, red for Ⅰ/Ⅱ, and the link
+    to its page at the end (a text read at 02:00 leads straight to the tasks)."""
     zh, en = _prefix(incident)
+    link = cfg.link(incident)
     return notify.Message(
         kind=kind,
         level="red" if incident.level <= 2 else "orange",
         title_zh=zh + title[0],
         title_en=en + title[1],
-        body_zh=body[0],
-        body_en=body[1],
-        sms_zh=zh + sms,
-        data={"incident_id": incident.id, **data},
+        body_zh=f"{body[0]}\n{link}",
+        body_en=f"{body[1]}\n{link}",
+        sms_zh=f"{zh}{sms} {link}",
+        data={"incident_id": incident.id, "url": link, **data},
     )
 
 
@@ -941,6 +973,7 @@ def _page_on_duty(db: Session, clock: Clock, cfg: IncidentConfig, incident: Inci
     users, rostered = _duty_team(db, clock, incident)
     playbook, where, title = playbook_of(incident), incident.location, wall_title(db, incident)
     message = _message(
+        cfg,
         incident,
         "incident.page",
         title=(f"{playbook.label.zh}：{title}", f"{playbook.label.en}: {title}"),
@@ -982,6 +1015,7 @@ def on_task_overdue(cfg: IncidentConfig) -> deadlines.Handler:
             users, _rostered = _duty_team(db, clock, incident)
         due, title = task.due_at.astimezone(cfg.tz).strftime("%H:%M"), wall_title(db, incident)
         message = _message(
+            cfg,
             incident,
             "incident.task_overdue",
             title=(f"超时未完成：{task.label_zh}", f"Overdue: {task.label_en}"),
@@ -1108,6 +1142,34 @@ def observation_suggestion(db: Session, cfg: IncidentConfig, observation: Observ
     return suggest(cfg.library().playbooks.values(), facts)
 
 
+def from_observation(db: Session, cfg: IncidentConfig, observation: Observation, playbook: Playbook) -> dict[str, Any]:
+    """What an incident opened from a report carries: a plain title (its type and the place), the room and its
+    building, the report's level, ticks and note as the summary (record text, so the disclosure policy
+    redacts it for each reader), and the student at the report's level."""
+    room = db.get(OrgUnit, observation.unit_id)
+    building = db.get(OrgUnit, room.building_id) if room is not None and room.building_id is not None else None
+    place = room.name_zh if room is not None else ""
+    typed = str((observation.location or {}).get("text") or "").strip()
+    location = " ".join(name for name in (building.name_zh if building else "", place) if name)
+    if typed:
+        location = f"{location}（{typed}）" if location else typed
+    labels = {item.code: item.zh for item in load_checklist(cfg.sop_dir).items}
+    ticks = "、".join(str(labels.get(code, code)) for code in observation.checklist)
+    level = load_rubric(cfg.sop_dir).level(LevelCode(observation.level)).zh
+    summary = f"报告分级：{level}。勾选：{ticks or '无'}。"
+    if observation.note and observation.note.strip():
+        summary += f"备注：{observation.note.strip()}"
+    student = observation.student_id
+    person = {"student_id": student, "involvement": "at_risk", "risk_level": observation.level}
+    return {
+        "title": f"{playbook.label.zh}：{place}" if place else str(playbook.label.zh),
+        "unit_id": observation.unit_id,
+        "location": location[:200],
+        "summary": summary[:8000],
+        "people": [person] if student is not None else [],
+    }
+
+
 def on_warning_due(cfg: IncidentConfig) -> deadlines.Handler:
     """Open the incident an observation's ticked items call for, at the gravest level among the matching
     triggers, or propose it to be confirmed when the trigger says so; with no trigger matching, the
@@ -1124,18 +1186,11 @@ def on_warning_due(cfg: IncidentConfig) -> deadlines.Handler:
         unit = db.get(OrgUnit, observation.unit_id)
         if unit is None:
             return
-        student = observation.student_id
-        title = f"{found.playbook.label.zh}：{unit.name_zh}（观察记录 #{observation.id}）"
         if found.opens is Opens.CONFIRM:
+            title = from_observation(db, cfg, observation, found.playbook)["title"]
             _propose(db, clock, cfg.events, found, unit, title, deadline.subject_id, observation)
             return
-        data = {
-            "title": title,
-            "unit_id": observation.unit_id,
-            "source": "escalation",
-            "source_id": deadline.subject_id,
-            "people": [{"student_id": student, "involvement": "at_risk"}] if student is not None else [],
-        }
+        data = from_observation(db, cfg, observation, found.playbook) | {"source": "escalation", "source_id": deadline.subject_id}
         by = (filer.id, filer.username) if filer is not None else (observation.filed_by, "")
         _open_from_warning(db, clock, cfg, (found.playbook, found.level), data, by)
 
@@ -1226,14 +1281,13 @@ def decide_proposal(
     playbook = library.get(proposal.type)
     if playbook is None:
         raise Conflict(f"the playbook {proposal.type!r} is no longer in the library")
-    people = [{"student_id": proposal.student_id, "involvement": "at_risk"}] if proposal.student_id is not None else []
-    data = {
-        "title": proposal.title,
-        "unit_id": proposal.unit_id,
-        "source": proposal.source,
-        "source_id": proposal.source_id,
-        "people": people,
-    }
+    observation = db.get(Observation, proposal.observation_id) if proposal.observation_id is not None else None
+    if observation is not None:
+        data = from_observation(db, cfg, observation, playbook) | {"title": proposal.title}
+    else:
+        people = [{"student_id": proposal.student_id, "involvement": "at_risk"}] if proposal.student_id is not None else []
+        data = {"title": proposal.title, "unit_id": proposal.unit_id, "people": people}
+    data |= {"source": proposal.source, "source_id": proposal.source_id}
     incident = _open_from_warning(
         db, clock, cfg, (playbook, Level(proposal.level)), data, (principal.user_id, principal.username)
     )

@@ -56,7 +56,22 @@ def test_the_commander_moves_the_incident_on_and_ticks_a_task_from_a_phone(
     page.goto(f"{live_server_ws.url}/incidents/{incident_id}")
     expect(page.locator("#inc-state")).to_have_text("接报")
     expect(page.locator("#inc-level")).to_contain_text("Ⅱ")
+    # 接报 has its task: send someone, and say who went; the form is not sent without that.
+    dispatch = page.locator("li.inc-task[data-task=dispatch]")
+    expect(dispatch.locator("input[name=evidence]")).to_have_attribute("required", "")
+    dispatch.get_by_role("button", name="完成").click()
+    expect(dispatch.locator("input[name=evidence]:invalid")).to_have_count(1)
+    expect(dispatch.locator(".countdown")).to_be_visible()  # still open
+    dispatch.locator("input[name=evidence]").fill("保卫处两人已出发")
+    dispatch.get_by_role("button", name="完成").click()
+    expect(page.locator("li.inc-task[data-task=dispatch]")).to_contain_text("应急队员")
+    # Claiming control on site cannot be taken back: one click only asks.
     page.get_by_role("button", name="到达现场并控制").click()
+    expect(page.locator("#inc-confirm-note")).to_be_visible()
+    expect(page.locator("#inc-confirm-note")).to_contain_text("无法撤回")
+    expect(page.locator("#inc-reason-field")).to_be_hidden()
+    expect(page.locator("#inc-state")).to_have_text("接报")
+    page.locator("#inc-trigger-form").get_by_role("button", name="确认").click()
     expect(page.locator("#inc-state")).to_have_text("现场控制")
     task = page.locator("li.inc-task[data-task=start_search]")
     countdown = task.locator(".countdown")

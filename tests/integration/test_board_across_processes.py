@@ -68,7 +68,7 @@ class Server:
         self.http.close()
 
     def fire(self, incident_id: int, trigger: str) -> dict[str, Any]:
-        reply = self.http.post(f"/api/v1/incidents/{incident_id}/transitions/{trigger}")
+        reply = self.http.post(f"/api/v1/incidents/{incident_id}/transitions/{trigger}", json={"confirm": True})
         assert reply.status_code == 200, reply.text
         body: dict[str, Any] = reply.json()
         return body

@@ -93,7 +93,9 @@ def test_no_identifier_survives_in_the_case_or_its_markdown(night: Night, who: I
     iid = opened.json()["id"]
     for _ in range(2):
         assert night.client.post(f"/api/v1/incidents/{iid}/notes", headers=team, json={"text": text()}).status_code == 201
-    moved = night.client.post(f"/api/v1/incidents/{iid}/transitions/take_control", headers=team, json={"reason": text()})
+    moved = night.client.post(
+        f"/api/v1/incidents/{iid}/transitions/take_control", headers=team, json={"reason": text(), "confirm": True}
+    )
     assert moved.status_code == 200, moved.text
     with night.sessions() as db:
         task = (

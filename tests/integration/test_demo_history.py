@@ -165,7 +165,7 @@ def test_the_demo_command_seeds_the_history_after_a_new_campus_only(
     }
     first = CliRunner().invoke(cli, ["demo", "--no-serve"], env=env)
     assert first.exit_code == 0, first.output
-    assert "history: 1 incident reviewed (19 SOP tasks, 2 late)" in first.output
+    assert "history: 1 incident reviewed (20 SOP tasks, 2 late)" in first.output
     second = CliRunner().invoke(cli, ["demo", "--no-serve"], env=env)
     assert second.exit_code == 0, second.output
     assert "history" not in second.output

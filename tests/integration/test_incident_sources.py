@@ -39,11 +39,11 @@ def test_a_red_observation_opens_the_incident_its_checklist_items_call_for(night
     ]
     detail = night.client.get(f"/api/v1/incidents/{opened[0]['id']}", headers=team).json()
     assert [p["involvement"] for p in detail["people"]] == ["at_risk"]
-    assert [e["kind"] for e in detail["timeline"]][:4] == ["created", "role", "person", "paged"]
+    assert [e["kind"] for e in detail["timeline"]][:5] == ["created", "role", "person", "tasks_opened", "paged"]
     on_duty = night.client.get("/api/v1/board", headers=team).json()["on_duty"]
     lead = next(p["user_id"] for p in on_duty if p["position"] == "lead")
     assert detail["roles"] == {"commander": lead}  # the on-duty lead commands until someone takes over
-    assert set(detail["timeline"][3]["data"]["users"]) == {p["user_id"] for p in on_duty}
+    assert set(detail["timeline"][4]["data"]["users"]) == {p["user_id"] for p in on_duty}
     # Another red filing about the same student tells the open incident instead of opening a second one.
     again = file_observation(night, ("suicide_plan",), client_id="phone-7f3a-0002")
     night.at("22:01")
@@ -104,7 +104,9 @@ def test_a_drill_runs_on_a_scaled_clock_and_never_texts_real_phones(night: Night
     team = night.token("response1")
     night.at("22:00")
     drill = open_missing_student(night, team, drill=True, drill_scale=60)
-    moved = night.client.post(f"/api/v1/incidents/{drill['id']}/transitions/take_control", headers=team).json()
+    moved = night.client.post(
+        f"/api/v1/incidents/{drill['id']}/transitions/take_control", headers=team, json={"confirm": True}
+    ).json()
     start_search = next(t for t in moved["tasks"] if t["code"] == "start_search")
     started = datetime.fromisoformat(drill["started_at"])
     assert datetime.fromisoformat(start_search["due_at"]) - started == timedelta(seconds=10)  # 10 minutes at 60×
@@ -124,7 +126,7 @@ def test_the_exits_false_alarm_change_of_level_merge_and_reopen(night: Night) ->
     night.at("22:00")
     first = open_missing_student(night, team, level="III")
     iid = first["id"]
-    night.client.post(f"/api/v1/incidents/{iid}/transitions/take_control", headers=team)
+    night.client.post(f"/api/v1/incidents/{iid}/transitions/take_control", headers=team, json={"confirm": True})
     before = {t["code"]: t["due_at"] for t in night.client.get(f"/api/v1/incidents/{iid}/tasks", headers=team).json()}
     no_reason = night.client.post(f"/api/v1/incidents/{iid}/transitions/change_level", headers=team, json={"level": "I"})
     assert (no_reason.status_code, no_reason.json()["field"]) == (422, "reason")
@@ -146,7 +148,9 @@ def test_the_exits_false_alarm_change_of_level_merge_and_reopen(night: Night) ->
 
     second = open_missing_student(night, team, level="III")
     merge = night.client.post(
-        f"/api/v1/incidents/{second['id']}/transitions/merge", headers=team, json={"reason": "同一学生", "into_incident_id": iid}
+        f"/api/v1/incidents/{second['id']}/transitions/merge",
+        headers=team,
+        json={"reason": "同一学生", "into_incident_id": iid, "confirm": True},
     )
     assert merge.status_code == 200, merge.text
     assert (merge.json()["state"], merge.json()["merged_into_id"], merge.json()["is_open"]) == ("merged", iid, False)
@@ -156,7 +160,9 @@ def test_the_exits_false_alarm_change_of_level_merge_and_reopen(night: Night) ->
 
     third = open_missing_student(night, team, level="IV")
     false_alarm = night.client.post(
-        f"/api/v1/incidents/{third['id']}/transitions/false_alarm", headers=team, json={"reason": "学生已回寝，手机没电"}
+        f"/api/v1/incidents/{third['id']}/transitions/false_alarm",
+        headers=team,
+        json={"reason": "学生已回寝，手机没电", "confirm": True},
     )
     assert false_alarm.json()["state"] == "false_alarm"
     reopened = night.client.post(f"/api/v1/incidents/{third['id']}/transitions/reopen", headers=team, json={"reason": "再次失联"})
@@ -176,7 +182,7 @@ def test_the_board_socket_pushes_each_change_in_scope_with_its_sequence_numbers(
         pushed = board.receive_json()
         assert (pushed["type"], pushed["incident_id"], pushed["first_seq"]) == ("incident", opened["id"], 1)
         assert pushed["seq"] == opened["seq"]  # one push covers every line the opening wrote
-        night.client.post(f"/api/v1/incidents/{opened['id']}/transitions/take_control", headers=team)
+        night.client.post(f"/api/v1/incidents/{opened['id']}/transitions/take_control", headers=team, json={"confirm": True})
         moved = board.receive_json()
         assert moved["first_seq"] == pushed["seq"] + 1
         assert (moved["incident"]["state"], moved["event"]["kind"]) == ("on_site_control", "tasks_opened")

@@ -74,8 +74,16 @@ def test_missing_student_walked_from_report_to_closed(night: Night) -> None:
     night.client.put(f"/api/v1/incidents/{iid}/roles/scribe", headers=team, json={"user_id": user_id(night, "response2")})
     night.client.put(f"/api/v1/incidents/{iid}/roles/liaison", headers=team, json={"user_id": user_id(night, "counselor_cs")})
 
+    # 接报: someone is on the way within 3 minutes (level Ⅱ), and says who went.
+    night.at("22:02")
+    dispatch = next(t for t in incident["tasks"] if t["code"] == "dispatch")
+    sent = night.client.post(
+        f"/api/v1/incidents/{iid}/tasks/{dispatch['id']}/complete", headers=team, json={"evidence": "保卫处两人出发，22:08到"}
+    )
+    assert sent.status_code == 200, sent.text
+
     night.at("22:03")
-    moved = night.client.post(f"/api/v1/incidents/{iid}/transitions/take_control", headers=team)
+    moved = night.client.post(f"/api/v1/incidents/{iid}/transitions/take_control", headers=team, json={"confirm": True})
     assert moved.status_code == 200, moved.text
     on_site = [t for t in moved.json()["tasks"] if t["state"] == "on_site_control"]
     # Level Ⅱ: the search starts within 10 minutes of the report (missing_student.yaml).
@@ -102,7 +110,7 @@ def test_missing_student_walked_from_report_to_closed(night: Night) -> None:
     at_minute = 31
     for trigger in [None, *walk]:
         if trigger is not None:
-            reply = night.client.post(f"/api/v1/incidents/{iid}/transitions/{trigger}", headers=team)
+            reply = night.client.post(f"/api/v1/incidents/{iid}/transitions/{trigger}", headers=team, json={"confirm": True})
             assert reply.status_code == 200, (trigger, reply.text)
         current = night.client.get(f"/api/v1/incidents/{iid}", headers=team).json()
         for task in current["tasks"]:
@@ -159,7 +167,7 @@ def test_after_an_outage_every_rung_of_a_late_tasks_ladder_already_due_is_told_a
     incident = open_missing_student(night, team, commander_id=user_id(night, "leader"))
     iid = incident["id"]
     night.at("22:03")
-    moved = night.client.post(f"/api/v1/incidents/{iid}/transitions/take_control", headers=team)
+    moved = night.client.post(f"/api/v1/incidents/{iid}/transitions/take_control", headers=team, json={"confirm": True})
     late_task = next(t for t in moved.json()["tasks"] if t["state"] == "on_site_control" and hhmm(t["due_at"]) == "22:10")
     # Nothing runs from 22:04 to 22:17: the owner's (22:10) and the commander's (22:15) rungs both
     # passed; the ladder keeps its schedule, so the level above is due at 22:20, not 22:27.

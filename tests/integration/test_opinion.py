@@ -167,8 +167,9 @@ def test_acknowledged_at_nine_twelve_nothing_is_breached(morning: Morning) -> No
     report = morning.report(filed["id"])
     assert (report["status"], report["breached"], report["seconds_left"]) == ("reported", False, None)
     assert morning.told("opinion.breach") == set()
-    # The school's confirmation of a major item opens an online-opinion incident, which pages the response team.
-    assert morning.texted() == {"opinion"} | morning.told("incident.page")
+    # The school's confirmation of a major item opens an online-opinion incident, which pages the response team
+    # (and runs its own SOP: its dispatch task, not done here, climbs when it falls due).
+    assert morning.texted() == {"opinion"} | morning.told("incident.page") | morning.told("incident.task_overdue")
     assert morning.told("incident.page") == {"response2", "response4"}  # the day team on the demo roster
     incident = morning.client.get("/api/v1/incidents", headers=morning.token("affairs")).json()
     assert [(i["type"], i["level_numeral"], i["source"], i["source_id"]) for i in incident] == [

@@ -49,7 +49,7 @@ def open_incident(night: Night, level: str, **extra: Any) -> int:
 def walk(night: Night, incident_id: int, triggers: tuple[str, ...] = WALK) -> None:
     team = night.token("response1")
     for trigger in triggers:
-        reply = night.client.post(f"/api/v1/incidents/{incident_id}/transitions/{trigger}", headers=team)
+        reply = night.client.post(f"/api/v1/incidents/{incident_id}/transitions/{trigger}", headers=team, json={"confirm": True})
         assert reply.status_code == 200, (trigger, reply.text)
 
 
@@ -167,7 +167,9 @@ def test_held_in_time_nothing_escalates_and_only_closed_levels_one_to_three_are_
     walk(night, small)
     false = open_incident(night, "II")
     reply = night.client.post(
-        f"/api/v1/incidents/{false}/transitions/false_alarm", headers=night.token("response1"), json={"reason": "学生已返校"}
+        f"/api/v1/incidents/{false}/transitions/false_alarm",
+        headers=night.token("response1"),
+        json={"reason": "学生已返校", "confirm": True},
     )
     assert reply.status_code == 200, reply.text
     reopened = open_incident(night, "I")

@@ -49,14 +49,21 @@ def walk_the_night(night: Night, **extra: Any) -> int:
     night.at("22:00")
     incident = open_missing_student(night, team, commander_id=night.user("leader").id, **extra)
     iid = int(incident["id"])
+    night.at("22:02")
+    dispatch = next(t for t in incident["tasks"] if t["code"] == "dispatch")
+    sent = night.client.post(
+        f"/api/v1/incidents/{iid}/tasks/{dispatch['id']}/complete", headers=team, json={"evidence": "已派出"}
+    )
+    assert sent.status_code == 200, sent.text
     night.at("22:03")
-    assert night.client.post(f"/api/v1/incidents/{iid}/transitions/take_control", headers=team).status_code == 200
+    moved = night.client.post(f"/api/v1/incidents/{iid}/transitions/take_control", headers=team, json={"confirm": True})
+    assert moved.status_code == 200, moved.text
     for hh_mm in ("22:10", "22:15", "22:20", "22:30"):
         night.at(hh_mm)
     minute = 31
     for trigger in (None, *WALK):
         if trigger is not None:
-            reply = night.client.post(f"/api/v1/incidents/{iid}/transitions/{trigger}", headers=team)
+            reply = night.client.post(f"/api/v1/incidents/{iid}/transitions/{trigger}", headers=team, json={"confirm": True})
             assert reply.status_code == 200, (trigger, reply.text)
         current = night.client.get(f"/api/v1/incidents/{iid}", headers=team).json()
         for task in current["tasks"]:

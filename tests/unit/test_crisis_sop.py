@@ -85,6 +85,13 @@ def test_the_exits_real_life_needs() -> None:
     assert machine.legal("merged") == ()
 
 
+def test_only_the_moves_that_cannot_be_taken_back_ask_to_be_confirmed() -> None:
+    sop = load_crisis_sop(SHIPPED.parent)
+    # Control on site ends 接报 for good; closing, a false alarm and a merge cancel every open task.
+    assert {t.trigger for t in sop.triggers if t.confirm} == {"take_control", "close", "false_alarm", "merge"}
+    assert all(t.confirm for t in sop.triggers if t.dest is not None and sop.state(t.dest).final)
+
+
 def test_the_machine_is_built_once_per_loaded_version() -> None:
     sop = load_crisis_sop(SHIPPED.parent)
     assert load_crisis_sop(SHIPPED.parent) is sop
@@ -167,7 +174,9 @@ def test_the_cli_prints_the_diagram_or_the_error(tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     assert "verification : Verification" in shown.output
     shutil.copy(SHIPPED, tmp_path / SOP_FILE)
-    (tmp_path / SOP_FILE).write_text(SHIPPED.read_text(encoding="utf-8").replace("version: 1", "version: 0"), encoding="utf-8")
+    (tmp_path / SOP_FILE).write_text(
+        SHIPPED.read_text(encoding="utf-8").replace("\nversion: 2\n", "\nversion: 0\n"), encoding="utf-8"
+    )
     failed = runner.invoke(app, ["sop", "diagram", "--sop-dir", str(tmp_path)])
     assert failed.exit_code == 1
     assert f"{SOP_FILE}:" in failed.output

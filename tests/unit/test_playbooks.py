@@ -94,11 +94,11 @@ def test_loading_again_gives_the_same_library_until_a_file_changes(tmp_path: Pat
     shutil.copy(PLAYBOOK_DIR / "traffic.yaml", tmp_path / "traffic.yaml")
     first = load_playbooks(tmp_path, sop)
     path = tmp_path / "traffic.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("version: 1\n", "version: 2\n", 1), encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8").replace("version: 2\n", "version: 3\n", 1), encoding="utf-8")
     stamp = path.stat().st_mtime_ns + 1_000_000_000  # a second later, whatever the file system's clock grain
     os.utime(path, ns=(stamp, stamp))
     second = load_playbooks(tmp_path, sop)
-    assert (first.types(), first.playbooks["traffic"].version, second.playbooks["traffic"].version) == (["traffic"], 1, 2)
+    assert (first.types(), first.playbooks["traffic"].version, second.playbooks["traffic"].version) == (["traffic"], 2, 3)
 
 
 @pytest.mark.parametrize("kind", TYPES)
@@ -107,6 +107,18 @@ def test_every_working_state_has_a_task_at_every_level(library: PlaybookLibrary,
     missing = [(state, level.name) for state in WORKING_STATES for level in Level if not playbook.tasks_for(state, level)]
     assert missing == []
     assert [g.level for g in sorted(playbook.grading, key=lambda g: g.level)] == [I, II, III, IV]
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_on_report_someone_is_sent_at_once_and_says_who_went(library: PlaybookLibrary, kind: str) -> None:
+    playbook = library.playbooks[kind]
+    sent = {level: [t.code for t in playbook.tasks_for("reported", level)] for level in Level}
+    assert sent == {level: ["dispatch"] for level in Level}
+    dispatch = playbook.task("dispatch")
+    assert dispatch is not None
+    assert dispatch.needs_evidence
+    # Ⅰ/Ⅱ: three minutes, as a campus 110 centre acts on a call (playbooks/README.md); Ⅲ/Ⅳ are our defaults.
+    assert [dispatch.due[level] for level in Level] == [timedelta(minutes=m) for m in (3, 3, 10, 30)]
 
 
 @pytest.mark.parametrize("kind", TYPES)
@@ -275,7 +287,7 @@ BROKEN = [
         "due: {I: 30m, II: 30m, III: 1h, IV: 4h}",
         "due: {I: 30m, II: 30m, III: 1h, V: 4h}",
         "V: 4h",
-        "steps.1.tasks.0.due.V",
+        "steps.2.tasks.0.due.V",
         "'V' is not a level",
         id="bad-level-key",
     ),
@@ -283,23 +295,23 @@ BROKEN = [
         "due: {I: 10m, II: 10m, III: 30m, IV: 2h}",
         "due: {I: 10m, II: 10m, III: 30m, IV: two hours}",
         "IV: two hours",
-        "steps.0.tasks.0.due.IV",
+        "steps.1.tasks.0.due.IV",
         "is not a duration",
         id="bad-duration",
     ),
     pytest.param(
-        "  - state: recovery\n", "  - state: aftercare\n", "aftercare", "steps.6.state", "not a state", id="unknown-state"
+        "  - state: recovery\n", "  - state: aftercare\n", "aftercare", "steps.7.state", "not a state", id="unknown-state"
     ),
-    pytest.param("  - state: review\n", "  - state: closed\n", "state: closed", "steps.7.state", "final state", id="final-state"),
+    pytest.param("  - state: review\n", "  - state: closed\n", "state: closed", "steps.8.state", "final state", id="final-state"),
     pytest.param(
-        "        stream: 1\n", "        stream: 2\n", "stream: 2", "steps.4.tasks.2.stream", "out of range", id="stream"
+        "        stream: 1\n", "        stream: 2\n", "stream: 2", "steps.5.tasks.2.stream", "out of range", id="stream"
     ),
-    pytest.param("        stream: 0\n", "", "code: police_search", "steps.4.tasks.0", "say which one", id="no-stream"),
+    pytest.param("        stream: 0\n", "", "code: police_search", "steps.5.tasks.0", "say which one", id="no-stream"),
     pytest.param(
         "      - code: search_team\n",
         "      - code: police_search\n",
         "code: police_search",
-        "steps.4.tasks.1.code",
+        "steps.5.tasks.1.code",
         "defined twice",
         id="duplicate-task",
     ),
@@ -389,17 +401,17 @@ def test_every_error_of_every_file_is_listed(tmp_path: Path) -> None:
     )
     errors = check_playbooks(tmp_path, SOP_DIR)
     assert {(e.path.name, e.field) for e in errors} == {
-        ("fire.yaml", "steps.4.tasks.2.stream"),
-        ("fire.yaml", "steps.6.state"),
+        ("fire.yaml", "steps.5.tasks.2.stream"),
+        ("fire.yaml", "steps.7.state"),
         ("missing_student.yaml", "author"),
-        ("missing_student.yaml", "steps.0.tasks.0.due.IV"),
-        ("missing_student.yaml", "steps.1.tasks.0.due.V"),
+        ("missing_student.yaml", "steps.1.tasks.0.due.IV"),
+        ("missing_student.yaml", "steps.2.tasks.0.due.V"),
     }
     lines = {e.field: e.line for e in errors if e.path.name == "missing_student.yaml"}
     assert lines == {
         "author": line_of(text, "author:"),
-        "steps.0.tasks.0.due.IV": line_of(text, "IV: soon"),
-        "steps.1.tasks.0.due.V": line_of(text, "{V: 4h}"),
+        "steps.1.tasks.0.due.IV": line_of(text, "IV: soon"),
+        "steps.2.tasks.0.due.V": line_of(text, "{V: 4h}"),
     }
 
 
@@ -414,7 +426,7 @@ def test_all_duplicates_in_a_file_are_listed_together(tmp_path: Path) -> None:
 
     assert [(e.line, e.field) for e in errors] == [
         (second("code: night_return_check"), "prevention.1.code"),
-        (second("code: police_search"), "steps.4.tasks.1.code"),
+        (second("code: police_search"), "steps.5.tasks.1.code"),
     ]
 
 
@@ -464,7 +476,7 @@ def test_check_prints_one_line_per_error_and_exits_1(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["playbooks", "check", "--playbook-dir", str(tmp_path), "--sop-dir", str(SOP_DIR)])
     assert result.exit_code == 1
     lines = result.output.splitlines()
-    assert lines[0].startswith(f"{path.resolve()}:{line_of(text, 'IV: 2h}')}: steps.0.tasks.0.due.IV: ")
+    assert lines[0].startswith(f"{path.resolve()}:{line_of(text, 'IV: 2h}')}: steps.1.tasks.0.due.IV: ")
     assert len(lines) == 2
     assert "1 error(s)" in lines[1]
 
@@ -473,7 +485,7 @@ def test_check_reports_the_stream_error_too_once_the_durations_are_fixed(tmp_pat
     path, text, at = edited(tmp_path, "        stream: 1\n", "        stream: 2\n")
     result = CliRunner().invoke(app, ["playbooks", "check", "--playbook-dir", str(tmp_path), "--sop-dir", str(SOP_DIR)])
     assert result.exit_code == 1
-    assert f"{path.resolve()}:{line_of(text, 'stream: 2', at)}: steps.4.tasks.2.stream: " in result.output
+    assert f"{path.resolve()}:{line_of(text, 'stream: 2', at)}: steps.5.tasks.2.stream: " in result.output
 
 
 def test_show_prints_the_outline_in_either_language() -> None:

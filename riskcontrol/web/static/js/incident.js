@@ -50,6 +50,8 @@ function render() {
   const inc = state.incident;
   $("inc-title").textContent = `#${inc.id} ${inc.title}`;
   $("inc-meta").textContent = [inc.location || t("incident.js.no_location"), t("incident.js.started", { time: hhmm(inc.started_at) })].join(" · ");
+  $("inc-summary").textContent = inc.summary;
+  show($("inc-summary"), Boolean(inc.summary));
   const badge = $("inc-level");
   badge.className = `level-badge level-${["red", "orange", "yellow", "blue"][inc.level - 1]}`;
   badge.textContent = levels[["I", "II", "III", "IV"][inc.level - 1]] || inc.level_numeral;
@@ -89,8 +91,9 @@ function renderActions(inc) {
   }
 }
 
+// A trigger that cannot be taken back (closing, a false alarm, a merge, control on site) always asks first.
 function chooseTrigger(trigger) {
-  const needsForm = trigger.needs_reason || trigger.trigger === "merge" || trigger.trigger === "change_level";
+  const needsForm = trigger.confirm || trigger.needs_reason || trigger.trigger === "merge" || trigger.trigger === "change_level";
   if (!needsForm) {
     fire(trigger.trigger, {});
     return;
@@ -99,6 +102,8 @@ function chooseTrigger(trigger) {
   $("inc-trigger-name").textContent = label(trigger.label);
   show($("inc-level-field"), trigger.trigger === "change_level");
   show($("inc-into-field"), trigger.trigger === "merge");
+  show($("inc-confirm-note"), trigger.confirm);
+  show($("inc-reason-field"), trigger.needs_reason || trigger.trigger === "change_level" || trigger.trigger === "merge");
   const select = $("inc-level-select");
   select.replaceChildren(
     ...Object.entries(levels)
@@ -111,7 +116,7 @@ function chooseTrigger(trigger) {
   );
   show($("inc-trigger-error"), false);
   show($("inc-trigger-form"), true);
-  $("inc-reason").focus();
+  (trigger.needs_reason ? $("inc-reason") : $("inc-trigger-form").querySelector("button[type=submit]")).focus();
 }
 
 async function fire(trigger, body) {
@@ -171,6 +176,7 @@ function completeForm(task, typed) {
   input.value = typed;
   input.maxLength = 8000;
   input.placeholder = task.needs_evidence ? t("incident.js.evidence_required") : t("incident.js.evidence");
+  input.required = task.needs_evidence; // the playbook marks it: the form is not sent without it
   input.setAttribute("aria-label", t("incident.js.evidence"));
   const button = element("button", "btn btn-primary", t("incident.js.complete"));
   button.type = "submit";
@@ -200,7 +206,8 @@ function renderRoles(inc) {
     list.append(element("dt", "", t(`incident.js.role.${role}`)), element("dd", "", inc.roles[role] ? nameOf(inc.roles[role]) : t("incident.js.unfilled")));
   }
   const people = $("inc-people");
-  people.replaceChildren(...inc.people.map((p) => element("li", "", `${p.name} · ${t(`incident.js.involvement.${p.involvement}`)}${p.note ? ` · ${p.note}` : ""}`)));
+  const risk = (p) => (p.risk_level ? ` · ${t(`incident.js.risk.${p.risk_level}`)}` : "");
+  people.replaceChildren(...inc.people.map((p) => element("li", "", `${p.name} · ${t(`incident.js.involvement.${p.involvement}`)}${risk(p)}${p.note ? ` · ${p.note}` : ""}`)));
 }
 
 function describe(event) {
@@ -244,6 +251,7 @@ $("inc-trigger-form").addEventListener("submit", (event) => {
   const body = { reason: $("inc-reason").value.trim() || null };
   if (trigger.trigger === "change_level") body.level = $("inc-level-select").value;
   if (trigger.trigger === "merge") body.into_incident_id = Number($("inc-into").value) || null;
+  if (trigger.confirm) body.confirm = true;
   fire(trigger.trigger, body);
 });
 $("inc-trigger-cancel").addEventListener("click", () => show($("inc-trigger-form"), false));
