@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Playwright, expect
+from playwright.sync_api import Browser, BrowserContext, Playwright, WebSocketRoute, expect
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests import factories as f
@@ -102,5 +102,51 @@ def test_a_leader_sees_the_incident_without_buttons(
         expect(page.locator("#inc-actions")).to_be_hidden()
         expect(page.locator("#inc-note-form")).to_be_hidden()
         assert page.locator("#inc-triggers button").count() == 0
+    finally:
+        context.close()
+
+
+def test_the_page_stops_reconnecting_and_asks_to_sign_in_once_the_session_is_gone(
+    browser: Browser, playwright_driver: Playwright, live_server_ws: LiveServer, sessions: sessionmaker[Session]
+) -> None:
+    with sessions() as db:
+        class_id = seed(db)
+    incident_id = open_incident(playwright_driver, live_server_ws, class_id)
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    try:
+        page = context.new_page()
+        attempts: list[str] = []
+        page.on("websocket", lambda socket: attempts.append(socket.url))
+        servers: list[WebSocketRoute] = []
+
+        def relay(socket: WebSocketRoute) -> None:
+            servers.append(socket.connect_to_server())
+
+        # Through a route, so the test can drop the connection as a restart or a proxy would.
+        page.route_web_socket(re.compile(r"/ws/board$"), relay)
+        sign_in(page, live_server_ws, "team")
+        page.goto(f"{live_server_ws.url}/incidents/{incident_id}")
+        expect(page.locator("#inc-state")).to_have_text("接报")  # loaded on the socket's snapshot
+        assert len(attempts) == 1
+        expect(page.locator("#auth-banner")).to_be_hidden()
+
+        # The session is revoked (signed out elsewhere, or expired); the open socket does not notice
+        # until it drops, and then every new handshake is refused.
+        revoked = page.evaluate(
+            """async () => (await fetch("/api/v1/auth/logout", {
+                method: "POST",
+                credentials: "same-origin",
+                headers: {"X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content},
+            })).status"""
+        )
+        assert revoked == 204
+        servers[0].close()
+
+        banner = page.locator("#auth-banner")
+        expect(banner).to_be_visible()
+        expect(banner.get_by_role("link", name="重新登录")).to_have_attribute("href", "/login")
+        # Real time, for the browser's own timers: retries would come after 1 s, then 2 s more.
+        page.wait_for_timeout(4000)
+        assert attempts == attempts[:1], f"the page kept reconnecting after sign-out: {len(attempts)} sockets"
     finally:
         context.close()

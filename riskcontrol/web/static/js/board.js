@@ -9,7 +9,7 @@
 // A level Ⅰ or Ⅱ incident that appears while the board is up flashes for a few seconds; with
 // `?sound=1` in the address the screen also beeps (off by default: a wall screen shares a room).
 
-import { dataJson, element, hhmm, show, translator } from "./page.js";
+import { dataJson, element, hhmm, liveSocket, show, translator } from "./page.js";
 
 const MAX_RECONNECT_MS = 30000;
 // A slow safety net for what no push reports (a shift ending, a message lost for an incident
@@ -32,11 +32,8 @@ let onDuty = [];
 // Server time at a moment of this page's monotonic clock; until the first snapshot, the local clock.
 const serverClock = { ms: Date.now(), at: performance.now() };
 const live = {
-  socket: null,
   open: false, // the server has subscribed this socket: every change from now on is pushed to it
   connections: 0, // how many times the socket came up
-  delay: 1000,
-  timer: 0,
   retryIn: 0,
   signedOut: false,
   loaded: false,
@@ -376,8 +373,9 @@ function indicate() {
 }
 
 function signedOut() {
+  if (live.signedOut) return;
   live.signedOut = true;
-  clearTimeout(live.timer);
+  link.stop();
   show($("auth-banner"), true);
   indicate();
 }
@@ -399,7 +397,7 @@ function onIncident(message) {
 /** The socket's first message: the server subscribed it, then took this snapshot. */
 function subscribed(board) {
   live.open = true;
-  live.delay = 1000;
+  link.good();
   live.connections += 1;
   root.dataset.live = "1";
   root.dataset.connections = String(live.connections);
@@ -422,41 +420,37 @@ function onMessage(event) {
   else if (message.type === "resync") resync();
 }
 
-function connect() {
-  clearTimeout(live.timer);
-  live.retryIn = 0;
-  if (live.signedOut || live.socket) return;
-  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${window.location.host}${root.dataset.socket}`);
-  live.socket = socket;
-  indicate();
-  // Not live at "open": the server accepts the socket before it subscribes it. Live starts with
-  // the first message (subscribed).
-  socket.addEventListener("message", onMessage);
-  socket.addEventListener("close", () => {
-    live.socket = null;
+// Not live at "open": the server accepts the socket before it subscribes it. Live starts with
+// the first message (subscribed).
+const link = liveSocket(root.dataset.socket, {
+  onMessage,
+  onOpening() {
+    live.retryIn = 0;
+    indicate();
+  },
+  onClose() {
     live.open = false;
     delete root.dataset.live;
-    // Fetch now: the board stays current while the socket is down, and a refused handshake
-    // (signed out) looks like any dropped connection until the API answers 401. The next
-    // connection fetches again once it is subscribed, so nothing falls in between.
-    resync().then(() => {
-      if (live.signedOut) return;
-      const wait = live.delay + Math.floor(Math.random() * 500);
-      live.retryIn = Math.ceil(wait / 1000);
-      indicate();
-      live.timer = setTimeout(connect, wait);
-      live.delay = Math.min(live.delay * 2, MAX_RECONNECT_MS);
-    });
-  });
-}
+  },
+  // Fetch now: the board stays current while the socket is down, and a refused handshake (signed
+  // out) looks like any dropped connection until the API answers 401. The next connection fetches
+  // again once it is subscribed, so nothing falls in between.
+  async stillSignedIn() {
+    await resync();
+    return !live.signedOut;
+  },
+  onRetry(wait) {
+    live.retryIn = Math.ceil(wait / 1000);
+    indicate();
+  },
+  onStop: signedOut,
+  maxDelayMs: MAX_RECONNECT_MS,
+});
 
 function start() {
   window.addEventListener("online", () => {
     // After a network change an open socket may be dead without knowing it: start afresh.
-    live.delay = 1000;
-    if (live.socket) live.socket.close();
-    else connect();
+    link.restart();
   });
   window.addEventListener("offline", indicate);
   document.addEventListener("visibilitychange", () => {
@@ -464,7 +458,7 @@ function start() {
   });
   setInterval(resync, RESYNC_MS);
   tick();
-  resync().then(connect);
+  resync().then(link.start);
 }
 
 start();

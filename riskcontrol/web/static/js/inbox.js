@@ -2,7 +2,7 @@
 // The list comes from the escalations API; the websocket only says "something changed" (and
 // carries the messages), so a missed push costs nothing: every snapshot and push re-syncs.
 
-import { api, dataJson, element, hhmm, problemOf, show, translator } from "./page.js";
+import { api, dataJson, element, hhmm, liveSocket, problemOf, show, translator } from "./page.js";
 
 const MINE = "/api/v1/escalations?mine=true";
 const MAX_RECONNECT_MS = 30000;
@@ -19,7 +19,7 @@ const cards = new Map(); // escalation id → {esc, node, deadline, status}
 const notificationsOf = new Map(); // escalation id → ids of the inbox items about it
 const recent = new Map(); // notification id → item
 const delivered = new Set(); // ids of the items the server confirmed this screen's receipt for
-const live = { socket: null, delay: 1000, timer: 0, signedOut: false, loaded: false, syncing: null, again: false };
+const live = { signedOut: false, loaded: false, syncing: null, again: false };
 
 // ---- countdowns ------------------------------------------------------------------------------
 
@@ -217,7 +217,7 @@ function showRecent() {
 // ---- the live connection ---------------------------------------------------------------------
 
 function receipt(type, id) {
-  if (live.socket && live.socket.readyState === WebSocket.OPEN) live.socket.send(JSON.stringify({ type, id }));
+  link.send(JSON.stringify({ type, id }));
 }
 
 function banner(message) {
@@ -226,8 +226,9 @@ function banner(message) {
 }
 
 function signedOut() {
+  if (live.signedOut) return;
   live.signedOut = true;
-  clearTimeout(live.timer);
+  link.stop();
   show($("auth-banner"), true);
   banner("");
 }
@@ -243,7 +244,7 @@ function onMessage(event) {
   if (message.type === "snapshot") {
     // The first message: the server subscribed this socket before taking it, so from now on
     // every new item is pushed here; the fetch below picks up whatever came while it was down.
-    live.delay = 1000;
+    link.good();
     root.dataset.live = "1";
     banner("");
     for (const item of message.items) {
@@ -257,34 +258,28 @@ function onMessage(event) {
   resync();
 }
 
-function connect() {
-  clearTimeout(live.timer);
-  if (live.signedOut || live.socket) return;
-  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${window.location.host}/ws/inbox`);
-  live.socket = socket;
-  socket.addEventListener("message", onMessage);
-  socket.addEventListener("close", () => {
-    live.socket = null;
+const link = liveSocket("/ws/inbox", {
+  onMessage,
+  onClose() {
     delete root.dataset.live;
-    // A refused handshake looks like any dropped connection; the API answer tells them apart.
-    resync().then(() => {
-      if (live.signedOut) return;
-      const wait = live.delay + Math.floor(Math.random() * 500);
-      banner(navigator.onLine ? t("inbox.js.reconnecting", { seconds: Math.ceil(wait / 1000) }) : t("inbox.js.offline"));
-      live.timer = setTimeout(connect, wait);
-      live.delay = Math.min(live.delay * 2, MAX_RECONNECT_MS);
-    });
-  });
-}
+  },
+  // A refused handshake looks like any dropped connection; the API answer tells them apart.
+  async stillSignedIn() {
+    await resync();
+    return !live.signedOut;
+  },
+  onRetry(wait) {
+    banner(navigator.onLine ? t("inbox.js.reconnecting", { seconds: Math.ceil(wait / 1000) }) : t("inbox.js.offline"));
+  },
+  onStop: signedOut,
+  maxDelayMs: MAX_RECONNECT_MS,
+});
 
 function start() {
   window.addEventListener("online", () => {
     // After a network change an open socket may be dead without knowing it: start afresh,
     // and the new connection's snapshot re-syncs whatever was missed.
-    live.delay = 1000;
-    if (live.socket) live.socket.close();
-    else connect();
+    link.restart();
   });
   window.addEventListener("offline", () => banner(t("inbox.js.offline")));
   document.addEventListener("visibilitychange", () => {
@@ -292,7 +287,7 @@ function start() {
   });
   setInterval(tick, 1000);
   setInterval(resync, RESYNC_MS);
-  resync().then(connect);
+  resync().then(link.start);
 }
 
 start();

@@ -3,7 +3,7 @@
 // The board socket tells it when this incident changed; it then fetches the incident again, so the
 // page never trusts a partial update. Buttons appear only when the API says the caller may command.
 
-import { api as fetchApi, dataJson, element, hhmm, problemOf, show, translator } from "./page.js";
+import { api as fetchApi, dataJson, element, hhmm, liveSocket, problemOf, show, translator } from "./page.js";
 
 const root = document.getElementById("incident");
 const t = translator(dataJson(root, "messages"));
@@ -13,7 +13,8 @@ const api = root.dataset.api;
 const incidentId = Number(root.dataset.id);
 const $ = (id) => document.getElementById(id);
 
-const state = { incident: null, trigger: null, offsetMs: 0, retryMs: 1000 };
+const state = { incident: null, trigger: null, offsetMs: 0, signedOut: false };
+const MAX_RECONNECT_MS = 15000;
 
 const label = (pair) => (pair ? (english ? pair.en : pair.zh) : "");
 const taskLabel = (task) => (english ? task.label_en : task.label_zh);
@@ -39,6 +40,10 @@ async function load() {
     show($("inc-banner"), false);
     render();
   } catch (problem) {
+    if (problem.status === 401) {
+      signedOut();
+      return;
+    }
     $("inc-banner").textContent = t("incident.js.load_failed", { message: problem.message || String(problem) });
     show($("inc-banner"), true);
   }
@@ -268,24 +273,33 @@ $("inc-note-form").addEventListener("submit", async (event) => {
   }
 });
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const socket = new WebSocket(`${scheme}//${location.host}${root.dataset.socket}`);
-  socket.addEventListener("message", (message) => {
+function signedOut() {
+  if (state.signedOut) return;
+  state.signedOut = true;
+  link.stop();
+  show($("inc-banner"), false);
+  show($("auth-banner"), true);
+}
+
+const link = liveSocket(root.dataset.socket, {
+  onMessage(message) {
     const data = JSON.parse(message.data);
     if (data.type === "snapshot") {
       state.offsetMs = new Date(data.now).getTime() - Date.now();
-      state.retryMs = 1000;
+      link.good();
       load(); // whatever happened while the socket was away
     } else if (data.type === "resync" || (data.type === "incident" && data.incident_id === incidentId)) {
       load();
     }
-  });
-  socket.addEventListener("close", () => {
-    setTimeout(connect, state.retryMs);
-    state.retryMs = Math.min(state.retryMs * 2, 15000);
-  });
-}
+  },
+  // A refused handshake (signed out) looks like any dropped connection; the API's 401 tells them apart.
+  async stillSignedIn() {
+    await load();
+    return !state.signedOut;
+  },
+  onStop: signedOut,
+  maxDelayMs: MAX_RECONNECT_MS,
+});
 
 // Countdowns tick in place, so a half-typed piece of evidence is never thrown away by a redraw.
 function tick() {
@@ -300,4 +314,4 @@ function tick() {
 }
 
 setInterval(tick, 1000);
-connect();
+link.start();
