@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from itertools import islice
 from typing import Annotated
 
@@ -146,8 +145,7 @@ def list_mine(db: Db, ctx: Ctx, principal: CurrentPrincipal, limit: Limit = 100,
     """The caller's own reports, newest first: the level she may read, her ticks and note, the student by
     name, and how far the escalation has got (status, who acknowledged it and when), never the staff's words."""
     sop = ctx.settings.sop_dir
-    rows = my_reports(db, principal, catalog.load_checklist(sop), catalog.load_rubric(sop), limit=limit, offset=offset)
-    return [MyReportOut.model_validate(asdict(r)) for r in rows]
+    return my_reports(db, principal, catalog.load_checklist(sop), catalog.load_rubric(sop), limit=limit, offset=offset)
 
 
 def get_visible(db: Session, principal: Principal, observation_id: int) -> Observation:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
@@ -13,6 +12,7 @@ from riskcontrol.escalation.models import Escalation
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.observations import rules
 from riskcontrol.observations.models import Observation
+from riskcontrol.observations.schemas import MyReportOut, ProgressOut
 from riskcontrol.people import disclosure
 from riskcontrol.people.disclosure_rules import Identity
 from riskcontrol.people.models import Student, User
@@ -54,37 +54,9 @@ def note_for(principal: Principal, o: Observation, path: str, person: disclosure
     return view.text(o.note) or None
 
 
-@dataclass(frozen=True)
-class Progress:
-    """How far the escalation a report started has got, as far as the filer may know: its status and who
-    acknowledged it when; never the staff's summary or outcome words."""
-
-    status: str
-    acknowledged_at: datetime | None
-    acknowledged_by_name: str | None
-    resolved_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Report:
-    """One of the caller's own reports as she may read it."""
-
-    id: int
-    filed_at: datetime
-    observed_at: datetime
-    unit_id: int
-    unit_name_zh: str
-    unit_name_en: str
-    level: str
-    checklist: list[str]
-    note: str | None
-    student_name: str | None
-    progress: Progress | None
-
-
 def my_reports(
     db: Session, principal: Principal, checklist: rules.Checklist, rubric: rules.TriageRubric, *, limit: int, offset: int
-) -> list[Report]:
+) -> list[MyReportOut]:
     """The caller's own reports, newest first, each with its escalation's progress (one query for the page)."""
     stmt = (
         select(Observation, OrgUnit, Escalation, User.name, Student.name, _Class.path, _Dorm.path)
@@ -108,9 +80,14 @@ def my_reports(
         name = disclosure.view(principal.grants, unit.path, [person], told=True).name(0) if person is not None else None
         progress = None
         if esc is not None:
-            progress = Progress(esc.status, esc.acknowledged_at, acknowledger, esc.resolved_at)
+            progress = ProgressOut(
+                status=esc.status,
+                acknowledged_at=esc.acknowledged_at,
+                acknowledged_by_name=acknowledger,
+                resolved_at=esc.resolved_at,
+            )
         reports.append(
-            Report(
+            MyReportOut(
                 id=o.id,
                 filed_at=o.filed_at,
                 observed_at=o.observed_at,

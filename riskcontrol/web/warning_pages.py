@@ -22,8 +22,9 @@ from riskcontrol.escalation.models import Escalation
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.observations import catalog
-from riskcontrol.observations.reading import Report, my_reports
+from riskcontrol.observations.reading import my_reports
 from riskcontrol.observations.rules import Checklist, TriageRubric
+from riskcontrol.observations.schemas import MyReportOut
 from riskcontrol.observations.service import MAY_FILE
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import SEES_RISK
@@ -162,7 +163,7 @@ class ReportCard:
     states: list[str]
 
 
-def _report_states(ctx: AppContext, report: Report, t: Callable[..., str]) -> tuple[str, list[str]]:
+def _report_states(ctx: AppContext, report: MyReportOut, t: Callable[..., str]) -> tuple[str, list[str]]:
     """Where the report has got, as a state code for styling and lines in words: acknowledged by whom and
     when, dealt with (the filer learns that, not the staff's outcome words)."""
     progress = report.progress
