@@ -38,7 +38,7 @@ from bench.warning import PG_URL
 from riskcontrol.core.db import make_engine
 from riskcontrol.demo import DEMO_PASSWORD
 from riskcontrol.grid.models import OrgUnit
-from riskcontrol.incidents.service import BOARD_CHANNEL
+from riskcontrol.incidents.board import BOARD_CHANNEL
 
 SCREENS = int(os.environ.get("BENCH_BOARD_SCREENS", "500"))
 EVENTS = int(os.environ.get("BENCH_BOARD_EVENTS", "200"))

@@ -37,9 +37,9 @@ from riskcontrol.core.db import make_engine, make_sessionmaker, transaction
 from riskcontrol.core.security import Principal
 from riskcontrol.demo import seed_demo
 from riskcontrol.grid.models import OrgUnit
-from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents import board, moves, opening, reading, tasks
+from riskcontrol.incidents.config import IncidentConfig
 from riskcontrol.incidents.schemas import IncidentIn, TransitionIn
-from riskcontrol.incidents.service import IncidentConfig
 from riskcontrol.people.models import User
 from riskcontrol.reviews import report
 from riskcontrol.settings import PROJECT_ROOT
@@ -73,22 +73,22 @@ def prepare(db_url: str) -> int:
     with transaction(sessions) as db:
         unit = db.execute(select(OrgUnit).where(OrgUnit.code == "CS2301")).scalar_one()
         body = {"type": "missing_student", "level": "II", "title": "学生晚归未归、电话无法接通", "unit_id": unit.id}
-        incident = incidents.open_incident(db, clock, cfg, team, IncidentIn.model_validate(body))
+        incident = opening.open_incident(db, clock, cfg, team, IncidentIn.model_validate(body))
         iid = incident.id
     with transaction(sessions) as db:
         clock.advance(timedelta(minutes=3))
-        incidents.transition(db, clock, cfg, team, iid, "take_control", TransitionIn(confirm=True))
+        moves.transition(db, clock, cfg, team, iid, "take_control", TransitionIn(confirm=True))
     with transaction(sessions) as db:
-        for task in incidents.tasks(db, iid):
+        for task in reading.tasks(db, iid):
             clock.advance(timedelta(minutes=4))
-            incidents.complete_task(db, clock, cfg, team, iid, task.id, "已完成，记录在案")
+            tasks.complete_task(db, clock, cfg, team, iid, task.id, "已完成，记录在案")
     with transaction(sessions) as db:
-        incident = incidents.get(db, team, iid)
+        incident = reading.get(db, team, iid)
         for n in range(incident.last_seq, EVENTS):
             clock.advance(timedelta(seconds=30))
-            incidents.add_note(db, clock, cfg, team, iid, f"第 {n + 1} 条进展：继续查找东区宿舍、图书馆和操场，联系室友与家长。")
+            board.add_note(db, clock, cfg, team, iid, f"第 {n + 1} 条进展：继续查找东区宿舍、图书馆和操场，联系室友与家长。")
     with sessions() as db:
-        assert len(incidents.timeline(db, iid)) == EVENTS
+        assert len(reading.timeline(db, iid)) == EVENTS
     return iid
 
 

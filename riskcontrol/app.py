@@ -38,14 +38,14 @@ from riskcontrol.hazards.api import router as hazards_router
 from riskcontrol.hazards.inspection_api import router as inspections_router
 from riskcontrol.hazards.service import HazardConfig
 from riskcontrol.incidents import prevention, roster
-from riskcontrol.incidents import service as incident_service
+from riskcontrol.incidents import wiring as incident_wiring
 from riskcontrol.incidents.api import board_fanout
 from riskcontrol.incidents.api import router as incidents_router
 from riskcontrol.incidents.api import sockets as incident_sockets
+from riskcontrol.incidents.config import IncidentConfig
 from riskcontrol.incidents.prevention_api import router as prevention_router
 from riskcontrol.incidents.prevention_rules import Calendar
 from riskcontrol.incidents.roster_api import router as roster_router
-from riskcontrol.incidents.service import IncidentConfig
 from riskcontrol.notify import service as notify_service
 from riskcontrol.notify.api import TWILIO_STATUS_PATH, inbox_fanouts
 from riskcontrol.notify.api import router as notify_router
@@ -155,7 +155,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, sms: SmsCha
         sms_daily_cap=settings.sms_daily_cap or None,
         public_base_url=settings.public_base_url,
     )
-    incident_service.register(incidents, ctx.deadline_handlers)
+    incident_wiring.register(incidents, ctx.deadline_handlers)
     ctx.extras["incidents"] = incidents
     reviews = ReviewConfig(sop_dir=settings.sop_dir, tz=settings.tz, incidents=incidents, events=ctx.events)
     review_service.register(reviews, ctx.deadline_handlers, ctx.events)

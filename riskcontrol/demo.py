@@ -34,10 +34,10 @@ from riskcontrol.hazards.rules import Action as HazardAction
 from riskcontrol.hazards.schemas import AcceptIn, AssignIn, HazardIn, PointIn, PolygonIn, SubmitIn, WindowIn, ZoneIn
 from riskcontrol.hazards.service import HazardConfig
 from riskcontrol.incidents import prevention, roster_rules
+from riskcontrol.incidents.config import IncidentConfig
 from riskcontrol.incidents.models import DutyShift, MeasureRound
 from riskcontrol.incidents.prevention_rules import Calendar
 from riskcontrol.incidents.roster import CHECK_AT
-from riskcontrol.incidents.service import IncidentConfig
 from riskcontrol.people import auth
 from riskcontrol.people.models import Guardian, RoleAssignment, Student, User
 from riskcontrol.people.rules import Role

@@ -40,7 +40,7 @@ from riskcontrol.core.security import Principal
 from riskcontrol.demo import DEMO_SCHOOL_CODE, DEMO_TZ, _demo_principal
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
-from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents import board, members, moves, opening, tasks
 from riskcontrol.incidents.models import Incident, IncidentPerson, IncidentTask
 from riskcontrol.incidents.schemas import IncidentIn, PersonIn, TransitionIn
 from riskcontrol.notify import service as notify
@@ -205,18 +205,18 @@ class _Walk:
         cfg, by = self.ctx.extras["incidents"], who[username]
         with self.db() as db:
             if what == "trigger":
-                incidents.transition(db, self.clock, cfg, by, self.incident_id, which, TransitionIn(confirm=True))
+                moves.transition(db, self.clock, cfg, by, self.incident_id, which, TransitionIn(confirm=True))
             elif what == "task":
                 task_id = db.execute(
                     select(IncidentTask.id).where(IncidentTask.incident_id == self.incident_id, IncidentTask.code == which)
                 ).scalar_one()
-                incidents.complete_task(db, self.clock, cfg, by, self.incident_id, task_id, text)
+                tasks.complete_task(db, self.clock, cfg, by, self.incident_id, task_id, text)
             elif what == "note":
-                incidents.add_note(db, self.clock, cfg, by, self.incident_id, text)
+                board.add_note(db, self.clock, cfg, by, self.incident_id, text)
             elif what == "person":
                 _, roommate = _room_students(db)
                 person = PersonIn(student_id=roommate.id, involvement=which, note=text)
-                incidents.add_person(db, self.clock, cfg, by, self.incident_id, person)
+                members.add_person(db, self.clock, cfg, by, self.incident_id, person)
             elif what == "schedule":
                 day, hh_mm = which.split()
                 data = ScheduleIn(scheduled_for=self.moment(int(day), hh_mm), place=text)
@@ -259,7 +259,7 @@ def seed_history(ctx: AppContext, clock: Clock, tz: tzinfo = DEMO_TZ) -> History
     with walk.db() as db:
         for role, username in ROLES.items():
             by, holder = who["response1"], who[username].user_id
-            incidents.assign_role(db, walk.clock, ctx.extras["incidents"], by, walk.incident_id, role, holder)
+            members.assign_role(db, walk.clock, ctx.extras["incidents"], by, walk.incident_id, role, holder)
     for day, hh_mm, username, what, which, text in STEPS:
         walk.at(day, hh_mm)
         walk.step(who, username, what, which, text)
@@ -309,7 +309,7 @@ def _open(walk: _Walk, who: dict[str, Principal]) -> int:
                 "people": [{"student_id": missing.id, "involvement": "missing", "note": "近期学业压力较大，情绪低落"}],
             }
         )
-        return incidents.open_incident(db, walk.clock, walk.ctx.extras["incidents"], who["response1"], data).id
+        return opening.open_incident(db, walk.clock, walk.ctx.extras["incidents"], who["response1"], data).id
 
 
 def _meeting_id(db: Session, incident_id: int) -> int:

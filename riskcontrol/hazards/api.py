@@ -44,17 +44,12 @@ from riskcontrol.hazards.schemas import (
     ZoneIn,
     ZoneOut,
 )
-from riskcontrol.hazards.service import HazardConfig
+from riskcontrol.hazards.service import cfg_of
 
 router = APIRouter(prefix="/api/v1", tags=["hazards"])
 
 State = Literal["reported", "assessed", "assigned", "rectifying", "awaiting_acceptance", "closed", "dismissed"]
 Level = Literal["red", "orange", "yellow", "blue"]
-
-
-def cfg_of(ctx: AppContext) -> HazardConfig:
-    cfg: HazardConfig = ctx.extras["hazards"]
-    return cfg
 
 
 def hazard_out(hazard: Hazard) -> HazardOut:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from riskcontrol.core.durations import format_duration
 from riskcontrol.core.errors import error_responses
-from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, Offset, PathId
+from riskcontrol.core.http import Ctx, CurrentPrincipal, Db, Offset, PathId
 from riskcontrol.core.instants import Instant
 from riskcontrol.hazards import inspections
 from riskcontrol.hazards.inspection_rules import InspectionPlan, Item, Status
@@ -23,15 +23,10 @@ from riskcontrol.hazards.inspection_schemas import (
     RoundOut,
     UnitRefOut,
 )
-from riskcontrol.hazards.inspections import InspectionConfig, RoundView
+from riskcontrol.hazards.inspections import RoundView, config
 from riskcontrol.hazards.places import PlaceKind, Places
 
 router = APIRouter(prefix="/api/v1/inspections", tags=["inspections"])
-
-
-def config(ctx: AppContext) -> InspectionConfig:
-    cfg: InspectionConfig = ctx.extras["inspections"]
-    return cfg
 
 
 def item_out(item: Item) -> ItemOut:

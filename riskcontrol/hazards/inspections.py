@@ -29,6 +29,7 @@ from riskcontrol.core.db import insert_new, missing_or_private
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import Events
+from riskcontrol.core.http import AppContext
 from riskcontrol.core.periods import Calendar
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
@@ -112,6 +113,12 @@ class InspectionConfig:
     def places(self) -> Places:
         path = self.risk_map_dir / PLACES_FILE
         return _load_places(path, path.stat().st_mtime)
+
+
+def config(ctx: AppContext) -> InspectionConfig:
+    """The inspections' wiring, as the composition root put it in the app context."""
+    cfg: InspectionConfig = ctx.extras["inspections"]
+    return cfg
 
 
 # --- opening rounds ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from riskcontrol.core.datafiles import load_model
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import Events
+from riskcontrol.core.http import AppContext
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.service import scope_clause
@@ -77,6 +78,12 @@ class HazardConfig:
 
     def matrix(self) -> RiskMatrix:
         return load_matrix(self.sop_dir)
+
+
+def cfg_of(ctx: AppContext) -> HazardConfig:
+    """The ledger's wiring, as the composition root put it in the app context."""
+    cfg: HazardConfig = ctx.extras["hazards"]
+    return cfg
 
 
 # --- reading -------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from riskcontrol.core.http import (
 from riskcontrol.core.live import Fanout
 from riskcontrol.core.outages import closed_on_outage
 from riskcontrol.core.security import Principal
-from riskcontrol.incidents import service
+from riskcontrol.incidents import board, from_warning, members, moves, opening, reading, tasks
+from riskcontrol.incidents.config import IncidentConfig, machine_of
 from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentTask
 from riskcontrol.incidents.playbook_rules import Level
 from riskcontrol.incidents.schemas import (
@@ -44,7 +45,6 @@ from riskcontrol.incidents.schemas import (
     TransitionIn,
     TriggerOut,
 )
-from riskcontrol.incidents.service import IncidentConfig
 from riskcontrol.people.disclosure import View
 from riskcontrol.people.disclosure_rules import sees_texts
 
@@ -105,7 +105,7 @@ def task_out(task: IncidentTask, clock: Clock, view: View) -> TaskOut:
         needs_evidence=task.needs_evidence,
         due_at=task.due_at,
         status=task.status,
-        late=(task.done_at or clock.now()) > task.due_at if task.status != service.CANCELLED else False,
+        late=(task.done_at or clock.now()) > task.due_at if task.status != reading.CANCELLED else False,
         overdue_step=task.overdue_step,
         done_at=task.done_at,
         done_by=task.done_by,
@@ -114,12 +114,12 @@ def task_out(task: IncidentTask, clock: Clock, view: View) -> TaskOut:
 
 
 def event_out(e: IncidentEvent, view: View) -> EventOut:
-    return EventOut(seq=e.seq, at=e.at, kind=e.kind, actor_id=e.actor_id, data=service.event_data(view, e.data))
+    return EventOut(seq=e.seq, at=e.at, kind=e.kind, actor_id=e.actor_id, data=reading.event_data(view, e.data))
 
 
 def state_of(db: Session, clock: Clock, principal: Principal, incident: Incident) -> IncidentStateOut:
-    machine = service.machine_of(incident)
-    view = service.reader_view(db, principal, incident)
+    machine = machine_of(incident)
+    view = reading.reader_view(db, principal, incident)
     triggers = []
     for name in machine.legal(incident.state):
         spec = machine.sop.trigger(name)
@@ -132,18 +132,18 @@ def state_of(db: Session, clock: Clock, principal: Principal, incident: Incident
     return IncidentStateOut(
         **_fields(incident, view),
         legal_triggers=triggers,
-        roles=service.holders(db, incident.id),
-        tasks=[task_out(t, clock, view) for t in service.tasks(db, incident.id)],
-        may_command=service.may_command(db, principal, incident),
+        roles=reading.holders(db, incident.id),
+        tasks=[task_out(t, clock, view) for t in reading.tasks(db, incident.id)],
+        may_command=reading.may_command(db, principal, incident),
     )
 
 
 def detail(db: Session, clock: Clock, principal: Principal, incident: Incident) -> IncidentDetailOut:
     """The whole picture; reading the people involved is audited (commit after)."""
     state = state_of(db, clock, principal, incident)
-    history = service.role_history(db, incident.id)
-    timeline = service.timeline(db, incident.id)
-    view = service.reader_view(db, principal, incident)
+    history = reading.role_history(db, incident.id)
+    timeline = reading.timeline(db, incident.id)
+    view = reading.reader_view(db, principal, incident)
     referred = [r.user_id for r in history] + [t.done_by for t in state.tasks] + [e.actor_id for e in timeline]
     return IncidentDetailOut(
         **state.model_dump(),
@@ -151,16 +151,16 @@ def detail(db: Session, clock: Clock, principal: Principal, incident: Incident) 
             RoleOut(role=r.role, user_id=r.user_id, assigned_at=r.assigned_at, assigned_by=r.assigned_by, ended_at=r.ended_at)
             for r in history
         ],
-        people=service.people(db, clock, principal, incident),
+        people=reading.people(db, clock, principal, incident),
         timeline=[event_out(e, view) for e in timeline],
-        users=service.names(db, referred),
+        users=reading.names(db, referred),
     )
 
 
 @router.post("/incidents", status_code=201, responses=error_responses(403, 404, 422))
 def open_incident(body: IncidentIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> IncidentDetailOut:
     """Open an incident (a hotline call, or from an escalation, opinion report or hazard)."""
-    incident = service.open_incident(db, ctx.clock, _cfg(ctx), principal, body)
+    incident = opening.open_incident(db, ctx.clock, _cfg(ctx), principal, body)
     db.commit()  # committed (and told to the board) before the reply is built
     out = detail(db, ctx.clock, principal, incident)
     db.commit()  # the audited read of the people involved
@@ -172,7 +172,7 @@ def list_incidents(
     db: Db, principal: CurrentPrincipal, open_only: Annotated[bool, Query(alias="open")] = True
 ) -> list[IncidentOut]:
     """Incidents in your grid scope (open ones unless `open=false`)."""
-    return [shown(i, service.reader_view(db, principal, i)) for i in service.list_incidents(db, principal, open_only=open_only)]
+    return [shown(i, reading.reader_view(db, principal, i)) for i in reading.list_incidents(db, principal, open_only=open_only)]
 
 
 ProposalStatus = Literal["pending", "opened", "declined", "all"]
@@ -183,21 +183,23 @@ def list_proposals(
     db: Db, principal: CurrentPrincipal, status: Annotated[ProposalStatus, Query()] = "pending"
 ) -> list[ProposalOut]:
     """Incidents a report may call for, waiting for a person to confirm them (or decided), in your scope."""
-    found = service.proposals(db, principal, status=None if status == "all" else status)
+    found = from_warning.proposals(db, principal, status=None if status == "all" else status)
     return [ProposalOut.model_validate(p, from_attributes=True) for p in found]
 
 
 @router.post("/incident-proposals/{proposal_id}/decision", responses=error_responses(403, 404, 409, 422))
 def decide_proposal(proposal_id: PathId, body: ProposalDecisionIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> ProposalOut:
     """Open the proposed incident (`open: true`), or decline it (`open: false`, with `reason`)."""
-    proposal = service.decide_proposal(db, ctx.clock, _cfg(ctx), principal, proposal_id, open_it=body.open, reason=body.reason)
+    proposal = from_warning.decide_proposal(
+        db, ctx.clock, _cfg(ctx), principal, proposal_id, open_it=body.open, reason=body.reason
+    )
     db.commit()
     return ProposalOut.model_validate(proposal, from_attributes=True)
 
 
 @router.get("/incidents/{incident_id}", responses=error_responses(404))
 def get_incident(incident_id: PathId, db: Db, clock: ClockDep, principal: CurrentPrincipal) -> IncidentDetailOut:
-    incident = service.get(db, principal, incident_id)
+    incident = reading.get(db, principal, incident_id)
     out = detail(db, clock, principal, incident)
     db.commit()  # the audited read of the people involved
     return out
@@ -211,9 +213,9 @@ def get_timeline(
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[EventOut]:
     """The timeline after sequence number `after` (a screen that saw a gap catches up here)."""
-    incident = service.get(db, principal, incident_id)
-    view = service.reader_view(db, principal, incident)
-    return [event_out(e, view) for e in service.timeline(db, incident.id, after_seq=after)]
+    incident = reading.get(db, principal, incident_id)
+    view = reading.reader_view(db, principal, incident)
+    return [event_out(e, view) for e in reading.timeline(db, incident.id, after_seq=after)]
 
 
 @router.post("/incidents/{incident_id}/transitions/{trigger}", responses=error_responses(403, 404, 409, 422))
@@ -221,16 +223,16 @@ def fire(
     incident_id: PathId, trigger: Trigger, db: Db, ctx: Ctx, principal: CurrentPrincipal, body: TransitionIn | None = None
 ) -> IncidentStateOut:
     """Fire an SOP trigger; 409 with the legal triggers when it cannot fire from the current state."""
-    incident = service.transition(db, ctx.clock, _cfg(ctx), principal, incident_id, trigger, body or TransitionIn())
+    incident = moves.transition(db, ctx.clock, _cfg(ctx), principal, incident_id, trigger, body or TransitionIn())
     db.commit()  # committed (and told to the board) before the reply is built
     return state_of(db, ctx.clock, principal, incident)
 
 
 @router.get("/incidents/{incident_id}/tasks", responses=error_responses(404))
 def list_tasks(incident_id: PathId, db: Db, clock: ClockDep, principal: CurrentPrincipal) -> list[TaskOut]:
-    incident = service.get(db, principal, incident_id)
-    view = service.reader_view(db, principal, incident)
-    return [task_out(t, clock, view) for t in service.tasks(db, incident.id)]
+    incident = reading.get(db, principal, incident_id)
+    view = reading.reader_view(db, principal, incident)
+    return [task_out(t, clock, view) for t in reading.tasks(db, incident.id)]
 
 
 @router.post("/incidents/{incident_id}/tasks/{task_id}/complete", responses=error_responses(403, 404, 409, 422))
@@ -238,18 +240,18 @@ def complete_task(
     incident_id: PathId, task_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal, body: TaskDoneIn | None = None
 ) -> TaskOut:
     """Mark a task done: who and when are recorded, with the evidence given."""
-    task = service.complete_task(db, ctx.clock, _cfg(ctx), principal, incident_id, task_id, (body or TaskDoneIn()).evidence)
-    incident = service.get(db, principal, incident_id)
-    out = task_out(task, ctx.clock, service.reader_view(db, principal, incident))
+    task = tasks.complete_task(db, ctx.clock, _cfg(ctx), principal, incident_id, task_id, (body or TaskDoneIn()).evidence)
+    incident = reading.get(db, principal, incident_id)
+    out = task_out(task, ctx.clock, reading.reader_view(db, principal, incident))
     db.commit()
     return out
 
 
 @router.post("/incidents/{incident_id}/notes", status_code=201, responses=error_responses(403, 404, 422))
 def add_note(incident_id: PathId, body: NoteIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> EventOut:
-    event = service.add_note(db, ctx.clock, _cfg(ctx), principal, incident_id, body.text)
-    incident = service.get(db, principal, incident_id)
-    out = event_out(event, service.reader_view(db, principal, incident))
+    event = board.add_note(db, ctx.clock, _cfg(ctx), principal, incident_id, body.text)
+    incident = reading.get(db, principal, incident_id)
+    out = event_out(event, reading.reader_view(db, principal, incident))
     db.commit()
     return out
 
@@ -259,15 +261,15 @@ def assign_role(
     incident_id: PathId, role: RoleName, body: RoleIn, db: Db, ctx: Ctx, principal: CurrentPrincipal
 ) -> dict[str, int]:
     """Hand a command role (commander, scribe, liaison, information officer …) to someone; history is kept."""
-    incident = service.assign_role(db, ctx.clock, _cfg(ctx), principal, incident_id, role, body.user_id)
-    out = service.holders(db, incident.id)
+    incident = members.assign_role(db, ctx.clock, _cfg(ctx), principal, incident_id, role, body.user_id)
+    out = reading.holders(db, incident.id)
     db.commit()
     return out
 
 
 @router.post("/incidents/{incident_id}/people", status_code=201, responses=error_responses(403, 404, 422))
 def add_person(incident_id: PathId, body: PersonIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, int]:
-    row = service.add_person(db, ctx.clock, _cfg(ctx), principal, incident_id, body)
+    row = members.add_person(db, ctx.clock, _cfg(ctx), principal, incident_id, body)
     out = {"id": row.id}
     db.commit()
     return out
@@ -276,17 +278,17 @@ def add_person(incident_id: PathId, body: PersonIn, db: Db, ctx: Ctx, principal:
 @router.get("/board")
 def get_board(db: Db, clock: ClockDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """The board's snapshot: open incidents in scope with their progress and deadlines, and who is on duty."""
-    return service.board(db, clock, principal)
+    return board.board(db, clock, principal)
 
 
 def _board_snapshot(ctx: AppContext, principal: Principal) -> dict[str, Any]:
     with ctx.sessions() as db:
-        return service.board(db, ctx.clock, principal)
+        return board.board(db, ctx.clock, principal)
 
 
 def _board_watermark(ctx: AppContext) -> int:
     with ctx.sessions() as db:
-        return service.board_watermark(db)
+        return board.board_watermark(db)
 
 
 def board_fanout(ctx: AppContext) -> Fanout:
@@ -295,7 +297,7 @@ def board_fanout(ctx: AppContext) -> Fanout:
     fanout: Fanout | None = ctx.extras.get("board_fanout")
     if fanout is None:
         fanout = ctx.extras["board_fanout"] = Fanout(
-            ctx.bus, service.BOARD_CHANNEL, watermark=lambda: _board_watermark(ctx), retry_seconds=ctx.settings.bus_retry_seconds
+            ctx.bus, board.BOARD_CHANNEL, watermark=lambda: _board_watermark(ctx), retry_seconds=ctx.settings.bus_retry_seconds
         )
     return fanout
 

@@ -26,6 +26,7 @@ from riskcontrol.core.db import insert_new, missing_or_private
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import Events
+from riskcontrol.core.http import AppContext
 from riskcontrol.core.security import Principal
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
@@ -64,6 +65,12 @@ class PreventionConfig:
     library: Callable[[], PlaybookLibrary]
     events: Events = field(default_factory=Events)
     opens_daily_at: time = time(6, 0)
+
+
+def config(ctx: AppContext) -> PreventionConfig:
+    """Prevention's wiring, as the composition root put it in the app context."""
+    cfg: PreventionConfig = ctx.extras["prevention"]
+    return cfg
 
 
 MeasureKey = tuple[str, str]

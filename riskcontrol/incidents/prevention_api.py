@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from riskcontrol.core.errors import error_responses
-from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, Offset, PathId, QueryId
+from riskcontrol.core.http import Ctx, CurrentPrincipal, Db, Offset, PathId, QueryId
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.incidents import prevention
 from riskcontrol.incidents.playbook_rules import PreventionMeasure
-from riskcontrol.incidents.prevention import MeasureKey, PreventionConfig, RoundView
+from riskcontrol.incidents.prevention import MeasureKey, RoundView, config
 from riskcontrol.incidents.prevention_rules import Tally
 from riskcontrol.incidents.prevention_schemas import (
     PERIOD,
@@ -25,11 +25,6 @@ from riskcontrol.incidents.prevention_schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/prevention", tags=["prevention"])
-
-
-def config(ctx: AppContext) -> PreventionConfig:
-    cfg: PreventionConfig = ctx.extras["prevention"]
-    return cfg
 
 
 def unit_ref(unit: OrgUnit) -> UnitRefOut:

@@ -25,7 +25,6 @@ from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.incidents import roster_rules as rules
-from riskcontrol.incidents import service as incident_service
 from riskcontrol.incidents.models import DutyShift
 from riskcontrol.incidents.roster_rules import Gap, Position
 from riskcontrol.incidents.roster_schemas import ShiftIn
@@ -236,12 +235,21 @@ def handover(db: Session, clock: Clock, principal: Principal, shift_id: int, not
     return shift, user
 
 
+def on_duty(db: Session, at: datetime) -> list[tuple[DutyShift, User]]:
+    """Who is on the rapid-response duty roster at `at`, leads first."""
+    stmt = (
+        select(DutyShift, User)
+        .join(User, User.id == DutyShift.user_id)
+        .where(DutyShift.starts_at <= at, DutyShift.ends_at > at, User.active.is_(True))
+        .order_by(DutyShift.position != "lead", DutyShift.starts_at)  # leads first
+    )
+    return [(shift, user) for shift, user in db.execute(stmt).all()]
+
+
 def current(db: Session, at: datetime) -> Now:
     """Who is on duty at `at` (leads first), what was handed to them, and when the next handover is."""
     order = list(Position)
-    rows = sorted(
-        incident_service.on_duty(db, at), key=lambda row: (order.index(Position(row[0].position)), row[0].starts_at, row[0].id)
-    )
+    rows = sorted(on_duty(db, at), key=lambda row: (order.index(Position(row[0].position)), row[0].starts_at, row[0].id))
     people = [OnDuty(shift, user, predecessor(db, shift)) for shift, user in rows]
     held = {Position(shift.position) for shift, _user in rows}
     return Now(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from riskcontrol.core.errors import error_responses
-from riskcontrol.core.http import NO_NUL, AppContext, Ctx, CurrentPrincipal, Db, Offset, PathId, QueryId
+from riskcontrol.core.http import NO_NUL, Ctx, CurrentPrincipal, Db, Offset, PathId, QueryId
 from riskcontrol.core.ratelimit import client_address
 from riskcontrol.people import auth, service
 from riskcontrol.people.schemas import (
@@ -24,19 +24,13 @@ from riskcontrol.people.schemas import (
 router = APIRouter(prefix="/api/v1", tags=["people"])
 
 
-def login_policy(ctx: AppContext) -> auth.LoginPolicy:
-    s = ctx.settings
-    return auth.LoginPolicy(session_ttl=s.session_ttl, max_failures=s.login_max_failures, lockout=s.login_lockout)
-
-
 @router.post("/auth/token", response_model=TokenOut, responses=error_responses(429))
 def issue_token(body: TokenRequest, request: Request, db: Db, ctx: Ctx) -> TokenOut:
     """Exchange a username and password for a bearer token."""
     source = client_address(request)
     ctx.rates.check_login(source, body.username)
-    outcome = auth.attempt_login(
-        db, ctx.clock, login_policy(ctx), username=body.username, password=body.password, kind="api", source=source
-    )
+    policy = auth.LoginPolicy.from_settings(ctx.settings)
+    outcome = auth.attempt_login(db, ctx.clock, policy, username=body.username, password=body.password, kind="api", source=source)
     db.commit()
     if outcome.error is not None:
         raise outcome.error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,10 @@ class LoginPolicy:
     session_ttl: timedelta
     max_failures: int
     lockout: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> LoginPolicy:
+        return cls(session_ttl=settings.session_ttl, max_failures=settings.login_max_failures, lockout=settings.login_lockout)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from riskcontrol.hazards import service as hazards
 from riskcontrol.hazards.models import Hazard
 from riskcontrol.hazards.rules import State as HazardState
 from riskcontrol.hazards.service import HazardConfig
-from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents import board, reading
 from riskcontrol.incidents.models import Incident
 from riskcontrol.people import service as people_service
 from riskcontrol.people.models import User
@@ -61,7 +61,7 @@ def create(
     db: Session, clock: Clock, cfg: ReviewConfig, hazard_cfg: HazardConfig, principal: Principal, incident_id: int, data: ActionIn
 ) -> ImprovementAction:
     """Record an action from the review of a closed incident; with `new_hazard` the hazard goes on the ledger too."""
-    incident = incidents.get(db, principal, incident_id)
+    incident = reading.get(db, principal, incident_id)
     if not principal.has_role(*RECORDERS):
         raise Forbidden("recording improvement actions needs student affairs, a leader or the response team")
     if incident.is_open:
@@ -109,7 +109,7 @@ def create(
             db, clock, kind=REMIND, subject_type=SUBJECT, subject_id=action.id, due_at=remind_at, stale_at=data.due_at
         )
     deadlines.schedule(db, clock, kind=DUE, subject_type=SUBJECT, subject_id=action.id, due_at=data.due_at)
-    incidents.record(
+    board.record(
         db,
         clock,
         cfg.incidents,
@@ -178,7 +178,7 @@ def complete(
     deadlines.cancel(db, subject_type=SUBJECT, subject_id=action.id)
     incident = db.get(Incident, action.incident_id)
     assert incident is not None
-    incidents.record(
+    board.record(
         db, clock, cfg.incidents, incident, "action_done", principal.user_id, action_id=action.id, late=now > action.due_at
     )
     audit.record(
@@ -247,7 +247,7 @@ def on_due(cfg: ReviewConfig) -> deadlines.Handler:
         )
         incident = db.get(Incident, action.incident_id)
         assert incident is not None
-        incidents.record(db, clock, cfg.incidents, incident, "action_overdue", None, action_id=action.id, told=told)
+        board.record(db, clock, cfg.incidents, incident, "action_overdue", None, action_id=action.id, told=told)
 
     return handle
 

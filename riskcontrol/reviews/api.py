@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import NO_NUL, AppContext, ClockDep, Ctx, CurrentPrincipal, Db, PathId
 from riskcontrol.core.security import Principal
-from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents import reading
 from riskcontrol.incidents.models import Incident
 from riskcontrol.reviews import actions, cases, recovery, rules, service
 from riskcontrol.reviews.models import CaseStudy, ImprovementAction, RecoveryItem, ReviewMeeting
@@ -41,7 +41,7 @@ def meeting_out(db: Session, principal: Principal, meeting: ReviewMeeting) -> Me
     """A review meeting as the reader may read it: its minutes and conclusions with the incident's people as
     the disclosure policy shows them to this reader."""
     incident = db.get(Incident, meeting.incident_id)
-    view = incidents.reader_view(db, principal, incident) if incident is not None else None
+    view = reading.reader_view(db, principal, incident) if incident is not None else None
 
     def words(text: str) -> str:
         return view.text(text) if view is not None else ""
@@ -125,7 +125,7 @@ def add_action(incident_id: PathId, body: ActionIn, db: Db, ctx: Ctx, principal:
 
 @router.get("/incidents/{incident_id}/actions", responses=error_responses(404))
 def incident_actions(incident_id: PathId, db: Db, principal: CurrentPrincipal) -> list[ActionOut]:
-    incident = incidents.get(db, principal, incident_id)
+    incident = reading.get(db, principal, incident_id)
     return [action_out(a) for a in actions.of_incident(db, incident.id)]
 
 

@@ -23,7 +23,7 @@ from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import Conflict, Forbidden, NotFound
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
-from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents import config, reading
 from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentPerson, IncidentTask
 from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
 from riskcontrol.people.disclosure_rules import stand_in
@@ -91,7 +91,7 @@ def _event_line(event: IncidentEvent, scrub: Scrubber, states: dict[str, str], t
 
 def build(db: Session, incident: Incident) -> dict[str, Any]:
     """The anonymised case of an incident (not stored)."""
-    events = incidents.timeline(db, incident.id)
+    events = reading.timeline(db, incident.id)
     tasks = list(
         db.execute(select(IncidentTask).where(IncidentTask.incident_id == incident.id).order_by(IncidentTask.due_at)).scalars()
     )
@@ -105,12 +105,12 @@ def build(db: Session, incident: Incident) -> dict[str, Any]:
         .scalars()
         .first()
     )
-    states = {state.code: state.label.zh for state in incidents.machine_of(incident).sop.states}
+    states = {state.code: state.label.zh for state in config.machine_of(incident).sop.states}
     task_labels = {t.code: t.label_zh for t in tasks}
     for item in db.execute(select(RecoveryItem).where(RecoveryItem.incident_id == incident.id)).scalars():
         task_labels.setdefault(item.code, item.label_zh)
     ids = {e.actor_id for e in events} | {t.done_by for t in tasks} | {a.owner_user_id for a in actions}
-    ids |= {r.user_id for r in incidents.role_history(db, incident.id)}
+    ids |= {r.user_id for r in reading.role_history(db, incident.id)}
     if review is not None:
         ids |= {a.get("user_id") for a in review.attendees}
     users = list(db.execute(select(User).where(User.id.in_([i for i in ids if isinstance(i, int)]))).scalars())
@@ -118,7 +118,7 @@ def build(db: Session, incident: Incident) -> dict[str, Any]:
     if review is not None:
         for attendee in review.attendees:
             scrub.add(str(attendee.get("name") or ""), str(attendee.get("role") or "参会人员"))
-    playbook = incidents.playbook_of(incident)
+    playbook = config.playbook_of(incident)
     level = Level(incident.level)
     on_time = sum(1 for t in tasks if t.done_at is not None and t.done_at <= t.due_at)
     late = [t for t in tasks if t.done_at is not None and t.done_at > t.due_at]
@@ -153,7 +153,7 @@ def make(db: Session, clock: Clock, principal: Principal, incident_id: int) -> C
     """Store the anonymised case of a closed incident whose review was held (once per incident)."""
     if not principal.has_role(*MAKERS):
         raise Forbidden("making a training case needs student affairs or the psychological centre")
-    incident = incidents.get(db, principal, incident_id)
+    incident = reading.get(db, principal, incident_id)
     if incident.is_open:
         raise Conflict("a case is made from a closed incident", field="incident_id")
     held = db.execute(

@@ -27,9 +27,9 @@ from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden
 from riskcontrol.core.events import Events
 from riskcontrol.core.security import Principal
-from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents import board, reading
 from riskcontrol.incidents.models import Incident, IncidentPerson
-from riskcontrol.incidents.service import RecoveryBegan
+from riskcontrol.incidents.moves import RecoveryBegan
 from riskcontrol.people import service as people_service
 from riskcontrol.people.disclosure_rules import sees_texts
 from riskcontrol.people.models import User
@@ -96,7 +96,7 @@ def on_recovery_began(cfg: ReviewConfig) -> Callable[[Session, Clock, RecoveryBe
                 _item(db, clock, incident, item, event.began_at, person.id) for item in plan.items_for(person.involvement)
             )
         made.extend(_item(db, clock, incident, item, event.began_at, None) for item in plan.per_incident)
-        incidents.record(db, clock, cfg.incidents, incident, "recovery_plan", None, items=[i.code for i in made])
+        board.record(db, clock, cfg.incidents, incident, "recovery_plan", None, items=[i.code for i in made])
 
     return handle
 
@@ -113,7 +113,7 @@ def on_item_due(cfg: ReviewConfig) -> deadlines.Handler:
         )
         incident = db.get(Incident, item.incident_id)
         assert incident is not None
-        title = incidents.wall_title(db, incident)
+        title = reading.wall_title(db, incident)
         told = tell(
             db,
             clock,
@@ -129,7 +129,7 @@ def on_item_due(cfg: ReviewConfig) -> deadlines.Handler:
             data={"recovery_item_id": item.id, "incident_id": incident.id},
             subject=(SUBJECT, item.id),
         )
-        incidents.record(db, clock, cfg.incidents, incident, "recovery_overdue", None, item_id=item.id, code=item.code, told=told)
+        board.record(db, clock, cfg.incidents, incident, "recovery_overdue", None, item_id=item.id, code=item.code, told=told)
 
     return handle
 
@@ -141,7 +141,7 @@ def register(cfg: ReviewConfig, handlers: DeadlineHandlers, events: Events) -> N
 
 def plan_of(db: Session, clock: Clock, principal: Principal, incident_id: int) -> tuple[list[RecoveryItem], bool]:
     """The incident's recovery tasks, and whether the caller may read their notes (that read is audited)."""
-    incident = incidents.get(db, principal, incident_id)
+    incident = reading.get(db, principal, incident_id)
     items = list(
         db.execute(
             select(RecoveryItem).where(RecoveryItem.incident_id == incident.id).order_by(RecoveryItem.due_at, RecoveryItem.id)
@@ -180,7 +180,7 @@ def complete(db: Session, clock: Clock, cfg: ReviewConfig, principal: Principal,
     incident = db.get(Incident, item.incident_id)
     assert incident is not None
     # The timeline says that it happened, never what was said.
-    incidents.record(
+    board.record(
         db,
         clock,
         cfg.incidents,

@@ -15,7 +15,7 @@ from riskcontrol.core.clock import Clock, local_text
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation.models import Escalation
 from riskcontrol.grid.models import OrgUnit
-from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents import config, reading
 from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentTask
 from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
 from riskcontrol.notify import service as notify
@@ -81,15 +81,15 @@ def _notifications(
 
 def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, tz: tzinfo, lang: str = "zh") -> dict[str, Any]:
     """Everything the report shows, scoped to the caller; a read of the people's names is audited."""
-    incident = incidents.get(db, principal, incident_id)
+    incident = reading.get(db, principal, incident_id)
     now = clock.now()
-    sop = incidents.machine_of(incident).sop
-    playbook = incidents.playbook_of(incident)
-    events = incidents.timeline(db, incident.id)
+    sop = config.machine_of(incident).sop
+    playbook = config.playbook_of(incident)
+    events = reading.timeline(db, incident.id)
     order = {s.code: i for i, s in enumerate(sop.states)}
     # In the SOP's step order, then by due time: the table reads like the plan.
     task_rows: list[IncidentTask] = sorted(
-        incidents.tasks(db, incident.id), key=lambda t: (order.get(t.state, len(order)), t.due_at)
+        reading.tasks(db, incident.id), key=lambda t: (order.get(t.state, len(order)), t.due_at)
     )
     esc = _source_escalation(db, incident)
     actions = list(
@@ -108,13 +108,13 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
     meeting = db.execute(
         select(ReviewMeeting).where(ReviewMeeting.incident_id == incident.id).order_by(ReviewMeeting.id.desc()).limit(1)
     ).scalar_one_or_none()
-    people, _ = incidents.involved(db, incident)
-    view = incidents.reader_view(db, principal, incident, lang=lang)
+    people, _ = reading.involved(db, incident)
+    view = reading.reader_view(db, principal, incident, lang=lang)
     full = [p.id for i, p in enumerate(people) if view.disclosure.of(i) is Shown.FULL]
     if full:
         audit.record_by(db, clock, principal, "review_report.read", "incident", incident.id, {"people": full})
     referred = [e.actor_id for e in events] + [t.done_by for t in task_rows] + [esc.acknowledged_by if esc else None]
-    who = incidents.names(db, referred)
+    who = reading.names(db, referred)
     en = lang == "en"
 
     def label(item: Any) -> str:
@@ -152,7 +152,7 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
         notes = _notifications(db, "escalation", esc.id, ack, lang, tz) + notes
     # The review meeting's own reminders and escalation, after the incident.
     meeting_notes = _notifications(db, "review_meeting", meeting.id, (None, None), lang, tz) if meeting is not None else []
-    user_names = incidents.names(db, [n["user_id"] for n in notes + meeting_notes])
+    user_names = reading.names(db, [n["user_id"] for n in notes + meeting_notes])
     for n in notes + meeting_notes:
         n["to"] = user_names.get(n["user_id"], "—")
         n["what"] = view.title(n["what"])
@@ -204,7 +204,7 @@ def build(db: Session, clock: Clock, principal: Principal, incident_id: int, *, 
                 "at": local_text(e.at, tz),
                 "who": who.get(e.actor_id, "—") if e.actor_id else "—",
                 "what": rules.describe(
-                    e.kind, incidents.event_data(view, e.data), lang, state_label=state_label, task_label=task_labels
+                    e.kind, reading.event_data(view, e.data), lang, state_label=state_label, task_label=task_labels
                 ),
             }
             for e in events

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import SECURITY_HEADERS, Ctx, CurrentPrincipal, Db, PathId
-from riskcontrol.incidents.service import IncidentConfig
+from riskcontrol.incidents.config import IncidentConfig
 from riskcontrol.reviews import report
 
 router = APIRouter(prefix="/api/v1", tags=["reviews"])

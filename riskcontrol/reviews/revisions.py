@@ -25,7 +25,7 @@ from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.service import scope_clause
-from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents import board
 from riskcontrol.incidents.models import Incident
 from riskcontrol.incidents.playbook_diff import changes
 from riskcontrol.incidents.playbook_rules import Playbook, Revision
@@ -152,7 +152,7 @@ def propose(
     )
     db.add(revision)
     db.flush()
-    incidents.record(
+    board.record(
         db,
         clock,
         cfg.incidents,
@@ -310,7 +310,7 @@ def _decided(
     action = db.get(ImprovementAction, revision.action_id)
     assert incident is not None
     assert action is not None
-    incidents.record(
+    board.record(
         db,
         clock,
         cfg.incidents,

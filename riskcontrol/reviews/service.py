@@ -30,9 +30,10 @@ from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import Events
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.service import scope_clause
-from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents import board, reading
+from riskcontrol.incidents.config import IncidentConfig
 from riskcontrol.incidents.models import Incident
-from riskcontrol.incidents.service import IncidentClosed, IncidentConfig, IncidentReopened
+from riskcontrol.incidents.moves import IncidentClosed, IncidentReopened
 from riskcontrol.notify import service as notify
 from riskcontrol.people import service as people_service
 from riskcontrol.people.disclosure_rules import sees_texts
@@ -78,7 +79,7 @@ def _local(cfg: ReviewConfig, at: datetime) -> str:
 
 
 def _commander(db: Session, incident_id: int) -> list[User]:
-    holder = incidents.holders(db, incident_id).get("commander")
+    holder = reading.holders(db, incident_id).get("commander")
     user = db.get(User, holder) if holder is not None else None
     return [user] if user is not None and user.active else []
 
@@ -123,7 +124,7 @@ def _tell(
 ) -> list[int]:
     incident = db.get(Incident, meeting.incident_id)
     assert incident is not None
-    drill, title = "【演练】" if meeting.drill else "", incidents.wall_title(db, incident)
+    drill, title = "【演练】" if meeting.drill else "", reading.wall_title(db, incident)
     return tell(
         db,
         clock,
@@ -189,7 +190,7 @@ def _timeline(
 ) -> None:
     incident = db.get(Incident, meeting.incident_id)
     assert incident is not None
-    incidents.record(db, clock, cfg.incidents, incident, kind, actor, review_id=meeting.id, **data)
+    board.record(db, clock, cfg.incidents, incident, kind, actor, review_id=meeting.id, **data)
 
 
 # --- deadlines -----------------------------------------------------------------------------------

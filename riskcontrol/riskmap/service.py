@@ -28,7 +28,7 @@ from riskcontrol.hazards import zones
 from riskcontrol.hazards.models import Hazard, Zone
 from riskcontrol.hazards.places import Places, load_places
 from riskcontrol.hazards.rules import OPEN_STATES, RiskMatrix
-from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents.config import machine_of
 from riskcontrol.incidents.models import Incident
 from riskcontrol.incidents.playbook_rules import Level as IncidentLevel
 from riskcontrol.observations.models import Observation
@@ -231,7 +231,7 @@ def map_incidents(db: Session, principal: Principal, placer: _Placer, lang: Lang
             unplaced += 1
             continue
         level = IncidentLevel(incident.level)
-        state = incidents.machine_of(incident).sop.state(incident.state)
+        state = machine_of(incident).sop.state(incident.state)
         out.append(
             MapIncident(
                 id=incident.id,

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from riskcontrol.core.errors import DomainError
 from riskcontrol.core.http import NO_NUL, AppContext, Ctx, Db, PathId, record_denial, request_token
 from riskcontrol.core.security import Principal, csrf_token
-from riskcontrol.incidents import service as incidents
+from riskcontrol.incidents import config, reading
 from riskcontrol.incidents.playbook_rules import Level
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import STUDENT_ROLES
@@ -69,13 +69,13 @@ def _page(
     if principal.roles <= STUDENT_ROLES:
         return _missing(request, lang)
     try:
-        incident = incidents.get(db, principal, incident_id)
+        incident = reading.get(db, principal, incident_id)
     except DomainError as exc:
         _undo_and_audit(request, ctx, db, principal, exc)
         return _missing(request, lang)
 
     def names(ids: list[int | None]) -> dict[int, str]:
-        return incidents.names(db, ids)
+        return reading.names(db, ids)
 
     plan = plan_view(db, ctx, principal, incident, lang, names)
     found = actions.of_incident(db, incident.id)
@@ -86,7 +86,7 @@ def _page(
         select(ReviewMeeting.id).where(ReviewMeeting.incident_id == incident.id, ReviewMeeting.status == reviews.HELD).limit(1)
     ).first()
     case_id = db.execute(select(CaseStudy.id).where(CaseStudy.incident_id == incident.id)).scalar_one_or_none()
-    state = next((s.label for s in incidents.machine_of(incident).sop.states if s.code == incident.state), None)
+    state = next((s.label for s in config.machine_of(incident).sop.states if s.code == incident.state), None)
     token = request_token(request) or ""
     db.commit()  # the audited read of the session notes
     return render(

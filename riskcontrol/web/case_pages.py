@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from riskcontrol.core.errors import NotFound
 from riskcontrol.core.http import NO_NUL, AppContext, Ctx, Db, PathId
 from riskcontrol.core.security import Principal
+from riskcontrol.incidents.config import IncidentConfig
 from riskcontrol.incidents.playbook_rules import Level
-from riskcontrol.incidents.service import IncidentConfig
 from riskcontrol.people.rules import STUDENT_ROLES
 from riskcontrol.reviews import cases
 from riskcontrol.reviews.models import CaseStudy

@@ -33,7 +33,7 @@ from riskcontrol.core.instants import in_range
 from riskcontrol.core.security import Principal, csrf_token
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.hazards import photos, service
-from riskcontrol.hazards.inspection_api import config as inspection_config
+from riskcontrol.hazards.inspections import config as inspection_config
 from riskcontrol.hazards.models import Hazard
 from riskcontrol.hazards.places import PlaceKind, Places
 from riskcontrol.hazards.schemas import HazardIn, PointIn

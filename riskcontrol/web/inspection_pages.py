@@ -24,11 +24,10 @@ from riskcontrol.core.http import AppContext, Ctx, Db, PathId, QueryId, record_d
 from riskcontrol.core.periods import Every
 from riskcontrol.core.security import Principal, csrf_token
 from riskcontrol.hazards import inspections
-from riskcontrol.hazards.inspection_api import config
 from riskcontrol.hazards.inspection_models import InspectionRound
 from riskcontrol.hazards.inspection_rules import Item, KindPlan, Status
 from riskcontrol.hazards.inspection_schemas import CompleteIn
-from riskcontrol.hazards.inspections import InspectionConfig, RoundView
+from riskcontrol.hazards.inspections import InspectionConfig, RoundView, config
 from riskcontrol.web.pages import OptionalPrincipal, csrf_refused, sign_in_first
 from riskcontrol.web.templating import page_language, redirect, render, translator
 from riskcontrol.web.warning_pages import script_messages

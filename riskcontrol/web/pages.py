@@ -24,7 +24,6 @@ from riskcontrol.grid.rules import UnitKind
 from riskcontrol.observations.service import MAY_FILE
 from riskcontrol.people import auth
 from riskcontrol.people import service as people_service
-from riskcontrol.people.api import login_policy
 from riskcontrol.people.rules import STUDENT_ROLES, Role
 from riskcontrol.web.templating import page_language, redirect, render, translator
 
@@ -165,9 +164,8 @@ def login_submit(
     if not _login_csrf_holds(request, ctx, csrf):
         metrics.refused("login_csrf")
         return login_form(request, ctx, lang, status_code=403, username=username, error=t("login.error.expired"))
-    outcome = auth.attempt_login(
-        db, ctx.clock, login_policy(ctx), username=username, password=password, kind="web", source=source
-    )
+    policy = auth.LoginPolicy.from_settings(ctx.settings)
+    outcome = auth.attempt_login(db, ctx.clock, policy, username=username, password=password, kind="web", source=source)
     db.commit()
     if outcome.error is not None or outcome.token is None:
         if isinstance(outcome.error, Locked):

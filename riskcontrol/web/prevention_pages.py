@@ -24,8 +24,7 @@ from riskcontrol.grid.rules import UnitKind
 from riskcontrol.incidents import prevention
 from riskcontrol.incidents.models import MeasureRound
 from riskcontrol.incidents.playbook_rules import PreventionMeasure, Recurrence
-from riskcontrol.incidents.prevention import MeasureKey, RoundView
-from riskcontrol.incidents.prevention_api import config
+from riskcontrol.incidents.prevention import MeasureKey, RoundView, config
 from riskcontrol.incidents.prevention_rules import Bucket, Tally
 from riskcontrol.people.models import Student
 from riskcontrol.web.pages import OptionalPrincipal, csrf_refused, sign_in_first, unit_name

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from riskcontrol.core.clock import local_text
 from riskcontrol.core.http import Ctx, Db
-from riskcontrol.incidents import service as incident_service
+from riskcontrol.incidents import reading
 from riskcontrol.incidents.models import Incident
 from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
 from riskcontrol.people.models import User
@@ -99,7 +99,7 @@ def reviews_page(
             ReviewRow(
                 id=meeting.id,
                 incident_id=incident.id,
-                title=incident_service.reader_view(db, principal, incident).title(incident.title),
+                title=reading.reader_view(db, principal, incident).title(incident.title),
                 type_label=str(incident.playbook.get("label", {}).get("zh" if lang == "zh-CN" else "en", incident.type)),
                 level=level_label(meeting.level, lang),
                 level_class=Level(meeting.level).colour,

@@ -7,8 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from riskcontrol.core.http import AppContext, Ctx, Db
-from riskcontrol.hazards.api import cfg_of
-from riskcontrol.hazards.service import MANAGERS
+from riskcontrol.hazards.service import MANAGERS, cfg_of
 from riskcontrol.people.rules import STUDENT_ROLES
 from riskcontrol.riskmap import maps
 from riskcontrol.riskmap.maps import MapSettings

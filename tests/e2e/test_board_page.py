@@ -27,8 +27,11 @@ from riskcontrol.app import build_worker
 from riskcontrol.core.bus import MemoryBus
 from riskcontrol.core.clock import ManualClock
 from riskcontrol.core.http import AppContext
-from riskcontrol.incidents import service as incident_service
+from riskcontrol.incidents import opening
+from riskcontrol.incidents.board import BOARD_CHANNEL, add_note
+from riskcontrol.incidents.config import IncidentConfig
 from riskcontrol.incidents.models import DutyShift
+from riskcontrol.incidents.moves import transition
 from riskcontrol.incidents.schemas import IncidentIn, TransitionIn
 from riskcontrol.people.models import RoleAssignment, User
 from tests import factories as f
@@ -193,9 +196,9 @@ def test_a_new_incident_appears_live_and_its_card_follows_the_sop(
         page.screenshot(path=str(tmp_path / f"board-{viewport['width']}x{viewport['height']}.png"), full_page=True)
 
 
-def silent(ctx: AppContext) -> incident_service.IncidentConfig:
+def silent(ctx: AppContext) -> IncidentConfig:
     """The incident engine wired to a bus nobody listens to: its changes commit but no push goes out."""
-    cfg: incident_service.IncidentConfig = ctx.extras["incidents"]
+    cfg: IncidentConfig = ctx.extras["incidents"]
     return replace(cfg, bus=MemoryBus())
 
 
@@ -219,8 +222,8 @@ def test_a_lost_push_or_a_resync_message_makes_the_board_fetch_itself_again(
         principal = ctx.principals.get(ctx.sessions, ctx.clock, team["Authorization"].removeprefix("Bearer "))
         assert principal is not None
         with ctx.sessions() as quiet:
-            incident_service.add_note(quiet, ctx.clock, silent(ctx), principal, first["id"], "监控显示23:40出校门")
-            unseen = incident_service.open_incident(
+            add_note(quiet, ctx.clock, silent(ctx), principal, first["id"], "监控显示23:40出校门")
+            unseen = opening.open_incident(
                 quiet,
                 ctx.clock,
                 silent(ctx),
@@ -248,7 +251,7 @@ def test_a_lost_push_or_a_resync_message_makes_the_board_fetch_itself_again(
 
         # The second one is called off quietly; the server says it lost its subscription: fetch again.
         with ctx.sessions() as quiet:
-            incident_service.transition(
+            transition(
                 quiet,
                 ctx.clock,
                 silent(ctx),
@@ -262,7 +265,7 @@ def test_a_lost_push_or_a_resync_message_makes_the_board_fetch_itself_again(
         # Published once the page says its socket is subscribed, so the message reaches it.
         assert live_connection(page) == connection
         before = syncs(page)
-        ctx.bus.publish(incident_service.BOARD_CHANNEL, {"type": "resync"})
+        ctx.bus.publish(BOARD_CHANNEL, {"type": "resync"})
         expect(unseen_card).to_have_count(0)
         expect(seen).to_have_count(1)
         assert syncs(page) > before
@@ -282,10 +285,10 @@ def test_what_changed_while_the_board_was_disconnected_shows_once_it_reconnects(
         principal = ctx.principals.get(ctx.sessions, ctx.clock, team["Authorization"].removeprefix("Bearer "))
         assert principal is not None
 
-        def open_quietly(title: str, cfg: incident_service.IncidentConfig) -> int:
+        def open_quietly(title: str, cfg: IncidentConfig) -> int:
             with ctx.sessions() as desk:
                 data = {"type": "missing_student", "level": "IV", "unit_id": campus.class_id, "title": title}
-                incident = incident_service.open_incident(desk, ctx.clock, cfg, principal, IncidentIn.model_validate(data))
+                incident = opening.open_incident(desk, ctx.clock, cfg, principal, IncidentIn.model_validate(data))
                 desk.commit()
                 return incident.id
 
@@ -497,7 +500,7 @@ def test_twelve_incidents_on_the_wall_each_countdown_large_naming_its_task_and_n
         # still saying which task, as large, and the longer figures still fit across.
         clock.advance(timedelta(minutes=65))
         ctx: AppContext = live_server_ws.app.state.ctx
-        ctx.bus.publish(incident_service.BOARD_CHANNEL, {"type": "resync"})
+        ctx.bus.publish(BOARD_CHANNEL, {"type": "resync"})
         overdue = page.locator(".incident-card .countdown.overdue")
         expect(overdue).to_have_count(12)
         for countdown in countdowns(page):

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from riskcontrol.cli import app
 from riskcontrol.core.datafiles import DataFileError
+from riskcontrol.incidents.moves import EFFECTS
 from riskcontrol.incidents.rules import IllegalTrigger, Phase, mermaid
 from riskcontrol.incidents.sop import SOP_FILE, load_crisis_sop
 from riskcontrol.settings import PROJECT_ROOT
@@ -90,6 +91,13 @@ def test_only_the_moves_that_cannot_be_taken_back_ask_to_be_confirmed() -> None:
     # Control on site ends 接报 for good; closing, a false alarm and a merge cancel every open task.
     assert {t.trigger for t in sop.triggers if t.confirm} == {"take_control", "close", "false_alarm", "merge"}
     assert all(t.confirm for t in sop.triggers if t.dest is not None and sop.state(t.dest).final)
+
+
+def test_every_declared_effect_belongs_to_a_trigger_of_the_sop() -> None:
+    # A trigger renamed in the file would otherwise lose its effect without a word.
+    sop = load_crisis_sop(SHIPPED.parent)
+    assert set(EFFECTS) <= {t.trigger for t in sop.triggers}
+    assert set(EFFECTS) == {"change_level", "merge"}
 
 
 def test_the_machine_is_built_once_per_loaded_version() -> None:
