@@ -94,7 +94,7 @@ def prepare(db_url: str) -> int:
 
 def _bare_page(rows: list[dict[str, object]]) -> str:
     body = "".join(
-        f"<tr><td>{r['seq']}</td><td>{escape(str(r['at']))}</td><td>{escape(str(r['who']))}</td><td>{escape(str(r['what']))}</td></tr>"
+        f"<tr><td>{r['seq']}</td><td>{escape(str(r['at_text']))}</td><td>{escape(str(r['who']))}</td><td>{escape(str(r['text']))}</td></tr>"
         for r in rows
     )
     return (

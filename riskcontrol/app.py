@@ -76,6 +76,7 @@ from riskcontrol.settings import Settings
 from riskcontrol.web.aftercare_pages import router as aftercare_pages_router
 from riskcontrol.web.board_pages import router as board_pages_router
 from riskcontrol.web.case_pages import router as case_pages_router
+from riskcontrol.web.escalation_pages import router as escalation_pages_router
 from riskcontrol.web.hazard_pages import router as hazard_pages_router
 from riskcontrol.web.incident_pages import router as incident_pages_router
 from riskcontrol.web.inspection_pages import router as inspection_pages_router
@@ -294,6 +295,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.include_router(privacy_router)
     app.include_router(pages_router)
     app.include_router(warning_pages_router)
+    app.include_router(escalation_pages_router)
     app.include_router(incident_pages_router)
     app.include_router(board_pages_router)
     app.include_router(prevention_pages_router)

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 
-from riskcontrol.core import audit
+from riskcontrol.core import audit, i18n
 from riskcontrol.core.clock import SystemClock
 from riskcontrol.core.csvimport import RowError
 from riskcontrol.core.db import make_engine, make_sessionmaker, transaction
@@ -192,7 +192,8 @@ def import_factors(
 def _refused(file: Path, errors: Sequence[RowError]) -> NoReturn:
     """Print one unwrapped plain line per problem (editors and grep can jump to it) and exit 1."""
     for e in errors:
-        err.print(f"{file}:{e.line}: column {e.column}: {e.reason}", soft_wrap=True, markup=False, highlight=False)
+        reason = i18n.word("en", e.reason)
+        err.print(f"{file}:{e.line}: column {e.column}: {reason}", soft_wrap=True, markup=False, highlight=False)
     err.print(f"[red]{len(errors)} problem(s); nothing was imported[/red]")
     raise typer.Exit(1)
 
@@ -243,7 +244,7 @@ def user_password(
             user = service.get_user_by_username(db, username)
             service.set_password(db, SystemClock(), user=user, password=password, by=None)
     except DomainError as exc:
-        err.print(f"[red]{exc.field or 'error'}:[/red] {exc.message}")
+        err.print(f"[red]{exc.field or 'error'}:[/red] {exc}")
         raise typer.Exit(1) from exc
     out.print(f"password set for {username}" + (f": {password}" if generate else ""))
 
@@ -272,7 +273,7 @@ def privacy_export(
             clock = SystemClock()
             data = export.export(db, clock, principal_of(db, as_user), service.student_id_of(db, student_no), fmt=fmt)
     except DomainError as exc:
-        err.print(f"[red]{exc.field or 'error'}:[/red] {exc.message}")
+        err.print(f"[red]{exc.field or 'error'}:[/red] {exc}")
         raise typer.Exit(1) from exc
     if fmt == "json":
         body = json.dumps(data, ensure_ascii=False, indent=2).encode()
@@ -530,3 +531,43 @@ def playbooks_show(
         err.print(f"no playbook of type {type_!r}; known: {', '.join(library.types())}", soft_wrap=True, markup=False)
         raise typer.Exit(1)
     typer.echo("\n".join(outline(playbook, sop, lang=lang)))
+
+
+@playbooks_app.command("diff")
+def playbooks_diff(
+    type_: Annotated[str, typer.Argument(metavar="TYPE", help="The incident type, e.g. missing_student.")],
+    edited: Annotated[Path, typer.Argument(metavar="FILE", help="The edited playbook file, its version raised by one.")],
+    lang: Annotated[str, typer.Option(help="Changes worded in zh or en.")] = "zh",
+    playbook_dir: PlaybookDirOption = None,
+    sop_dir: SopDirOption = None,
+) -> None:
+    """Print what FILE changes of the playbook in force, one change a line, worded as a leader reads it on the
+    revision page; checked like the file (exit 1 on an error)."""
+    from riskcontrol.core import i18n
+    from riskcontrol.core.datafiles import DataFileError
+    from riskcontrol.incidents.playbook_diff import changes
+    from riskcontrol.incidents.playbooks import check_text, diff_names, load_playbooks
+    from riskcontrol.incidents.sop import load_crisis_sop
+    from riskcontrol.observations.catalog import load_checklist
+
+    if lang not in ("zh", "en"):
+        err.print("--lang must be zh or en")
+        raise typer.Exit(2)
+    settings = _settings()
+    sop_dir = sop_dir or settings.sop_dir
+    try:
+        sop = load_crisis_sop(sop_dir)
+        current = load_playbooks(playbook_dir or settings.playbook_dir, sop).get(type_)
+        items = [item.code for item in load_checklist(sop_dir).items]
+        proposed, errors = check_text(type_, edited.read_text(encoding="utf-8"), sop, checklist_items=items)
+        names = diff_names(sop_dir)
+    except (DataFileError, OSError) as exc:
+        err.print(str(exc), soft_wrap=True, markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+    if current is None or proposed is None:
+        for error in errors:
+            err.print(str(error), soft_wrap=True, markup=False, highlight=False)
+        err.print(f"no playbook of type {type_!r} in force" if current is None else f"{len(errors)} error(s) in {edited}")
+        raise typer.Exit(1)
+    worded = "zh-CN" if lang == "zh" else "en"
+    typer.echo("\n".join(i18n.word(worded, change.phrase()) for change in changes(current, proposed, names)))

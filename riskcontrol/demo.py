@@ -14,7 +14,7 @@ from rich.table import Table
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit
+from riskcontrol.core import audit, i18n
 from riskcontrol.core.clock import Clock, next_local
 from riskcontrol.core.i18n import translate
 from riskcontrol.core.security import Principal, hash_password
@@ -242,7 +242,7 @@ def _add_units(db: Session, units: Sequence[OrgUnit], parents: Sequence[OrgUnit 
     for unit, parent in zip(units, parents, strict=True):
         problem = grid_rules.parent_problem(UnitKind(unit.kind), UnitKind(parent.kind) if parent else None)
         if problem:
-            raise ValueError(f"{unit.code}: {problem}")
+            raise ValueError(f"{unit.code}: {i18n.word('en', problem)}")
         unit.parent_id, unit.depth = (parent.id, parent.depth + 1) if parent else (None, 0)
     db.add_all(units)
     db.flush()

@@ -357,7 +357,7 @@ def _review(walk: _Walk, who: dict[str, Principal]) -> None:
         actions.complete(db, walk.clock, cfg, who["officer_cs"], made[0], evidence)
     walk.at(16, "10:00")
     with walk.db() as db:
-        cases.make(db, walk.clock, affairs, walk.incident_id)
+        cases.make(db, walk.clock, affairs, walk.incident_id, tz=walk.ctx.settings.tz)
 
 
 def _leave_read(db: Session, after_id: int) -> None:

@@ -6,6 +6,8 @@ import threading
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Protocol
 
+from riskcontrol.core import i18n
+
 
 class Clock(Protocol):
     """Anything that tells the current time as a timezone-aware UTC datetime."""
@@ -69,6 +71,13 @@ def next_local(after: datetime, tz: tzinfo, at: time) -> datetime:
     return candidate if candidate > after else moment(after.astimezone(tz).date() + timedelta(days=1))
 
 
-def local_text(at: datetime | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M", *, empty: str = "—") -> str:
-    """`at` as read on the school's clock in `tz` (`empty` when there is no time)."""
-    return at.astimezone(tz).strftime(fmt) if at is not None else empty
+def local_text(
+    at: datetime | None, lang: str, tz: tzinfo, *, now: datetime | None = None, whole_day: bool = False, empty: str = "—"
+) -> str:
+    """`at` as a person reads it on the school's clock in `tz`, in `lang` (`empty` when there is no time):
+    `i18n.when`, its date left out on the day of `now`, or with `whole_day` the date alone (`i18n.day`)."""
+    if at is None:
+        return empty
+    if whole_day:
+        return i18n.day(at, lang, tz)
+    return i18n.when(at, lang, tz, today=now.astimezone(tz).date() if now is not None else None)

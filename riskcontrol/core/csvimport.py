@@ -12,6 +12,8 @@ from datetime import date, datetime, time
 
 import openpyxl
 
+from riskcontrol.core.i18n import Phrase
+
 # .xlsx files are zip archives; people often upload the workbook instead of a CSV export.
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -59,11 +61,11 @@ def write_workbook(title: str, header: Sequence[str], rows: Iterable[Sequence[st
 
 @dataclass(frozen=True)
 class RowError:
-    """One problem in a file: the 1-based line, the column at fault and why."""
+    """One problem in a file: the 1-based line, the column at fault and why (a phrase worded for the reader)."""
 
     line: int
     column: str
-    reason: str
+    reason: Phrase | str
 
 
 @dataclass
@@ -72,7 +74,7 @@ class ErrorCollector:
 
     errors: list[RowError] = field(default_factory=list)
 
-    def add(self, line: int, column: str, reason: str) -> None:
+    def add(self, line: int, column: str, reason: Phrase | str) -> None:
         """Note one problem."""
         self.errors.append(RowError(line, column, reason))
 

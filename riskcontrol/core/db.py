@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session, sess
 from sqlalchemy.types import TypeDecorator
 
 from riskcontrol.core.errors import HiddenOutOfScope, NotFound
+from riskcontrol.core.i18n import Phrase
 from riskcontrol.core.private import private_file, sqlite_path
 
 T = TypeVar("T")
@@ -115,10 +116,9 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
-def missing_or_private(db: Session, model: type[Base], ident: int, *, what: str, field: str) -> NotFound:
+def missing_or_private(db: Session, model: type[Base], ident: int, *, message: Phrase, field: str) -> NotFound:
     """The 404 for a row the caller cannot see: the same answer either way, audited as a denial only
     when the row exists (its existence is private, the attempt is not)."""
-    message = f"no {what} with id {ident}"
     if db.get(model, ident) is None:
         return NotFound(message, field=field)
     return HiddenOutOfScope(message, field=field)

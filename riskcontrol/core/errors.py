@@ -6,9 +6,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from riskcontrol.core.i18n import Phrase, word
+
 
 class ErrorOut(BaseModel):
-    """The body of every error reply: a machine code, a sentence, and the field at fault."""
+    """The body of every error reply: a machine code, a sentence in the caller's language, and the field at fault."""
 
     error: str
     message: str
@@ -37,22 +39,33 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 class DomainError(Exception):
-    """A refusal a user can understand: an HTTP status, a machine code and the field at fault."""
+    """A refusal a user can understand: an HTTP status, a machine code, the field at fault, and a
+    catalogue phrase (`refusal.*`) worded in the caller's language when it is answered.
+
+    `str(exc)` is the English wording, for logs and the command line."""
 
     status_code = 400
     code = "bad_request"
     # A denial is written to the audit log (in a transaction of its own) when it is answered.
     denial = False
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+    def __init__(self, message: Phrase, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.phrase = message
         self.field = field
         if code is not None:
             self.code = code
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message, "field": self.field}
+    def __str__(self) -> str:
+        return self.worded("en")
+
+    def worded(self, lang: str) -> str:
+        """The refusal's sentence in `lang`."""
+        return word(lang, self.phrase)
+
+    def as_dict(self, lang: str) -> dict[str, Any]:
+        """The reply's body, its sentence in `lang`."""
+        return {"error": self.code, "message": self.worded(lang), "field": self.field}
 
 
 class InvalidInput(DomainError):
@@ -103,7 +116,7 @@ class Locked(DomainError):
     status_code = 429
     code = "locked"
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
+    def __init__(self, message: Phrase, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
@@ -113,6 +126,6 @@ class RateLimited(Locked):
 
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+    def __init__(self, message: Phrase, *, retry_after: int, field: str | None = None) -> None:
         super().__init__(message, retry_after=retry_after)
         self.field = field

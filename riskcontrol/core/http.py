@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic_core import ErrorDetails
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,17 +24,19 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from riskcontrol.core import audit, metrics
+from riskcontrol.core import audit, i18n, metrics
 from riskcontrol.core.bus import Bus, MemoryBus
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.csvimport import RowError
 from riskcontrol.core.deadlines import DeadlineHandlers
 from riskcontrol.core.errors import Conflict, DomainError, Forbidden, Locked, NotAuthenticated, TooLarge, UnsupportedMediaType
 from riskcontrol.core.events import Events
+from riskcontrol.core.i18n import Phrase, phrase, word
 from riskcontrol.core.outages import PageReply, install_outage_handlers
 from riskcontrol.core.outbox import Channels
 from riskcontrol.core.principals import PrincipalCache
 from riskcontrol.core.ratelimit import RateLimits, client_address
+from riskcontrol.core.refusals import refusal_reply, reply_language, validation_reply
 from riskcontrol.core.security import Principal, csrf_token
 
 SESSION_COOKIE = "rc_session"
@@ -104,6 +107,14 @@ async def get_clock(ctx: Ctx) -> Clock:
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
+async def reader_language(request: Request, ctx: Ctx) -> str:
+    """The language an API reply's words are written in (`i18n.language_of`, the school's default last)."""
+    return i18n.language_of(request, ctx.settings.default_language)
+
+
+ReaderLanguage = Annotated[str, Depends(reader_language)]
+
+
 def _bearer(request: HTTPConnection) -> str | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
@@ -128,9 +139,7 @@ def require_csrf(request: Request, secret: str, token: str) -> None:
         return
     sent = request.headers.get(CSRF_HEADER, "")
     if not hmac.compare_digest(sent.encode("utf-8"), csrf_token(secret, token).encode("utf-8")):
-        raise Forbidden(
-            f"the session's CSRF token is missing or wrong: send it in the {CSRF_HEADER} header", field=CSRF_HEADER, code="csrf"
-        )
+        raise Forbidden(phrase("refusal.session.csrf", header=CSRF_HEADER), field=CSRF_HEADER, code="csrf")
 
 
 async def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
@@ -156,7 +165,7 @@ async def optional_principal(request: Request, ctx: Ctx) -> Principal | None:
 
 async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
     if principal is None:
-        raise NotAuthenticated("sign in first: send a bearer token or the session cookie")
+        raise NotAuthenticated(phrase("refusal.session.sign_in"))
     return principal
 
 
@@ -185,23 +194,6 @@ def record_denial(ctx: AppContext, principal: Principal | None, subject: str, re
     )
 
 
-def _validation_reply(exc: RequestValidationError) -> JSONResponse:
-    errors = []
-    for err in exc.errors():
-        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
-        errors.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "invalid")})
-    first = errors[0] if errors else {"field": "body", "reason": "invalid"}
-    return JSONResponse(
-        status_code=422,
-        content={
-            "error": "invalid",
-            "message": f"{first['field']}: {first['reason']}",
-            "field": first["field"],
-            "errors": errors,
-        },
-    )
-
-
 # What FastAPI says when it cannot parse a request body at all.
 BODY_UNREADABLE: Final = "There was an error parsing the body"
 
@@ -214,29 +206,23 @@ def install_error_handlers(app: FastAPI, *, outage_page: PageReply | None = None
         assert isinstance(exc, DomainError)
         if exc.denial:
             principal: Principal | None = getattr(request.state, "principal", None)
-            record_denial(request.app.state.ctx, principal, f"{request.method} {request.url.path}", exc.message, exc.status_code)
+            record_denial(request.app.state.ctx, principal, f"{request.method} {request.url.path}", str(exc), exc.status_code)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Locked) else None
         if isinstance(exc, NotAuthenticated):
             headers = {"WWW-Authenticate": "Bearer"}
-        return JSONResponse(status_code=exc.status_code, content=exc.as_dict(), headers=headers)
+        return refusal_reply(request, exc, headers)
 
-    async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return _validation_reply(exc)
+        return validation_reply(request, exc.errors())
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
             # FastAPI's own refusal of a body it could not parse (JSON nested thousands deep, say):
             # the same shape as every other refusal.
-            reason = "could not be read as JSON (malformed, or nested too deep)"
-            content = {
-                "error": "invalid",
-                "message": f"body: {reason}",
-                "field": "body",
-                "errors": [{"field": "body", "reason": reason}],
-            }
-            return JSONResponse(status_code=422, content=content)
+            unreadable = ErrorDetails(type="json_invalid", loc=("body",), msg=BODY_UNREADABLE, input=None)
+            return validation_reply(request, [unreadable])
         return await http_exception_handler(request, exc)
 
     app.add_exception_handler(DomainError, on_domain_error)
@@ -304,13 +290,13 @@ TABLE_UPLOAD_OPENAPI: dict[str, Any] = {
 }
 
 
-async def upload_body(request: Request, accepted: frozenset[str], *, what: str) -> bytes:
+async def upload_body(request: Request, accepted: frozenset[str], *, what: Phrase) -> bytes:
     """The raw request body of an uploaded file, refused unless its media type is `accepted` or when it
     is larger than 10 MB (checked while it streams in)."""
     media_type = request.headers.get("content-type", "text/csv").split(";")[0].strip().lower()
     if media_type not in accepted:
-        raise UnsupportedMediaType(f"send the {what} itself as the request body, not {media_type}", field="file")
-    too_large = TooLarge("the file is larger than 10 MB; split it into several imports", field="file")
+        raise UnsupportedMediaType(phrase("refusal.upload.media_type", what=what, media_type=media_type), field="file")
+    too_large = TooLarge(phrase("refusal.upload.too_large", megabytes=MAX_UPLOAD_BYTES // (1024 * 1024)), field="file")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
         raise too_large
@@ -342,21 +328,22 @@ def committed_import(db: Session, run: Callable[[], ReportT]) -> ReportT:
             db.commit()
     except IntegrityError as exc:
         db.rollback()
-        raise Conflict("another change to the same records was saved meanwhile; import the file again", field="file") from exc
+        raise Conflict(phrase("refusal.upload.changed_meanwhile"), field="file") from exc
     return report
 
 
-def import_refused(errors: Sequence[RowError]) -> JSONResponse:
+def import_refused(request: Request, errors: Sequence[RowError]) -> JSONResponse:
     """The 422 of an all-or-nothing import: nothing was stored, and every problem by line and column."""
     first = errors[0]
+    lang = reply_language(request)
+    summary = phrase("refusal.upload.problems", count=len(errors), line=first.line, column=first.column, reason=first.reason)
     return JSONResponse(
         status_code=422,
         content={
             "error": "invalid",
-            "message": f"{len(errors)} problem(s), nothing was imported; "
-            f"first: line {first.line}, column {first.column}: {first.reason}",
+            "message": word(lang, summary),
             "field": "file",
-            "errors": [{"line": e.line, "column": e.column, "reason": e.reason} for e in errors],
+            "errors": [{"line": e.line, "column": e.column, "reason": word(lang, e.reason)} for e in errors],
         },
     )
 

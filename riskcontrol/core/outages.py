@@ -18,6 +18,9 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import exc as sa
 from starlette.websockets import WebSocket, WebSocketState
 
+from riskcontrol.core import i18n
+from riskcontrol.core.refusals import reply_language
+
 log = logging.getLogger(__name__)
 
 Trouble = Literal["busy", "unavailable"]
@@ -25,10 +28,6 @@ Trouble = Literal["busy", "unavailable"]
 BUSY_RETRY_AFTER = 2  # seconds a client waits before trying again when the database is busy
 UNAVAILABLE_RETRY_AFTER = 5  # … and when it cannot be reached (a restart takes a few seconds)
 RETRY_AFTER: dict[Trouble, int] = {"busy": BUSY_RETRY_AFTER, "unavailable": UNAVAILABLE_RETRY_AFTER}
-MESSAGES: dict[Trouble, str] = {
-    "busy": "the database is busy; try again in a moment",
-    "unavailable": "the database cannot be reached; try again in a moment",
-}
 # The websocket close code for "try again later" (RFC 6455 registry): the screen reconnects.
 TRY_AGAIN_LATER = 1013
 
@@ -69,9 +68,10 @@ def database_trouble(exc: BaseException) -> Trouble | None:
     return None
 
 
-def trouble_body(trouble: Trouble) -> dict[str, object]:
-    """The JSON body of the 503: the usual error shape, naming the dependency."""
-    return {"error": trouble, "message": MESSAGES[trouble], "field": None, "dependency": "database"}
+def trouble_body(trouble: Trouble, lang: str) -> dict[str, object]:
+    """The JSON body of the 503: the usual error shape, worded in `lang`, naming the dependency."""
+    message = i18n.translate(lang, f"error.database_{trouble}", seconds=RETRY_AFTER[trouble])
+    return {"error": trouble, "message": message, "field": None, "dependency": "database"}
 
 
 def _wants_page(request: Request) -> bool:
@@ -91,7 +91,7 @@ def install_outage_handlers(app: FastAPI, page: PageReply | None = None) -> None
         if page is not None and _wants_page(request):
             reply = page(request, trouble, retry_after)
         else:
-            reply = JSONResponse(status_code=503, content=trouble_body(trouble))
+            reply = JSONResponse(status_code=503, content=trouble_body(trouble, reply_language(request)))
         reply.headers["Retry-After"] = str(retry_after)
         return reply
 

@@ -23,6 +23,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from riskcontrol.core import metrics
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import RateLimited
+from riskcontrol.core.i18n import Phrase, phrase
+from riskcontrol.core.refusals import refusal_reply
 
 # Beyond this many remembered buckets the full ones are forgotten (a full bucket is a fresh one).
 MAX_BUCKETS: Final = 50_000
@@ -101,7 +103,7 @@ class RateLimits:
 
         return cls(clock=clock, anonymous=rate(anonymous), login=rate(login), user=rate(user))
 
-    def _take(self, key: str, rate: Rate | None, message: str, field: str | None = None) -> None:
+    def _take(self, key: str, rate: Rate | None, message: Phrase, field: str | None = None) -> None:
         if rate is None or self.clock is None:
             return
         wait = self.buckets.take(key, rate, self.clock.now())
@@ -111,16 +113,16 @@ class RateLimits:
 
     def check_anonymous(self, address: str) -> None:
         """Count one request made without a valid session from `address`."""
-        self._take(f"anon:{address}", self.anonymous, "too many requests from this address; sign in or try again later")
+        self._take(f"anon:{address}", self.anonymous, phrase("refusal.session.too_many_anonymous"))
 
     def check_login(self, address: str, username: str) -> None:
         """Count one sign-in attempt for `username` from `address`."""
         key = f"login:{address}:{username.strip().lower()}"
-        self._take(key, self.login, "too many sign-in attempts; try again later", field="username")
+        self._take(key, self.login, phrase("refusal.session.too_many_sign_ins"), field="username")
 
     def check_user(self, user_id: int) -> None:
         """Count one request by the signed-in user `user_id`."""
-        self._take(f"user:{user_id}", self.user, "too many requests from this user; slow down and try again")
+        self._take(f"user:{user_id}", self.user, phrase("refusal.session.too_many_requests"))
 
 
 def client_address(connection: HTTPConnection) -> str:
@@ -128,9 +130,9 @@ def client_address(connection: HTTPConnection) -> str:
     return connection.client.host if connection.client else "unknown"
 
 
-def refusal(exc: RateLimited) -> JSONResponse:
-    """The 429 of every rate limit: the usual refusal body and Retry-After."""
-    return JSONResponse(status_code=exc.status_code, content=exc.as_dict(), headers={"Retry-After": str(exc.retry_after)})
+def refusal(connection: HTTPConnection, exc: RateLimited) -> JSONResponse:
+    """The 429 of every rate limit: the usual refusal body, in the caller's language, and Retry-After."""
+    return refusal_reply(connection, exc, {"Retry-After": str(exc.retry_after)})
 
 
 class AnonymousLimit:
@@ -151,6 +153,6 @@ class AnonymousLimit:
                 try:
                     self.limits.check_anonymous(client_address(connection))
                 except RateLimited as exc:
-                    await refusal(exc)(scope, receive, send)
+                    await refusal(connection, exc)(scope, receive, send)
                     return
         await self.app(scope, receive, send)

@@ -14,6 +14,7 @@ from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from riskcontrol.core.errors import Forbidden
+from riskcontrol.core.i18n import Listing, listing, phrase
 
 # "standard" is argon2's RFC 9106 low-memory profile; "cheapest" exists only so that a test suite
 # signing in thousands of times does not spend minutes hashing (settings refuse it in production).
@@ -115,7 +116,12 @@ class Principal:
         return any(p is not None and self.covers(p) for p in paths)
 
 
+def roles_named(roles: Iterable[str]) -> Listing:
+    """Roles by their names in words, as "one of": `辅导员、院系学工或学生处`."""
+    return listing((phrase(f"role.{role}") for role in sorted(roles)), style="or")
+
+
 def require_role(principal: Principal, *roles: str) -> None:
     """Refuse unless the caller holds one of `roles`."""
     if not principal.has_role(*roles):
-        raise Forbidden("this action needs one of the roles: " + ", ".join(sorted(roles)))
+        raise Forbidden(phrase("refusal.session.role", roles=roles_named(roles)))

@@ -1,19 +1,37 @@
-"""HTTP API of escalations: what waits for me, acknowledge, resolve, close, and the signed one-tap link."""
+"""HTTP API of escalations: what waits for me, acknowledge, notes, hand-over, resolve, close; the climb in words,
+and whom to ring about one (each number asked for on its own, and audited)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
+from riskcontrol.core import i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import error_responses
-from riskcontrol.core.http import Ctx, CurrentPrincipal, Db, Offset, PathId
-from riskcontrol.escalation import service
+from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, Offset, PathId
+from riskcontrol.core.refusals import reply_language
+from riskcontrol.escalation import contacts, handling, service
 from riskcontrol.escalation.models import Escalation
-from riskcontrol.escalation.schemas import EscalationDetailOut, EscalationOut, OutcomeIn, StepOut, TimelineEntry
+from riskcontrol.escalation.schemas import (
+    ColleagueOut,
+    ColleagueRoleOut,
+    ContactOut,
+    EscalationDetailOut,
+    EscalationOut,
+    HandOverIn,
+    NoteIn,
+    OutcomeIn,
+    PhoneIn,
+    PhoneOut,
+    StepOut,
+    StoryLineOut,
+    TimelineEntry,
+)
+from riskcontrol.escalation.story import story
 from riskcontrol.notify import service as notify
 from riskcontrol.people.disclosure import View
 from riskcontrol.people.models import User
@@ -46,6 +64,8 @@ def shown(esc: Escalation, clock: Clock, view: View) -> EscalationOut:
         acknowledged_at=esc.acknowledged_at,
         acknowledged_by=esc.acknowledged_by,
         acknowledged_via=esc.acknowledged_via,
+        held_by=esc.held_by,
+        reported_by=esc.reported_by,
         outcome=view.text(esc.outcome) if esc.outcome is not None else None,
         delivery_problem=esc.delivery_problem,
     )
@@ -137,5 +157,78 @@ def resolve(escalation_id: PathId, body: OutcomeIn, db: Db, ctx: Ctx, principal:
 def close(escalation_id: PathId, body: OutcomeIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> EscalationOut:
     """Close a resolved escalation."""
     esc = service.resolve(db, ctx.clock, escalation_id=escalation_id, principal=principal, outcome=body.outcome, close=True)
+    db.commit()
+    return shown(esc, ctx.clock, service.reader_view(db, principal, esc))
+
+
+def _config(ctx: AppContext) -> service.EscalationConfig:
+    cfg: service.EscalationConfig = ctx.extras["escalation"]
+    return cfg
+
+
+@router.get("/{escalation_id}/story", response_model=list[StoryLineOut], responses=error_responses(404))
+def get_story(escalation_id: PathId, request: Request, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> list[StoryLineOut]:
+    """The whole climb in words, oldest first, in the reply's language (`?lang=`, then Accept-Language):
+    told whom by which channel, delivered and read, climbed, acknowledged, handed over, noted, resolved."""
+    esc = service.get(db, principal, escalation_id)
+    lang = reply_language(request)
+    tz, today = ctx.settings.tz, ctx.clock.now().astimezone(ctx.settings.tz).date()
+    lines = story(db, esc, service.reader_view(db, principal, esc, lang=lang), reader_id=principal.user_id)
+    return [
+        StoryLineOut(at=line.at, when=i18n.when(line.at, lang, tz, today=today), text=i18n.word(lang, line.text), tone=line.tone)
+        for line in lines
+    ]
+
+
+@router.get("/{escalation_id}/contacts", response_model=list[ContactOut], responses=error_responses(404))
+def list_contacts(escalation_id: PathId, request: Request, db: Db, principal: CurrentPrincipal) -> list[ContactOut]:
+    """Whom to ring about the escalation, as the disclosure policy shows each to the caller; no numbers."""
+    esc = service.get(db, principal, escalation_id)
+    found = contacts.contacts(db, principal, esc, lang=reply_language(request))
+    return [ContactOut(key=c.key, kind=c.kind, name=c.name, relation=c.relation, may_call=c.may_call) for c in found]
+
+
+@router.post("/{escalation_id}/phone", response_model=PhoneOut, responses=error_responses(403, 404, 422))
+def read_phone(escalation_id: PathId, body: PhoneIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> PhoneOut:
+    """One contact's number, with its `tel:` link, for a caller the policy shows that person to in full;
+    every read is written to the audit log."""
+    contact, tel, number = contacts.phone(db, ctx.clock, principal=principal, escalation_id=escalation_id, key=body.contact)
+    db.commit()
+    return PhoneOut(key=contact.key, name=contact.name, tel=tel, number=number)
+
+
+@router.get("/{escalation_id}/colleagues", response_model=list[ColleagueOut], responses=error_responses(404))
+def list_colleagues(escalation_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> list[ColleagueOut]:
+    """Whom the escalation may be handed to: responders at its unit or above it, nearest first."""
+    esc = service.get(db, principal, escalation_id)
+    return [
+        ColleagueOut(
+            user_id=c.user.id,
+            name=c.user.name,
+            roles=[ColleagueRoleOut(role=r, unit_id=u.id, unit_name_zh=u.name_zh, unit_name_en=u.name_en) for r, u in c.roles],
+        )
+        for c in handling.colleagues(db, ctx.clock, _config(ctx), esc)
+        if c.user.id != principal.user_id
+    ]
+
+
+@router.post(
+    "/{escalation_id}/notes", status_code=201, response_model=EscalationOut, responses=error_responses(403, 404, 409, 422)
+)
+def add_note(escalation_id: PathId, body: NoteIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> EscalationOut:
+    """Write a line of one's own on the escalation's timeline."""
+    handling.add_note(db, ctx.clock, principal=principal, escalation_id=escalation_id, text=body.text)
+    db.commit()
+    esc = service.get(db, principal, escalation_id)
+    return shown(esc, ctx.clock, service.reader_view(db, principal, esc))
+
+
+@router.post("/{escalation_id}/handover", response_model=EscalationOut, responses=error_responses(403, 404, 409, 422))
+def hand_over(escalation_id: PathId, body: HandOverIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> EscalationOut:
+    """Hand the escalation to a colleague: acknowledged, they hold it from now; still open, they are told and
+    may acknowledge it, and the climb goes on until someone does."""
+    esc = handling.hand_over(
+        db, ctx.clock, _config(ctx), principal=principal, escalation_id=escalation_id, to_user_id=body.to_user_id, note=body.note
+    )
     db.commit()
     return shown(esc, ctx.clock, service.reader_view(db, principal, esc))

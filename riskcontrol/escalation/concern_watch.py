@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit, deadlines
+from riskcontrol.core import audit, deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.datafiles import DataFileError
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
@@ -55,14 +55,25 @@ def pending_for(db: Session, deadline: Deadline) -> KeyConcern | None:
     return entry if entry.next_talk_due_at == datetime.fromisoformat(deadline.payload["due_at"]) else None
 
 
-def _facts(db: Session, cfg: WatchConfig, entry: KeyConcern) -> tuple[Student, User, Label, str]:
-    """The student, the counsellor, the level's label and the due time in local words."""
+@dataclass(frozen=True)
+class _Facts:
+    """What a message about a due talk says: the student (with their number), the counsellor, the level, the due time."""
+
+    student: Student
+    counselor: User
+    who: i18n.Phrase
+    level: Label
+    due: i18n.Moment
+
+
+def _facts(db: Session, clock: Clock, cfg: WatchConfig, entry: KeyConcern) -> _Facts:
     student, counselor = db.get(Student, entry.student_id), db.get(User, entry.counselor_id)
     assert student is not None
     assert counselor is not None
     assert entry.next_talk_due_at is not None
     label = rules.cadence_of(cfg.register_config().rules, entry.level).label
-    return student, counselor, label, entry.next_talk_due_at.astimezone(cfg.tz).strftime("%m-%d %H:%M")
+    who = i18n.phrase("notice.student", name=student.name, number=student.student_no)
+    return _Facts(student, counselor, who, label, i18n.moment(entry.next_talk_due_at, cfg.tz, clock.now()))
 
 
 def _tell(db: Session, clock: Clock, cfg: WatchConfig, entry: KeyConcern, user: User, message: notify.Message) -> None:
@@ -77,20 +88,16 @@ def on_talk_due(cfg: WatchConfig) -> deadlines.Handler:
     def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
         if (entry := pending_for(db, deadline)) is None:
             return
-        student, counselor, label, due = _facts(db, cfg, entry)
-        who, data = f"{student.name}（{student.student_no}）", {"key_concern_id": entry.id, "student_id": student.id}
-        message = notify.Message(
-            kind=REMINDER,
+        facts = _facts(db, clock, cfg, entry)
+        message = notify.Message.worded(
+            REMINDER,
             level=entry.level,
-            title_zh=f"【重点关注】请与 {who} 谈心谈话",
-            title_en=f"[Key concern] Talk with {student.name} ({student.student_no}) is due",
-            body_zh=f"{who} 在重点关注学生名单上（{label.zh}），谈心谈话应于 {due} 前完成，尚无记录。请谈话后在系统中记录。",
-            body_en=f"{student.name} is on the key-concern register ({label.en}); a talk was due by {due} and none is "
-            "recorded. Please talk with the student and record it.",
-            sms_zh=f"【重点关注】{student.name}的谈心谈话已到期（{due}），请尽快谈话并记录。",
-            data={**data, "due_at": deadline.payload["due_at"]},
+            title=i18n.phrase("notice.key_concern.reminder.title", who=facts.who),
+            body=i18n.phrase("notice.key_concern.reminder.body", who=facts.who, level=facts.level, due=facts.due),
+            sms=i18n.phrase("notice.key_concern.reminder.sms", name=facts.student.name, due=facts.due),
+            data={"key_concern_id": entry.id, "student_id": facts.student.id, "due_at": deadline.payload["due_at"]},
         )
-        _tell(db, clock, cfg, entry, counselor, message)
+        _tell(db, clock, cfg, entry, facts.counselor, message)
         escalate_at = rules.escalate_at(
             entry.level, datetime.fromisoformat(deadline.payload["due_at"]), cfg.register_config().rules
         )
@@ -113,23 +120,23 @@ def on_talk_overdue(cfg: WatchConfig) -> deadlines.Handler:
     def handle(db: Session, clock: Clock, deadline: Deadline) -> None:
         if (entry := pending_for(db, deadline)) is None:
             return
-        student, counselor, label, due = _facts(db, cfg, entry)
+        facts = _facts(db, clock, cfg, entry)
+        student, counselor = facts.student, facts.counselor
         home = db.get(OrgUnit, student.class_id)
         assert home is not None
         # A college without a student-work officer on the system must not swallow the lapse.
         officers = escalation_service.recipients(db, home, UnitKind.COLLEGE, ["college_officer"]) or (
             escalation_service.recipients(db, home, UnitKind.SCHOOL, ["student_affairs"])
         )
-        who = f"{student.name}（{student.student_no}）"
-        message = notify.Message(
-            kind=OVERDUE,
+        body = i18n.phrase(
+            "notice.key_concern.overdue.body", counselor=counselor.name, who=facts.who, level=facts.level, due=facts.due
+        )
+        message = notify.Message.worded(
+            OVERDUE,
             level=entry.level,
-            title_zh=f"【重点关注】谈心谈话逾期：{who}",
-            title_en=f"[Key concern] Talk overdue: {student.name} ({student.student_no})",
-            body_zh=f"辅导员 {counselor.name} 应于 {due} 前与重点关注学生 {who}（{label.zh}）谈心谈话，至今未记录。请督促跟进。",
-            body_en=f"Counsellor {counselor.name} was due to talk with {student.name}, on the key-concern register "
-            f"({label.en}), by {due}; no talk is recorded yet. Please follow it up.",
-            sms_zh=f"【重点关注】{student.name}的谈心谈话已逾期（应于{due}前），辅导员{counselor.name}尚未记录。",
+            title=i18n.phrase("notice.key_concern.overdue.title", who=facts.who),
+            body=body,
+            sms=i18n.phrase("notice.key_concern.overdue.sms", name=student.name, due=facts.due, counselor=counselor.name),
             data={"key_concern_id": entry.id, "student_id": student.id, "due_at": deadline.payload["due_at"]},
         )
         for officer in officers:

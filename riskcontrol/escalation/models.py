@@ -41,6 +41,10 @@ class Escalation(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     acknowledged_via: Mapped[str | None] = mapped_column(String(10))
+    # Who has it now: whoever acknowledged it, then whoever it was handed over to.
+    held_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"), index=True)
+    # Who reported what it is about (an observation's filer), to be called back from the detail page.
+    reported_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     outcome: Mapped[str | None] = mapped_column(Text)

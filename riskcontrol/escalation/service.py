@@ -9,15 +9,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit, deadlines
+from riskcontrol.core import audit, deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, HiddenOutOfScope, InvalidInput, NotFound
 from riskcontrol.core.events import EventHandler, Events
-from riskcontrol.core.i18n import translate
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.core.workdays import WEEKDAYS, WorkCalendar
 from riskcontrol.escalation import rules
@@ -71,7 +71,7 @@ def read_ack_token(secret: str, token: str, max_age_seconds: int = 7 * 86400) ->
     try:
         data = URLSafeTimedSerializer(secret, salt=LINK_SALT).loads(token, max_age=max_age_seconds)
     except BadSignature as exc:
-        raise Forbidden("this acknowledgement link is not valid (forged or expired)", field="token") from exc
+        raise Forbidden(phrase("refusal.escalation.link_invalid"), field="token") from exc
     return int(data["e"]), int(data["u"])
 
 
@@ -98,12 +98,9 @@ def _today(clock: Clock, cfg: EscalationConfig) -> date:
 class Wording:
     """An escalation's title and report as one recipient may read them, in-app and by text message."""
 
-    title_zh: str
-    title_en: str
-    summary_zh: str
-    summary_en: str
-    sms_title_zh: str
-    sms_title_en: str
+    title: i18n.Both
+    summary: i18n.Both | i18n.Phrase
+    sms_title: i18n.Both
 
 
 def wordings_many(db: Session, tellings: Sequence[tuple[Escalation, Sequence[User]]]) -> dict[tuple[int, int], Wording]:
@@ -113,20 +110,18 @@ def wordings_many(db: Session, tellings: Sequence[tuple[Escalation, Sequence[Use
     grants = disclosure.grants_of(db, [u.id for _, users in tellings for u in users])
     paths = _unit_paths(db, [esc.unit_id for esc, _ in tellings])
     found = disclosure.people(db, [esc.student_id for esc, _ in tellings])
-    withheld_zh, withheld_en = translate("zh-CN", "disclosure.withheld"), translate("en", "disclosure.withheld")
+    withheld = i18n.phrase("disclosure.withheld")
     out = {}
     for esc, users in tellings:
         path, involved = paths.get(esc.unit_id, ""), [found[esc.student_id]] if esc.student_id in found else []
         for user in users:
             app = disclosure.view(grants[user.id], path, involved, told=True)
             sms = disclosure.view(grants[user.id], path, involved, told=True, sms=True)
+            summary = i18n.Both(app.text(esc.summary_zh), app.text(esc.summary_en))
             out[(esc.id, user.id)] = Wording(
-                title_zh=app.title(esc.title_zh),
-                title_en=app.title(esc.title_en),
-                summary_zh=app.text(esc.summary_zh) or withheld_zh,
-                summary_en=app.text(esc.summary_en) or withheld_en,
-                sms_title_zh=sms.title(esc.title_zh),
-                sms_title_en=sms.title(esc.title_en),
+                title=i18n.Both(app.title(esc.title_zh), app.title(esc.title_en)),
+                summary=summary if summary.zh and summary.en else withheld,
+                sms_title=i18n.Both(sms.title(esc.title_zh), sms.title(esc.title_en)),
             )
     return out
 
@@ -152,18 +147,17 @@ def _message(
     due_at: datetime,
     reminder: bool,
     words: Wording,
+    now: datetime,
 ) -> notify.Message:
     link = f"{cfg.public_base_url.rstrip('/')}/e/{ack_token(cfg.secret, esc.id, user.id)}"
-    due_local = due_at.astimezone(cfg.tz).strftime("%H:%M")
-    prefix_zh, prefix_en = ("【提醒】", "[Reminder] ") if reminder else ("", "")
-    return notify.Message(
-        kind=REMINDER_KIND if reminder else ESCALATION_KIND,
+    due = i18n.moment(due_at, cfg.tz, now)
+    title, sms = ("reminder_title", "reminder_sms") if reminder else ("title", "sms")
+    return notify.Message.worded(
+        REMINDER_KIND if reminder else ESCALATION_KIND,
         level=esc.level,
-        title_zh=f"{prefix_zh}【{level.label.zh}】{words.title_zh}",
-        title_en=f"{prefix_en}[{level.label.en}] {words.title_en}",
-        body_zh=f"{words.summary_zh}\n请在 {due_local} 前确认（{step.label.zh}）。",
-        body_en=f"{words.summary_en}\nPlease acknowledge by {due_local} ({step.label.en}).",
-        sms_zh=f"{prefix_zh}【{level.label.zh}】{words.sms_title_zh}。请在{due_local}前确认：回复1，或打开 {link}",
+        title=i18n.phrase(f"notice.escalation.{title}", level=level.label, title=words.title),
+        body=i18n.phrase("notice.escalation.body", summary=words.summary, due=due, step=step.label),
+        sms=i18n.phrase(f"notice.escalation.{sms}", level=level.label, title=words.sms_title, due=due, link=link),
         data={"escalation_id": esc.id, "step": esc.current_step, "due_at": due_at.isoformat(), "link": link},
     )
 
@@ -184,7 +178,7 @@ def _tell(
         level = rules.from_snapshot(esc.policy)
         step = level.chain[esc.current_step]
         for user in users:
-            message = _message(cfg, esc, level, step, user, due_at, reminder, words[(esc.id, user.id)])
+            message = _message(cfg, esc, level, step, user, due_at, reminder, words[(esc.id, user.id)], clock.now())
             notices.append(notify.Notice(user, channels, message, "escalation", esc.id, cfg.sms_daily_cap))
             told.append((esc, user, channels))
 
@@ -311,16 +305,16 @@ def prepare(
     unit: OrgUnit,
     subject_type: str,
     subject_id: str | int,
-    title_zh: str,
-    title_en: str,
-    summary_zh: str,
-    summary_en: str,
+    title: i18n.Phrase,
+    summary: i18n.Phrase,
     grade_within: timedelta | None = None,
     cfg: EscalationConfig | None = None,
     student_id: int | None = None,
+    reported_by: int | None = None,
 ) -> Escalation | None:
     """An escalation under the policy of `level`, frozen now, not yet stored; None for digest-only levels.
-    With `grade_within`, the first step waits no longer than that (see `rules.with_first_window`)."""
+    With `grade_within`, the first step waits no longer than that (see `rules.with_first_window`). Its
+    title and summary are kept in both languages, as the catalogue words them now."""
     if grade_within is not None:
         assert cfg is not None, "a calendar window needs the school's time zone and working days"
         level_policy = rules.warning_level(
@@ -336,10 +330,11 @@ def prepare(
         level=level,
         unit_id=unit.id,
         student_id=student_id,
-        title_zh=title_zh,
-        title_en=title_en,
-        summary_zh=summary_zh,
-        summary_en=summary_en,
+        reported_by=reported_by,
+        title_zh=i18n.word(i18n.DEFAULT_LANGUAGE, title),
+        title_en=i18n.word("en", title),
+        summary_zh=i18n.word(i18n.DEFAULT_LANGUAGE, summary).strip(),
+        summary_en=i18n.word("en", summary).strip(),
         status=OPEN,
         policy=rules.snapshot(level_policy),
         current_step=0,
@@ -398,7 +393,7 @@ class Began:
 def _locked(db: Session, escalation_id: int) -> Escalation:
     esc = db.get(Escalation, escalation_id, with_for_update=True)
     if esc is None:
-        raise NotFound(f"no escalation with id {escalation_id}", field="escalation_id")
+        raise NotFound(phrase("refusal.escalation.not_found", id=escalation_id), field="escalation_id")
     return esc
 
 
@@ -519,28 +514,15 @@ def acknowledge(
 ) -> Escalation:
     """Stop the climb: record who acknowledged, when and how; repeated acknowledgements change nothing."""
     esc = _locked(db, escalation_id)
-    told = (
-        db.execute(
-            select(EscalationRecipient.id)
-            .where(EscalationRecipient.escalation_id == esc.id, EscalationRecipient.user_id == user.id)
-            .limit(1)
-        ).first()
-        is not None
-    )
-    unit = db.get(OrgUnit, esc.unit_id)
-    assert unit is not None
-    if not told:
-        responsible = principal is not None and principal.narrowed_to(*MAY_ACKNOWLEDGE).covers(unit.path)
-        if not responsible:
-            if principal is not None and not principal.covers(unit.path):
-                raise HiddenOutOfScope(f"no escalation with id {escalation_id}", field="escalation_id")
-            raise Forbidden("only those told, or a responsible officer above them, may acknowledge", field="escalation_id")
+    require_may_act(db, esc, user.id, principal)
     if esc.status != OPEN:
         if esc.acknowledged_at is not None:
             return esc
-        raise Conflict(f"escalation {escalation_id} is {esc.status}", field="escalation_id")
+        refusal = phrase("refusal.escalation.not_open", id=escalation_id, status=phrase(f"escalation.status.{esc.status}"))
+        raise Conflict(refusal, field="escalation_id")
     now = clock.now()
     esc.status, esc.acknowledged_at, esc.acknowledged_by, esc.acknowledged_via = ACKNOWLEDGED, now, user.id, via
+    esc.held_by = user.id
     # The climb stops; the night ladder goes on until the student is found, and the incident the
     # report calls for still opens.
     deadlines.cancel(db, subject_type="escalation", subject_id=esc.id, kind=CLIMB)
@@ -558,17 +540,33 @@ def acknowledge(
     return esc
 
 
+def require_may_act(db: Session, esc: Escalation, user_id: int, principal: Principal | None) -> None:
+    """Refuse anyone but those told of the escalation, or a responsible officer above them (by the role held
+    where it covers the escalation's unit): they acknowledge it, add notes and hand it over. Outside the
+    caller's scope the escalation does not exist (404)."""
+    if was_told(db, user_id, esc.id):
+        return
+    unit = db.get(OrgUnit, esc.unit_id)
+    assert unit is not None
+    if principal is not None and principal.narrowed_to(*MAY_ACKNOWLEDGE).covers(unit.path):
+        return
+    if principal is not None and not principal.covers(unit.path):
+        raise HiddenOutOfScope(phrase("refusal.escalation.not_found", id=esc.id), field="escalation_id")
+    raise Forbidden(phrase("refusal.escalation.not_told"), field="escalation_id")
+
+
 def resolve(db: Session, clock: Clock, *, escalation_id: int, principal: Principal, outcome: str, close: bool) -> Escalation:
     """Record the outcome (resolved), or close a resolved escalation; also stops any climb still running."""
     esc = get(db, principal, escalation_id)
     esc = _locked(db, esc.id)
     if not principal.has_role(*MAY_ACKNOWLEDGE):
-        raise Forbidden("resolving needs a counselor or officer role", field="escalation_id")
+        raise Forbidden(phrase("refusal.escalation.resolve_forbidden"), field="escalation_id")
     if not outcome.strip():
-        raise InvalidInput("say what happened", field="outcome")
+        raise InvalidInput(phrase("refusal.escalation.outcome_missing"), field="outcome")
     target = CLOSED if close else RESOLVED
     if esc.status == CLOSED or (close and esc.status != RESOLVED):
-        raise Conflict(f"escalation {escalation_id} is {esc.status}; it can be closed only once resolved", field="escalation_id")
+        status = phrase(f"escalation.status.{esc.status}")
+        raise Conflict(phrase("refusal.escalation.close_unresolved", id=escalation_id, status=status), field="escalation_id")
     now = clock.now()
     esc.status, esc.outcome = target, outcome.strip()
     if target == RESOLVED:
@@ -600,10 +598,10 @@ def get(db: Session, principal: Principal, escalation_id: int) -> Escalation:
     """One escalation within the caller's scope, or the person was told of it."""
     esc = db.get(Escalation, escalation_id)
     if esc is None:
-        raise NotFound(f"no escalation with id {escalation_id}", field="escalation_id")
+        raise NotFound(phrase("refusal.escalation.not_found", id=escalation_id), field="escalation_id")
     unit = db.get(OrgUnit, esc.unit_id)
     if not was_told(db, principal.user_id, esc.id) and (unit is None or not principal.covers(unit.path)):
-        raise HiddenOutOfScope(f"no escalation with id {escalation_id}", field="escalation_id")
+        raise HiddenOutOfScope(phrase("refusal.escalation.not_found", id=escalation_id), field="escalation_id")
     return esc
 
 
@@ -622,19 +620,31 @@ def _about(db: Session, esc: Escalation) -> tuple[str, list[disclosure.Person]]:
     return (unit.path if unit else "", [found[esc.student_id]] if esc.student_id in found else [])
 
 
-def reader_view(db: Session, principal: Principal, esc: Escalation, *, told: bool | None = None) -> disclosure.View:
+def reader_view(
+    db: Session, principal: Principal, esc: Escalation, *, told: bool | None = None, lang: str = "zh"
+) -> disclosure.View:
     """What the caller may see of an escalation's student and words, by the one disclosure policy
-    (`told`: whether they were told of it, when known already)."""
+    (`told`: whether they were told of it, when known already; `lang`: of a stand-in's name)."""
     told = was_told(db, principal.user_id, esc.id) if told is None else told
     path, involved = _about(db, esc)
-    return disclosure.view(principal.grants, path, involved, told=told)
+    return disclosure.view(principal.grants, path, involved, told=told, lang=lang)
+
+
+def _waiting(user_id: int) -> ColumnElement[bool]:
+    """SQL condition: an open escalation (nobody has acknowledged it yet) this user was told of."""
+    told = select(EscalationRecipient.escalation_id).where(EscalationRecipient.user_id == user_id)
+    return and_(Escalation.id.in_(told), Escalation.status == OPEN)
 
 
 def waiting_for(db: Session, user_id: int) -> list[Escalation]:
     """Open escalations this user was told of, soonest deadline first."""
-    told = select(EscalationRecipient.escalation_id).where(EscalationRecipient.user_id == user_id)
-    stmt = select(Escalation).where(Escalation.id.in_(told), Escalation.status == OPEN).order_by(Escalation.step_due_at)
+    stmt = select(Escalation).where(_waiting(user_id)).order_by(Escalation.step_due_at)
     return list(db.execute(stmt).scalars())
+
+
+def count_waiting_for(user_id: int) -> Select[int]:
+    """How many escalations wait for this user's acknowledgement (what their inbox lists), as a query."""
+    return select(func.count()).select_from(Escalation).where(_waiting(user_id))
 
 
 def latest_open_for(db: Session, user_id: int) -> Escalation | None:
@@ -714,7 +724,7 @@ def on_night_rung(cfg: EscalationConfig) -> deadlines.Handler:
         notices = []
         words = wordings(db, esc, users)
         for user in users:
-            message = _rung_message(cfg, esc, rung, user, words[user.id])
+            message = _rung_message(cfg, esc, rung, user, words[user.id], deadline.due_at, now)
             notices.append(notify.Notice(user, rung.channels, message, "escalation", esc.id, None))
             for channel in rung.channels:
                 _event(db, clock, esc, "night_rung", step=esc.current_step, user_id=user.id, channel=channel, detail=detail)
@@ -723,19 +733,29 @@ def on_night_rung(cfg: EscalationConfig) -> deadlines.Handler:
     return handle
 
 
-def _rung_message(cfg: EscalationConfig, esc: Escalation, rung: rules.Rung, user: User, words: Wording) -> notify.Message:
+def _rung_message(
+    cfg: EscalationConfig, esc: Escalation, rung: rules.Rung, user: User, words: Wording, due_at: datetime, now: datetime
+) -> notify.Message:
+    """A rung's call, named for its clock time (`23:30`, or with its date when that was another day: a
+    filing after midnight tells the rungs already past at once)."""
     link = f"{cfg.public_base_url.rstrip('/')}/e/{ack_token(cfg.secret, esc.id, user.id)}"
-    at = rung.at.strftime("%H:%M")
-    return notify.Message(
-        kind=LADDER_KIND,
+    at = i18n.moment(_rung_instant(rung, due_at, cfg.tz), cfg.tz, now)
+    return notify.Message.worded(
+        LADDER_KIND,
         level=esc.level,
-        title_zh=translate("zh-CN", "ladder.title", at=at, label=rung.label.zh, title=words.title_zh),
-        title_en=translate("en", "ladder.title", at=at, label=rung.label.en, title=words.title_en),
-        body_zh=translate("zh-CN", "ladder.body", summary=words.summary_zh),
-        body_en=translate("en", "ladder.body", summary=words.summary_en),
-        sms_zh=translate("zh-CN", "ladder.sms", at=at, title=words.sms_title_zh, link=link),
+        title=i18n.phrase("ladder.title", at=at, label=rung.label, title=words.title),
+        body=i18n.phrase("ladder.body", summary=words.summary),
+        sms=i18n.phrase("ladder.sms", at=at, title=words.sms_title, link=link),
         data={"escalation_id": esc.id, "rung": rung.at.strftime("%H:%M"), "link": link},
     )
+
+
+def _rung_instant(rung: rules.Rung, due_at: datetime, tz: ZoneInfo) -> datetime:
+    """The last time the rung's clock time came round at or before its deadline (the deadline itself,
+    or the filing that came after it)."""
+    local = due_at.astimezone(tz)
+    at = datetime.combine(local.date(), rung.at, tzinfo=tz)
+    return at if at <= local else at - timedelta(days=1)
 
 
 def register(cfg: EscalationConfig, handlers: DeadlineHandlers) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from riskcontrol.core.i18n import Phrase, listing, phrase
+
 
 class UnitKind(StrEnum):
     SCHOOL = "school"
@@ -24,15 +26,21 @@ PARENT_KINDS: dict[UnitKind, frozenset[UnitKind]] = {
 }
 
 
-def parent_problem(kind: UnitKind, parent_kind: UnitKind | None) -> str | None:
+def kind_named(kind: UnitKind) -> Phrase:
+    """A kind of unit in words: 班级, class."""
+    return phrase(f"unit_kind.{kind}")
+
+
+def parent_problem(kind: UnitKind, parent_kind: UnitKind | None) -> Phrase | None:
     """Why a unit of `kind` cannot sit under `parent_kind`, or None when it can."""
     allowed = PARENT_KINDS[kind]
+    named = listing((kind_named(k) for k in sorted(allowed)), style="or")
     if parent_kind is None:
-        return None if not allowed else f"a {kind} needs a parent ({' or '.join(sorted(allowed))})"
+        return None if not allowed else phrase("refusal.grid.needs_parent", kind=kind_named(kind), allowed=named)
     if parent_kind not in allowed:
         if not allowed:
-            return f"a {kind} is the root and has no parent"
-        return f"a {kind} cannot sit under a {parent_kind} (allowed: {', '.join(sorted(allowed))})"
+            return phrase("refusal.grid.root", kind=kind_named(kind))
+        return phrase("refusal.grid.wrong_parent", kind=kind_named(kind), parent=kind_named(parent_kind), allowed=named)
     return None
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, Select, false, or_, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from riskcontrol.core.errors import Forbidden, InvalidInput, NotFound
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.grid import rules
 from riskcontrol.grid.models import OrgUnit
@@ -48,10 +49,20 @@ def get_unit(db: Session, principal: Principal, unit_id: int) -> OrgUnit:
     """One unit; an existing unit outside the caller's scope is a denial."""
     unit = db.get(OrgUnit, unit_id)
     if unit is None:
-        raise NotFound(f"no unit with id {unit_id}", field="unit_id")
+        raise NotFound(phrase("refusal.grid.no_unit", id=unit_id), field="unit_id")
     if not principal.covers(unit.path):
-        raise Forbidden(f"unit {unit_id} is outside your part of the grid", field="unit_id")
+        raise Forbidden(phrase("refusal.grid.outside_scope", id=unit_id), field="unit_id")
     return unit
+
+
+def held_units(db: Session, principal: Principal) -> dict[int, tuple[OrgUnit, OrgUnit | None]]:
+    """The units the caller holds a role at, each with the unit it sits under (None for the root), by id; one query."""
+    ids = {rules.path_ids(path)[-1] for _, path in principal.grants if rules.path_ids(path)}
+    if not ids:
+        return {}
+    parent = aliased(OrgUnit, name="held_parent")
+    stmt = select(OrgUnit, parent).outerjoin(parent, parent.id == OrgUnit.parent_id).where(OrgUnit.id.in_(ids))
+    return {unit.id: (unit, above) for unit, above in db.execute(stmt)}
 
 
 def find_by_code(db: Session, code: str) -> OrgUnit | None:

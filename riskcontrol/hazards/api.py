@@ -23,6 +23,7 @@ from riskcontrol.core.http import (
     import_refused,
     upload_body,
 )
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal, require_role
 from riskcontrol.hazards import ledger_io, photos, rules, service, zones
 from riskcontrol.hazards.models import Hazard, Zone
@@ -158,7 +159,7 @@ def list_hazards(
 
 async def ledger_body(request: Request) -> bytes:
     """The uploaded ledger (CSV or .xlsx as the request body), refused above 10 MB while it streams in."""
-    return await upload_body(request, CSV_MEDIA_TYPES | {XLSX_MEDIA_TYPE}, what="CSV or .xlsx file")
+    return await upload_body(request, CSV_MEDIA_TYPES | {XLSX_MEDIA_TYPE}, what=phrase("refusal.upload.csv_or_xlsx"))
 
 
 def _manager(principal: CurrentPrincipal) -> Principal:
@@ -187,6 +188,7 @@ def export_hazards(
     openapi_extra=TABLE_UPLOAD_OPENAPI,
 )
 def import_hazards(
+    request: Request,
     by: Annotated[Principal, Depends(_manager)],
     data: Annotated[bytes, Depends(ledger_body)],
     db: Db,
@@ -196,7 +198,7 @@ def import_hazards(
     result = ledger_io.import_ledger(db, ctx.clock, cfg_of(ctx), by, data)
     if result.errors:
         db.rollback()
-        return import_refused(result.errors)
+        return import_refused(request, result.errors)
     out = ImportOut(created=len(result.ids), ids=result.ids)
     db.commit()
     return out

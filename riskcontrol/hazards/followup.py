@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import deadlines
+from riskcontrol.core import deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.grid.models import OrgUnit
@@ -67,11 +67,7 @@ def on_remind(cfg: HazardConfig) -> deadlines.Handler:
             [owner] if owner is not None and owner.active else [],
             hazard,
             kind="hazard.reminder",
-            title=("隐患整改即将到期", "Hazard rectification due soon"),
-            body=(
-                f"整改期限 {local_time(cfg, hazard.deadline)}（约{days}天后），请按时完成并申请验收。",
-                f"Due {local_time(cfg, hazard.deadline)} (in about {days} day(s)); finish and ask for acceptance in time.",
-            ),
+            body=i18n.phrase("notice.hazard.reminder.body", deadline=local_time(cfg, hazard.deadline, clock.now()), days=days),
             sms=cfg.matrix().band_of(hazard.level).sms,
         )
         record(db, clock, hazard, "reminded", None, told=told, due=hazard.deadline.isoformat())
@@ -95,10 +91,7 @@ def turn_overdue(db: Session, clock: Clock, cfg: HazardConfig, hazard: Hazard, *
         people = [owner] if owner is not None and owner.active else []
         people += heads_of(db, cfg, hazard)
         people += people_service.holders_at_root(db, hazard.unit_path, [Role.SAFETY_OFFICER])
-    body = (
-        f"整改期限 {local_time(cfg, hazard.deadline)} 已过，尚未申请验收。责任人、单位负责人与保卫处请督促整改。",
-        f"The deadline {local_time(cfg, hazard.deadline)} has passed without a request for acceptance.",
-    )
+    body = i18n.phrase("notice.hazard.overdue.body", deadline=local_time(cfg, hazard.deadline, clock.now()))
     told = tell_people(
         db,
         clock,
@@ -106,7 +99,6 @@ def turn_overdue(db: Session, clock: Clock, cfg: HazardConfig, hazard: Hazard, *
         people,
         hazard,
         kind="hazard.overdue",
-        title=("隐患整改逾期", "Hazard rectification overdue"),
         body=body,
         sms=band.sms,
     )
@@ -121,11 +113,7 @@ def turn_overdue(db: Session, clock: Clock, cfg: HazardConfig, hazard: Hazard, *
             leaders,
             hazard,
             kind="hazard.supervised",
-            title=("重大隐患挂牌督办", "Major hazard under named supervision"),
-            body=(
-                f"重大隐患逾期未整改，已挂牌督办。措施：{hazard.measures}；资金：{hazard.funds}。",
-                f"A major hazard is overdue and now under the school's named supervision. Measures: {hazard.measures}.",
-            ),
+            body=i18n.phrase("notice.hazard.supervised.body", measures=hazard.measures, funds=hazard.funds),
             sms=True,
         )
         record(db, clock, hazard, "supervised", None, told=told)
@@ -151,6 +139,7 @@ def on_acceptance_due(cfg: HazardConfig) -> deadlines.Handler:
         if hazard is None or hazard.state != State.AWAITING_ACCEPTANCE or hazard.acceptance_due_at is None:
             return
         people = people_service.holders_at_root(db, hazard.unit_path, [Role.SAFETY_OFFICER]) + heads_of(db, cfg, hazard)
+        now = clock.now()
         told = tell_people(
             db,
             clock,
@@ -158,11 +147,10 @@ def on_acceptance_due(cfg: HazardConfig) -> deadlines.Handler:
             people,
             hazard,
             kind="hazard.acceptance_overdue",
-            title=("隐患验收逾期", "Hazard acceptance overdue"),
-            body=(
-                f"整改已于{local_time(cfg, hazard.submitted_at or clock.now())}申请验收，"
-                f"验收期限 {local_time(cfg, hazard.acceptance_due_at)} 已过，请尽快现场验收销号。",
-                f"Rectification was reported; on-site acceptance was due {local_time(cfg, hazard.acceptance_due_at)}.",
+            body=i18n.phrase(
+                "notice.hazard.acceptance_overdue.body",
+                submitted=local_time(cfg, hazard.submitted_at or now, now),
+                due=local_time(cfg, hazard.acceptance_due_at, now),
             ),
             sms=False,
         )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from shapely.geometry import Point, Polygon
 
 from riskcontrol.core.errors import InvalidInput
+from riskcontrol.core.i18n import phrase
 from riskcontrol.hazards.schemas import Geometry, PointIn
+
+MAX_CORNERS: Final = 500
 
 
 def geometry_of(location: Geometry, *, field_name: str = "location") -> tuple[dict[str, Any], float, float]:
@@ -23,12 +26,12 @@ def geometry_of(location: Geometry, *, field_name: str = "location") -> tuple[di
     if len(ring) > 1 and ring[0] == ring[-1]:
         ring = ring[:-1]
     if len(set(ring)) < 3:
-        raise InvalidInput("a polygon needs at least three distinct corners", field=f"{field_name}.coordinates")
-    if len(ring) > 500:
-        raise InvalidInput("a polygon may have at most 500 corners", field=f"{field_name}.coordinates")
+        raise InvalidInput(phrase("refusal.map.too_few_corners"), field=f"{field_name}.coordinates")
+    if len(ring) > MAX_CORNERS:
+        raise InvalidInput(phrase("refusal.map.too_many_corners", max=MAX_CORNERS), field=f"{field_name}.coordinates")
     polygon = Polygon(ring)
     if not polygon.is_valid or polygon.area == 0:
-        raise InvalidInput("the polygon crosses itself or has no area", field=f"{field_name}.coordinates")
+        raise InvalidInput(phrase("refusal.map.polygon_invalid"), field=f"{field_name}.coordinates")
     centre = polygon.representative_point()
     closed = [[lon, lat] for lon, lat in ring] + [[ring[0][0], ring[0][1]]]
     return {"type": "Polygon", "coordinates": [closed]}, float(centre.x), float(centre.y)
@@ -36,4 +39,4 @@ def geometry_of(location: Geometry, *, field_name: str = "location") -> tuple[di
 
 def _check_lonlat(lon: float, lat: float, where: str) -> None:
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidInput("coordinates are [longitude, latitude] in WGS-84 degrees", field=where)
+        raise InvalidInput(phrase("refusal.map.coordinates"), field=where)

@@ -18,6 +18,7 @@ from typing import Final, Protocol, Self
 from pydantic import Field, model_validator
 
 from riskcontrol.core.durations import Duration, format_duration
+from riskcontrol.core.i18n import Phrase, listing, phrase
 from riskcontrol.core.periods import Every, Period, shortest
 from riskcontrol.core.shapes import Frozen, Label, Problem, refuse_all
 from riskcontrol.grid.rules import UnitKind
@@ -150,21 +151,21 @@ class Tick(Protocol):
     def note(self) -> str: ...
 
 
-def results_problem(plan: KindPlan, results: Sequence[Tick]) -> tuple[str, str] | None:
+def results_problem(plan: KindPlan, results: Sequence[Tick]) -> tuple[str, Phrase] | None:
     """Why a walk's results cannot be recorded, as (field, reason), or None when every item is ticked
     exactly once and every failed one says what was found."""
     seen: set[str] = set()
     for i, tick in enumerate(results):
-        if plan.item(tick.code) is None:
-            return f"results.{i}.code", f"{tick.code!r} is not an item of this checklist"
+        if (item := plan.item(tick.code)) is None:
+            return f"results.{i}.code", phrase("refusal.inspection.unknown_item", code=tick.code)
         if tick.code in seen:
-            return f"results.{i}.code", f"{tick.code!r} is ticked twice"
+            return f"results.{i}.code", phrase("refusal.inspection.ticked_twice", item=item)
         seen.add(tick.code)
         if not tick.ok and not tick.note.strip():
-            return f"results.{i}.note", "say what was found wrong: a failed item becomes a hazard"
+            return f"results.{i}.note", phrase("refusal.inspection.note_needed", item=item)
         if len(tick.note) > MAX_NOTE:
-            return f"results.{i}.note", f"at most {MAX_NOTE} characters"
-    missing = [item.code for item in plan.items if item.code not in seen]
+            return f"results.{i}.note", phrase("refusal.inspection.note_too_long", item=item, max=MAX_NOTE)
+    missing = [item for item in plan.items if item.code not in seen]
     if missing:
-        return "results", "every item is ticked ok or failed; not ticked: " + ", ".join(missing)
+        return "results", phrase("refusal.inspection.not_ticked", items=listing(missing))
     return None

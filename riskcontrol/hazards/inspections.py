@@ -19,10 +19,10 @@ from datetime import datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Final
 
-from sqlalchemy import ColumnElement, Select, and_, case, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit, deadlines
+from riskcontrol.core import audit, deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.datafiles import error_at, load_model
 from riskcontrol.core.db import insert_new, missing_or_private
@@ -30,6 +30,7 @@ from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import Events
 from riskcontrol.core.http import AppContext
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.periods import Calendar
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
@@ -220,28 +221,28 @@ def kind_label(plan: InspectionPlan, kind: str, lang: str) -> str:
     return kp.label.en if lang == "en" else kp.label.zh
 
 
-def _missed_message(rows: Sequence[InspectionRound], cfg: InspectionConfig) -> notify.Message:
+def _missed_message(rows: Sequence[InspectionRound], cfg: InspectionConfig, now: datetime) -> notify.Message:
     plan, places = cfg.plan(), cfg.places()
 
-    def line(row: InspectionRound, lang: str) -> str:
-        due = row.due_at.astimezone(cfg.tz).strftime("%m-%d %H:%M")
-        what = f"{place_name(places, row.place_code, lang)} · {kind_label(plan, row.place_kind, lang)}"
-        return f"{what}（{row.period}，应于 {due} 前）" if lang == "zh-CN" else f"{what} ({row.period}, due {due})"
+    def line(row: InspectionRound) -> i18n.Phrase:
+        place, kind = places.by_code.get(row.place_code), plan.kind(row.place_kind)
+        return i18n.phrase(
+            "notice.inspection.missed.line",
+            place=place or row.place_code,
+            kind=kind.label if kind is not None else row.place_kind,
+            period=row.period,
+            due=i18n.moment(row.due_at, cfg.tz, now),
+        )
 
-    shown, n = rows[:MESSAGE_LINES], len(rows)
-    more_zh = f"\n……共 {n} 项" if n > MESSAGE_LINES else ""
-    more_en = f"\n… {n} in all" if n > MESSAGE_LINES else ""
-    return notify.Message(
-        kind="inspection.missed",
+    n = len(rows)
+    more = i18n.phrase("notice.more_items", count=n) if n > MESSAGE_LINES else ""
+    lines = i18n.listing((line(row) for row in rows[:MESSAGE_LINES]), style="lines")
+    return notify.Message.worded(
+        "inspection.missed",
         level="blue",
-        title_zh=f"【安全检查】{n}项安全检查逾期未完成",
-        title_en=f"[Inspection] {n} inspection round{'s' if n > 1 else ''} missed",
-        body_zh="以下安全检查已过期限仍未完成，请尽快补做，并在“安全检查”页面逐项填报：\n"
-        + "\n".join(line(row, "zh-CN") for row in shown)
-        + more_zh,
-        body_en="These inspection rounds were not walked by their due time; please walk them now and record "
-        "every item on the inspections page:\n" + "\n".join(line(row, "en") for row in shown) + more_en,
-        sms_zh=f"【安全检查】{n}项安全检查逾期未完成，请登录系统查看。",
+        title=i18n.phrase("notice.inspection.missed.title", count=n),
+        body=i18n.phrase("notice.inspection.missed.body", lines=lines, more=more),
+        sms=i18n.phrase("notice.inspection.missed.sms", count=n),
         data={"rounds": [row.id for row in rows], "places": sorted({row.place_code for row in rows})},
     )
 
@@ -285,7 +286,7 @@ def sweep_missed(db: Session, clock: Clock, cfg: InspectionConfig, *, key: str) 
             cfg.events,
             user=users[user_id],
             channels=CHANNELS,
-            message=_missed_message(theirs, cfg),
+            message=_missed_message(theirs, cfg, clock.now()),
             subject_type=SUBJECT,
             subject_id=key,
         )
@@ -353,21 +354,23 @@ def complete_round(
     )
     row = db.execute(stmt).scalar_one_or_none()
     if row is None:
-        raise missing_or_private(db, InspectionRound, round_id, what="inspection round", field="round_id")
+        refusal = phrase("refusal.inspection.not_found", id=round_id)
+        raise missing_or_private(db, InspectionRound, round_id, message=refusal, field="round_id")
     if not may_complete(principal, row):
-        raise Forbidden(f"walking this round needs the {row.inspector_role} role at or above its unit", field="round_id")
+        raise Forbidden(phrase("refusal.inspection.role", role=phrase(f"role.{row.inspector_role}")), field="round_id")
     if row.done_at is not None:
-        raise Conflict(f"this round was already done at {row.done_at.isoformat()}", field="round_id")
+        done = i18n.moment(row.done_at, cfg.tz, clock.now())
+        raise Conflict(phrase("refusal.inspection.done_already", at=done), field="round_id")
     kp = cfg.plan().kind(row.place_kind)
     if kp is None:
-        raise Conflict(f"sop/inspections.yaml no longer has a checklist for {row.place_kind} places", field="round_id")
+        raise Conflict(phrase("refusal.inspection.kind_gone", kind=row.place_kind), field="round_id")
     if (problem := rules.results_problem(kp, data.results)) is not None:
         raise InvalidInput(problem[1], field=problem[0])
     now = clock.now()
     if data.started_at is not None and data.started_at > now + CLOCK_SLACK:
-        raise InvalidInput("started_at is in the future", field="started_at")
+        raise InvalidInput(phrase("refusal.inspection.started_future"), field="started_at")
     if data.started_at is not None and data.started_at < row.opens_at:
-        raise InvalidInput("started_at is before the round opened", field="started_at")
+        raise InvalidInput(phrase("refusal.inspection.started_early"), field="started_at")
     _file(db, clock, cfg, principal, row, kp, data)
     was = row.status
     row.status, row.done_at, row.inspector_id = Status.DONE, now, principal.user_id
@@ -458,6 +461,20 @@ def _rounds(principal: Principal) -> Select[InspectionRound, OrgUnit, str | None
     )
 
 
+def count_waiting(cfg: InspectionConfig, principal: Principal, now: datetime) -> Select[int]:
+    """How many rounds of the current periods in the caller's scope are not walked yet (open or missed), as a query."""
+    codes = sorted(set(cfg.calendar.current_codes(now).values()))
+    return (
+        select(func.count())
+        .select_from(InspectionRound)
+        .where(
+            scope_clause(principal, InspectionRound.unit_path),
+            InspectionRound.period.in_(codes),
+            InspectionRound.done_at.is_(None),
+        )
+    )
+
+
 def list_rounds(
     db: Session,
     clock: Clock,
@@ -514,6 +531,7 @@ def get_round(db: Session, clock: Clock, principal: Principal, round_id: int) ->
     """One round in the caller's scope (404 otherwise, audited when it exists)."""
     found = db.execute(_rounds(principal).where(InspectionRound.id == round_id)).first()
     if found is None:
-        raise missing_or_private(db, InspectionRound, round_id, what="inspection round", field="round_id")
+        refusal = phrase("refusal.inspection.not_found", id=round_id)
+        raise missing_or_private(db, InspectionRound, round_id, message=refusal, field="round_id")
     row, unit, name = found
     return _view(principal, row, unit, name, clock.now())

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import csvimport
+from riskcontrol.core import csvimport, refusals
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.csvimport import ErrorCollector, Row, RowError
 from riskcontrol.core.errors import InvalidInput
@@ -158,9 +158,9 @@ def _plan_row(
             for error in exc.errors():
                 name = str(error["loc"][0]) if error["loc"] else csvimport.WHOLE_LINE
                 column = {"unit_id": "unit", "location": "lon"}.get(name, name)
-                errors.add(row.line, column, error["msg"])
+                errors.add(row.line, column, refusals.reason(error))
         except InvalidInput as exc:
-            errors.add(row.line, "lon", exc.message)
+            errors.add(row.line, "lon", exc.phrase)
     fixes: AssignIn | None = None
     given = [name for name in FIXES if cell(name)]
     if given:
@@ -197,7 +197,8 @@ def _plan_row(
                     )
                 except ValidationError as exc:
                     for error in exc.errors():
-                        errors.add(row.line, str(error["loc"][0]) if error["loc"] else csvimport.WHOLE_LINE, error["msg"])
+                        column = str(error["loc"][0]) if error["loc"] else csvimport.WHOLE_LINE
+                        errors.add(row.line, column, refusals.reason(error))
     if found_at is not None and found_at > now + timedelta(minutes=5):
         errors.add(row.line, "found_at", "is in the future")
     if len(errors) != before or hazard is None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import InvalidInput, NotFound
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.images import Photo, clean_photo
 from riskcontrol.core.private import private_dir, private_file
 from riskcontrol.core.security import Principal
@@ -27,13 +28,13 @@ def add_photo(db: Session, clock: Clock, cfg: HazardConfig, principal: Principal
     try:
         raw = base64.b64decode(data.data_base64, validate=True)
     except ValueError as exc:
-        raise InvalidInput("the photo is not valid base64", field="data_base64") from exc
+        raise InvalidInput(phrase("refusal.photo.not_base64"), field="data_base64") from exc
     return attach_photo(db, clock, cfg, principal, hazard, raw, caption=data.caption, field="data_base64")
 
 
 def _room_for_one(hazard: Hazard, field: str) -> None:
     if len(hazard.photos) >= MAX_PHOTOS:
-        raise InvalidInput(f"a hazard holds at most {MAX_PHOTOS} photos", field=field)
+        raise InvalidInput(phrase("refusal.hazard.too_many_photos", max=MAX_PHOTOS), field=field)
 
 
 def check_photo(raw: bytes, *, field: str) -> Photo:
@@ -72,4 +73,4 @@ def photo(db: Session, principal: Principal, hazard_id: int, n: int) -> tuple[Pa
     for item in hazard.photos:
         if item["n"] == n:
             return Path(item["file"]), str(item["type"])
-    raise NotFound(f"hazard {hazard_id} has no photo {n}", field="n")
+    raise NotFound(phrase("refusal.hazard.no_photo", id=hazard_id, n=n), field="n")

@@ -11,16 +11,17 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit, deadlines
+from riskcontrol.core import audit, deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.datafiles import load_model
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import Events
 from riskcontrol.core.http import AppContext
+from riskcontrol.core.i18n import listing, phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.service import scope_clause
@@ -89,15 +90,35 @@ def cfg_of(ctx: AppContext) -> HazardConfig:
 # --- reading -------------------------------------------------------------------------------------
 
 
+def _reach(principal: Principal) -> ColumnElement[bool]:
+    """SQL condition: the hazard is in the caller's grid subtrees, or the caller is its named owner wherever it is."""
+    return or_(scope_clause(principal, Hazard.unit_path), Hazard.owner_user_id == principal.user_id)
+
+
+def _still_open() -> ColumnElement[bool]:
+    return Hazard.state.in_([state.value for state in rules.OPEN_STATES])
+
+
 def in_scope(principal: Principal) -> Select[Hazard]:
     """Hazards in the caller's grid subtrees, and those the caller is the named owner of wherever they are."""
-    return select(Hazard).where(or_(scope_clause(principal, Hazard.unit_path), Hazard.owner_user_id == principal.user_id))
+    return select(Hazard).where(_reach(principal))
+
+
+def count_overdue(principal: Principal) -> Select[int]:
+    """How many hazards in the caller's reach are past their rectification deadline and still open, as a query."""
+    return select(func.count()).select_from(Hazard).where(_reach(principal), Hazard.overdue.is_(True), _still_open())
+
+
+def count_reported_open(user_id: int) -> Select[int]:
+    """How many of the hazards this user reported are still being dealt with (not closed or dismissed), as a query."""
+    return select(func.count()).select_from(Hazard).where(Hazard.found_by == user_id, _still_open())
 
 
 def get(db: Session, principal: Principal, hazard_id: int) -> Hazard:
     hazard = db.get(Hazard, hazard_id)
     if hazard is None or not (principal.covers(hazard.unit_path) or hazard.owner_user_id == principal.user_id):
-        raise missing_or_private(db, Hazard, hazard_id, what="hazard", field="hazard_id")
+        refusal = phrase("refusal.hazard.not_found", id=hazard_id)
+        raise missing_or_private(db, Hazard, hazard_id, message=refusal, field="hazard_id")
     return hazard
 
 
@@ -123,7 +144,7 @@ def list_hazards(
     if overdue is not None:
         stmt = stmt.where(Hazard.overdue.is_(overdue))
     if open_only:
-        stmt = stmt.where(Hazard.state.in_([s.value for s in rules.OPEN_STATES]))
+        stmt = stmt.where(_still_open())
     return list(db.execute(stmt.order_by(Hazard.id.desc()).limit(limit).offset(offset)).scalars())
 
 
@@ -162,15 +183,15 @@ def audit_read(db: Session, clock: Clock, principal: Principal, action: str, **d
 def unit_in_scope(db: Session, principal: Principal, unit_id: int, field_name: str) -> OrgUnit:
     unit = db.get(OrgUnit, unit_id)
     if unit is None or not principal.covers(unit.path):
-        raise missing_or_private(db, OrgUnit, unit_id, what="unit", field=field_name)
+        raise missing_or_private(db, OrgUnit, unit_id, message=phrase("refusal.grid.no_unit", id=unit_id), field=field_name)
     return unit
 
 
 def _category(cfg: HazardConfig, code: str, field_name: str = "category") -> str:
     matrix = cfg.matrix()
     if matrix.category(code) is None:
-        known = ", ".join(c.code for c in matrix.categories)
-        raise InvalidInput(f"unknown category {code!r}; known: {known}", field=field_name)
+        known = listing(matrix.categories, style="or")
+        raise InvalidInput(phrase("refusal.hazard.unknown_category", code=code, known=known), field=field_name)
     return code
 
 
@@ -190,10 +211,10 @@ def create_hazard(
     _category(cfg, data.category)
     unit = unit_in_scope(db, principal, data.unit_id, "unit_id")
     if (data.likelihood is None) != (data.impact is None):
-        raise InvalidInput("likelihood and impact are given together", field="impact" if data.impact is None else "likelihood")
+        raise InvalidInput(phrase("refusal.hazard.rate_both"), field="impact" if data.impact is None else "likelihood")
     now = clock.now()
     if data.found_at is not None and data.found_at > now + timedelta(minutes=5):
-        raise InvalidInput("found_at is in the future", field="found_at")
+        raise InvalidInput(phrase("refusal.hazard.found_future"), field="found_at")
     geometry, lon, lat = geometry_of(data.location) if data.location is not None else (None, None, None)
     hazard = Hazard(
         title=data.title,
@@ -284,7 +305,7 @@ def edit(db: Session, clock: Clock, cfg: HazardConfig, principal: Principal, haz
 
 def require_manager(principal: Principal) -> None:
     if not principal.has_role(*MANAGERS):
-        raise Forbidden("keeping the hazard ledger needs the safety officer's role")
+        raise Forbidden(phrase("refusal.hazard.manager_only"))
 
 
 class IllegalAction(Conflict):
@@ -295,12 +316,17 @@ class IllegalAction(Conflict):
     def __init__(self, action: str, state: State) -> None:
         self.legal = [a.value for a in rules.legal_actions(state)]
         self.state = state.value
-        super().__init__(
-            f"{action!r} cannot be taken from {state.value!r}; legal now: {', '.join(self.legal) or 'none'}", field="action"
+        legal = listing(phrase(f"hazard.action.{a}") for a in self.legal) if self.legal else phrase("refusal.nothing")
+        refusal = phrase(
+            "refusal.hazard.illegal_action",
+            action=phrase(f"hazard.action.{action}"),
+            state=phrase(f"hazard_report.state.{state.value}"),
+            legal=legal,
         )
+        super().__init__(refusal, field="action")
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "state": self.state, "legal": self.legal}
+    def as_dict(self, lang: str) -> dict[str, Any]:
+        return {**super().as_dict(lang), "state": self.state, "legal": self.legal}
 
 
 ActionBody = AssessIn | AssignIn | SubmitIn | AcceptIn | ReasonIn | ReopenIn | None
@@ -319,7 +345,7 @@ def act(
     actor = principal.user_id
     if action in (Action.START, Action.SUBMIT):
         if hazard.owner_user_id != actor and not principal.has_role(*RECTIFIERS):
-            raise Forbidden("only the hazard's owner or the safety office may report on its rectification")
+            raise Forbidden(phrase("refusal.hazard.owner_only"))
     else:
         require_manager(principal)
     if action is Action.ASSESS:
@@ -360,7 +386,7 @@ def act(
     elif action is Action.ACCEPT:
         assert isinstance(body, AcceptIn)
         if hazard.submitted_by == actor:
-            raise Forbidden("the person who reported the rectification cannot also accept it on site")
+            raise Forbidden(phrase("refusal.hazard.accept_own"))
         hazard.state = State.CLOSED
         hazard.accepted_at, hazard.accepted_by, hazard.acceptance_note, hazard.closed_at = now, actor, body.note, now
         hazard.overdue = False
@@ -384,7 +410,7 @@ def act(
     elif action is Action.REOPEN:
         assert isinstance(body, ReopenIn)
         if body.deadline <= now:
-            raise InvalidInput("the new deadline must be in the future", field="deadline")
+            raise InvalidInput(phrase("refusal.hazard.new_deadline_past"), field="deadline")
         hazard.state = State.RECTIFYING
         hazard.deadline = body.deadline
         hazard.closed_at = hazard.accepted_at = hazard.accepted_by = hazard.submitted_at = hazard.submitted_by = None
@@ -417,13 +443,13 @@ def assign_fixes(
     deadlines) and tell the owner (unless `tell` is off: a ledger seeded with its history)."""
     now = clock.now()
     if body.deadline <= now and not allow_past:
-        raise InvalidInput("the rectification deadline must be in the future", field="deadline")
+        raise InvalidInput(phrase("refusal.hazard.deadline_past"), field="deadline")
     unit = unit_in_scope(db, principal, body.owner_unit_id, "owner_unit_id")
     owner = db.get(User, body.owner_user_id)
     if owner is None or not owner.active:
-        raise InvalidInput(f"no active user with id {body.owner_user_id}", field="owner_user_id")
+        raise InvalidInput(phrase("refusal.people.no_active_user", id=body.owner_user_id), field="owner_user_id")
     if hazard.level is None:
-        raise InvalidInput("assess the hazard (likelihood and impact) before assigning it", field="likelihood")
+        raise InvalidInput(phrase("refusal.hazard.assess_first"), field="likelihood")
     before = {
         "owner_unit_id": hazard.unit_id,
         "owner_user_id": hazard.owner_user_id,
@@ -464,10 +490,11 @@ def assign_fixes(
         [owner] if tell else [],
         hazard,
         kind="hazard.assigned",
-        title=("隐患整改任务", "Hazard to rectify"),
-        body=(
-            f"请于{local_time(cfg, body.deadline)}前完成整改：{hazard.title}。措施：{body.measures}",
-            f"Rectify by {local_time(cfg, body.deadline)}: {hazard.title}. Measures: {body.measures}",
+        body=i18n.phrase(
+            "notice.hazard.assigned.body",
+            deadline=local_time(cfg, body.deadline, clock.now()),
+            hazard=hazard.title,
+            measures=body.measures,
         ),
         sms=band.sms,
     )
@@ -492,8 +519,9 @@ def _schedule_owing(db: Session, clock: Clock, cfg: HazardConfig, hazard: Hazard
 # --- telling -------------------------------------------------------------------------------------
 
 
-def local_time(cfg: HazardConfig, at: datetime) -> str:
-    return at.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M")
+def local_time(cfg: HazardConfig, at: datetime, now: datetime) -> i18n.Moment:
+    """`at` as a message writes it: on the school's clock, its date left out on the day of `now`."""
+    return i18n.moment(at, cfg.tz, now)
 
 
 def tell_people(
@@ -504,17 +532,17 @@ def tell_people(
     hazard: Hazard,
     *,
     kind: str,
-    title: tuple[str, str],
-    body: tuple[str, str],
+    body: i18n.Phrase,
     sms: bool,
 ) -> list[int]:
-    message = notify.Message(
-        kind=kind,
-        title_zh=f"{title[0]}：{hazard.title}",
-        title_en=f"{title[1]}: {hazard.title}",
-        body_zh=body[0],
-        body_en=body[1],
-        sms_zh=f"【校园安全】{title[0]}：{hazard.title}。{body[0]}"[:300],
+    """Tell `users` of the hazard: a message of `kind` (`hazard.overdue`), named by the catalogue, saying `body`."""
+    what = {"kind": i18n.phrase(f"notice.{kind}.kind"), "hazard": hazard.title}
+    message = notify.Message.worded(
+        kind,
+        title=i18n.phrase("notice.hazard.title", **what),
+        body=body,
+        sms=i18n.phrase("notice.sms.signed", text=i18n.phrase("notice.hazard.sms", **what, body=body)),
+        sms_limit=notify.SMS_LIMIT,
         level=hazard.level,
         data={"hazard_id": hazard.id, "level": hazard.level},
     )
@@ -539,8 +567,6 @@ def tell_safety_office(db: Session, clock: Clock, cfg: HazardConfig, hazard: Haz
     people = people_service.holders(db, hazard.unit_path, officers)
     told = [u for u in people + people_service.holders_at_root(db, hazard.unit_path, officers) if u.id != reporter.user_id]
     where = " ".join(filter(None, (hazard.building, hazard.floor)))
-    by, found = reporter.display_name, local_time(cfg, hazard.found_at)
-    zh = f"{by}上报，地点：{where}，发现时间：{found}。请在隐患台账中评估。"
-    en = f"Reported by {by} at {where}, found {found}. Please assess it on the hazard ledger."
-    title = ("新上报隐患待评估", "New hazard report to assess")
-    return tell_people(db, clock, cfg, told, hazard, kind="hazard.reported", title=title, body=(zh, en), sms=False)
+    found = local_time(cfg, hazard.found_at, clock.now())
+    body = i18n.phrase("notice.hazard.reported.body", by=reporter.display_name, where=where, found=found)
+    return tell_people(db, clock, cfg, told, hazard, kind="hazard.reported", body=body, sms=False)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.errors import InvalidInput
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import path_ids
@@ -26,9 +27,9 @@ def _windows(data: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for i, window in enumerate(data):
         if len(set(window.days)) != len(window.days) or any(d < 1 or d > 7 for d in window.days):
-            raise InvalidInput("days are distinct numbers 1 (Monday) to 7 (Sunday)", field=f"windows.{i}.days")
+            raise InvalidInput(phrase("refusal.zone.days"), field=f"windows.{i}.days")
         if window.start == window.end:
-            raise InvalidInput("a window's start and end differ (leave windows empty for all day)", field=f"windows.{i}.end")
+            raise InvalidInput(phrase("refusal.zone.window_empty"), field=f"windows.{i}.end")
         out.append({"days": sorted(window.days), "start": window.start, "end": window.end})
     return out
 
@@ -48,7 +49,7 @@ def public_zones(db: Session) -> list[Zone]:
 def get_zone(db: Session, principal: Principal, zone_id: int) -> Zone:
     zone = db.get(Zone, zone_id)
     if zone is None or not principal.covers(zone.unit_path):
-        raise missing_or_private(db, Zone, zone_id, what="zone", field="zone_id")
+        raise missing_or_private(db, Zone, zone_id, message=phrase("refusal.zone.not_found", id=zone_id), field="zone_id")
     return zone
 
 
@@ -56,7 +57,7 @@ def _home_unit(db: Session, principal: Principal) -> OrgUnit:
     ids = [path_ids(path)[-1] for path in principal.scope_paths if path_ids(path)]
     unit = db.get(OrgUnit, ids[0]) if ids else None
     if unit is None:
-        raise InvalidInput("name the unit the zone belongs to", field="unit_id")
+        raise InvalidInput(phrase("refusal.zone.unit_missing"), field="unit_id")
     return unit
 
 

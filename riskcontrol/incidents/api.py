@@ -18,13 +18,14 @@ from riskcontrol.core.http import (
     CurrentPrincipal,
     Db,
     PathId,
+    ReaderLanguage,
     socket_principal,
     until_first_ends,
 )
 from riskcontrol.core.live import Fanout
 from riskcontrol.core.outages import closed_on_outage
 from riskcontrol.core.security import Principal
-from riskcontrol.incidents import board, from_warning, members, moves, opening, reading, tasks
+from riskcontrol.incidents import board, from_warning, members, moves, opening, reading, tasks, timeline
 from riskcontrol.incidents.config import IncidentConfig, machine_of
 from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentTask
 from riskcontrol.incidents.playbook_rules import Level
@@ -113,8 +114,21 @@ def task_out(task: IncidentTask, clock: Clock, view: View) -> TaskOut:
     )
 
 
-def event_out(e: IncidentEvent, view: View) -> EventOut:
-    return EventOut(seq=e.seq, at=e.at, kind=e.kind, actor_id=e.actor_id, data=reading.event_data(view, e.data))
+def events_out(
+    db: Session, clock: Clock, cfg: IncidentConfig, incident: Incident, events: list[IncidentEvent], view: View, lang: str
+) -> list[EventOut]:
+    """Timeline lines as this reader may read them, each also in words by the one renderer (`incidents.timeline`)."""
+    names = timeline.names_of(incident, reading.tasks(db, incident.id))
+    today = clock.now().astimezone(cfg.tz).date()
+
+    def data(e: IncidentEvent) -> dict[str, Any]:
+        return reading.event_data(view, e.data)
+
+    worded = timeline.entries(events, names, lang=lang, tz=cfg.tz, today=today, data=data)
+    return [
+        EventOut(seq=e.seq, at=e.at, kind=e.kind, actor_id=e.actor_id, data=data(e), at_text=w.at_text, text=w.text)
+        for e, w in zip(events, worded, strict=True)
+    ]
 
 
 def state_of(db: Session, clock: Clock, principal: Principal, incident: Incident) -> IncidentStateOut:
@@ -138,13 +152,15 @@ def state_of(db: Session, clock: Clock, principal: Principal, incident: Incident
     )
 
 
-def detail(db: Session, clock: Clock, principal: Principal, incident: Incident) -> IncidentDetailOut:
-    """The whole picture; reading the people involved is audited (commit after)."""
+def detail(
+    db: Session, clock: Clock, cfg: IncidentConfig, principal: Principal, incident: Incident, lang: str
+) -> IncidentDetailOut:
+    """The whole picture, its timeline worded in `lang`; reading the people involved is audited (commit after)."""
     state = state_of(db, clock, principal, incident)
     history = reading.role_history(db, incident.id)
-    timeline = reading.timeline(db, incident.id)
+    lines = reading.timeline(db, incident.id)
     view = reading.reader_view(db, principal, incident)
-    referred = [r.user_id for r in history] + [t.done_by for t in state.tasks] + [e.actor_id for e in timeline]
+    referred = [r.user_id for r in history] + [t.done_by for t in state.tasks] + [e.actor_id for e in lines]
     return IncidentDetailOut(
         **state.model_dump(),
         role_history=[
@@ -152,17 +168,17 @@ def detail(db: Session, clock: Clock, principal: Principal, incident: Incident) 
             for r in history
         ],
         people=reading.people(db, clock, principal, incident),
-        timeline=[event_out(e, view) for e in timeline],
+        timeline=events_out(db, clock, cfg, incident, lines, view, lang),
         users=reading.names(db, referred),
     )
 
 
 @router.post("/incidents", status_code=201, responses=error_responses(403, 404, 422))
-def open_incident(body: IncidentIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> IncidentDetailOut:
+def open_incident(body: IncidentIn, db: Db, ctx: Ctx, principal: CurrentPrincipal, lang: ReaderLanguage) -> IncidentDetailOut:
     """Open an incident (a hotline call, or from an escalation, opinion report or hazard)."""
     incident = opening.open_incident(db, ctx.clock, _cfg(ctx), principal, body)
     db.commit()  # committed (and told to the board) before the reply is built
-    out = detail(db, ctx.clock, principal, incident)
+    out = detail(db, ctx.clock, _cfg(ctx), principal, incident, lang)
     db.commit()  # the audited read of the people involved
     return out
 
@@ -198,9 +214,10 @@ def decide_proposal(proposal_id: PathId, body: ProposalDecisionIn, db: Db, ctx: 
 
 
 @router.get("/incidents/{incident_id}", responses=error_responses(404))
-def get_incident(incident_id: PathId, db: Db, clock: ClockDep, principal: CurrentPrincipal) -> IncidentDetailOut:
+def get_incident(incident_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal, lang: ReaderLanguage) -> IncidentDetailOut:
+    """The whole picture of one incident, its timeline in words in the reader's language (?lang=, cookie, header)."""
     incident = reading.get(db, principal, incident_id)
-    out = detail(db, clock, principal, incident)
+    out = detail(db, ctx.clock, _cfg(ctx), principal, incident, lang)
     db.commit()  # the audited read of the people involved
     return out
 
@@ -209,13 +226,15 @@ def get_incident(incident_id: PathId, db: Db, clock: ClockDep, principal: Curren
 def get_timeline(
     incident_id: PathId,
     db: Db,
+    ctx: Ctx,
     principal: CurrentPrincipal,
+    lang: ReaderLanguage,
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[EventOut]:
-    """The timeline after sequence number `after` (a screen that saw a gap catches up here)."""
+    """The timeline after sequence number `after` (a screen that saw a gap catches up here), in words too."""
     incident = reading.get(db, principal, incident_id)
     view = reading.reader_view(db, principal, incident)
-    return [event_out(e, view) for e in reading.timeline(db, incident.id, after_seq=after)]
+    return events_out(db, ctx.clock, _cfg(ctx), incident, reading.timeline(db, incident.id, after_seq=after), view, lang)
 
 
 @router.post("/incidents/{incident_id}/transitions/{trigger}", responses=error_responses(403, 404, 409, 422))
@@ -248,10 +267,10 @@ def complete_task(
 
 
 @router.post("/incidents/{incident_id}/notes", status_code=201, responses=error_responses(403, 404, 422))
-def add_note(incident_id: PathId, body: NoteIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> EventOut:
+def add_note(incident_id: PathId, body: NoteIn, db: Db, ctx: Ctx, principal: CurrentPrincipal, lang: ReaderLanguage) -> EventOut:
     event = board.add_note(db, ctx.clock, _cfg(ctx), principal, incident_id, body.text)
     incident = reading.get(db, principal, incident_id)
-    out = event_out(event, reading.reader_view(db, principal, incident))
+    [out] = events_out(db, ctx.clock, _cfg(ctx), incident, [event], reading.reader_view(db, principal, incident), lang)
     db.commit()
     return out
 
@@ -276,14 +295,14 @@ def add_person(incident_id: PathId, body: PersonIn, db: Db, ctx: Ctx, principal:
 
 
 @router.get("/board")
-def get_board(db: Db, clock: ClockDep, principal: CurrentPrincipal) -> dict[str, Any]:
+def get_board(db: Db, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
     """The board's snapshot: open incidents in scope with their progress and deadlines, and who is on duty."""
-    return board.board(db, clock, principal)
+    return board.board(db, ctx.clock, principal, tz=_cfg(ctx).tz)
 
 
 def _board_snapshot(ctx: AppContext, principal: Principal) -> dict[str, Any]:
     with ctx.sessions() as db:
-        return board.board(db, ctx.clock, principal)
+        return board.board(db, ctx.clock, principal, tz=_cfg(ctx).tz)
 
 
 def _board_watermark(ctx: AppContext) -> int:

@@ -7,18 +7,22 @@ misses a message sees the gap and re-syncs from `board()`.
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from typing import Any, Final
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from riskcontrol.core import i18n
 from riskcontrol.core.bus import publish_after_commit
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import InvalidInput
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation.models import Escalation
+from riskcontrol.incidents import timeline
 from riskcontrol.incidents.config import IncidentConfig, machine_of, playbook_of
-from riskcontrol.incidents.models import Incident, IncidentEvent
+from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentTask
 from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
 from riskcontrol.incidents.reading import FREE_TEXT, OPEN, get, list_incidents, require_command, tasks, wall_title
 from riskcontrol.incidents.roster import on_duty
@@ -48,15 +52,39 @@ def last_event(db: Session, incident: Incident) -> IncidentEvent:
     return event
 
 
-def summary(db: Session, clock: Clock, incident: Incident, *, refresh: bool = False) -> dict[str, Any]:
+def _latest(db: Session, incident: Incident, rows: list[IncidentTask], tz: tzinfo, now: datetime) -> dict[str, Any] | None:
+    """The incident's newest line in words, in both languages, by the one renderer (`incidents.timeline`): what
+    happened, never in whose words (a note is passed over, a reason left out), as a wall may show it."""
+    stmt = select(IncidentEvent).where(IncidentEvent.incident_id == incident.id, IncidentEvent.kind != "note")
+    event = db.execute(stmt.order_by(IncidentEvent.seq.desc()).limit(1)).scalar_one_or_none()
+    if event is None:
+        return None
+    names = timeline.names_of(incident, rows)
+    today = now.astimezone(tz).date()
+    worded = {
+        lang: timeline.entries(
+            [event], names, lang=lang, tz=tz, today=today, data=lambda e: {k: v for k, v in e.data.items() if k not in FREE_TEXT}
+        )[0]
+        for lang in i18n.LANGUAGES
+    }
+    return {
+        "seq": event.seq,
+        "at": event.at.isoformat(),
+        "at_text": {lang: entry.at_text for lang, entry in worded.items()},
+        "text": {lang: entry.text for lang, entry in worded.items()},
+    }
+
+
+def summary(db: Session, clock: Clock, incident: Incident, *, tz: tzinfo, refresh: bool = False) -> dict[str, Any]:
     """An incident as the board shows it: level colour, state and SOP progress, next deadline,
-    late tasks, notifications not yet read and their delivery. With `refresh` (after a change),
-    the incident's next deadline is brought up to date from its open tasks first."""
+    late tasks, notifications not yet read and their delivery, its newest line in words. With `refresh`
+    (after a change), the incident's next deadline is brought up to date from its open tasks first."""
     sop = machine_of(incident).sop
     state = sop.state(incident.state)
     steps = [s for s in sop.states if s.step is not None]
     now = clock.now()
-    open_tasks = [t for t in tasks(db, incident.id) if t.status == OPEN]
+    rows = tasks(db, incident.id)
+    open_tasks = [t for t in rows if t.status == OPEN]
     if refresh:
         incident.next_due_at = min((t.due_at for t in open_tasks), default=None)
     about = (Notification.subject_type == "incident", Notification.subject_id == str(incident.id))
@@ -117,6 +145,7 @@ def summary(db: Session, clock: Clock, incident: Incident, *, refresh: bool = Fa
         # How late the warning that opened it reached its current level (after an outage), in seconds.
         "warning_late_seconds": warning.step_late_seconds if warning is not None else 0,
         "legal_triggers": list(machine_of(incident).legal(incident.state)),
+        "latest": _latest(db, incident, rows, tz, now),
     }
 
 
@@ -138,7 +167,7 @@ def tell_board(db: Session, clock: Clock, cfg: IncidentConfig, incident: Inciden
             "at": event.at.isoformat(),
             "data": {k: v for k, v in event.data.items() if k not in FREE_TEXT},
         },
-        "incident": summary(db, clock, incident, refresh=True),
+        "incident": summary(db, clock, incident, tz=cfg.tz, refresh=True),
     }
     publish_after_commit(db, cfg.bus, BOARD_CHANNEL, message)
 
@@ -157,7 +186,7 @@ def add_note(db: Session, clock: Clock, cfg: IncidentConfig, principal: Principa
     incident = get(db, principal, incident_id, lock=True)
     require_command(db, principal, incident)
     if not text.strip():
-        raise InvalidInput("a note cannot be empty", field="text")
+        raise InvalidInput(phrase("refusal.incident.note_empty"), field="text")
     return record(db, clock, cfg, incident, "note", principal.user_id, text=text.strip(), by=principal.display_name)
 
 
@@ -166,10 +195,10 @@ def board_watermark(db: Session) -> int:
     return int(db.execute(select(func.max(IncidentEvent.id))).scalar_one() or 0)
 
 
-def board(db: Session, clock: Clock, principal: Principal) -> dict[str, Any]:
+def board(db: Session, clock: Clock, principal: Principal, *, tz: tzinfo) -> dict[str, Any]:
     """The snapshot a board screen starts from (and re-syncs from after a gap)."""
     # The board is the staff's: a student's grid role does not put a crisis on their screen.
-    incidents = [summary(db, clock, i) for i in list_incidents(db, principal) if sees_texts(principal.grants, i.unit_path)]
+    incidents = [summary(db, clock, i, tz=tz) for i in list_incidents(db, principal) if sees_texts(principal.grants, i.unit_path)]
     duty = [
         {
             "user_id": user.id,

@@ -7,13 +7,13 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import deadlines
+from riskcontrol.core import deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.deadlines import Deadline
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import EventHandler, Events
-from riskcontrol.core.i18n import translate
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import service as escalation_service
 from riskcontrol.escalation.models import EscalationEvent, EscalationRecipient
@@ -198,14 +198,12 @@ def _propose(
     # Those told first hear it, and the escalation's timeline says so.
     told = select(User).join(EscalationRecipient, EscalationRecipient.user_id == User.id)
     told = told.where(EscalationRecipient.escalation_id == int(escalation_id), EscalationRecipient.step == 0)
-    params = {"type_zh": found.playbook.label.zh, "type_en": found.playbook.label.en, "level": found.level.numeral}
-    message = notify.Message(
-        kind="incident_proposal",
-        title_zh=translate("zh-CN", "proposal.title", title=title, **params),
-        title_en=translate("en", "proposal.title", title=title, **params),
-        body_zh=translate("zh-CN", "proposal.body", **params),
-        body_en=translate("en", "proposal.body", **params),
-        sms_zh=translate("zh-CN", "proposal.title", title=title, **params),
+    params = {"type": found.playbook.label, "level": found.level.numeral}
+    message = notify.Message.worded(
+        "incident_proposal",
+        title=i18n.phrase("proposal.title", title=title, **params),
+        body=i18n.phrase("proposal.body", **params),
+        sms=i18n.phrase("proposal.title", title=title, **params),
         data={"escalation_id": int(escalation_id), "type": found.playbook.type, "level": int(found.level)},
     )
     notices = [notify.Notice(user, [notify.IN_APP], message, "escalation", escalation_id) for user in db.execute(told).scalars()]
@@ -218,7 +216,7 @@ def proposals(db: Session, principal: Principal, *, status: str | None = "pendin
     """The incidents waiting for confirmation (or of another status) in the caller's scope, newest first;
     staff only (a student's grid roles do not learn what a report about a classmate led to)."""
     if not principal.has_role(*OPENS):
-        raise Forbidden("incident proposals are for staff (response team, student affairs, counsellor, officer)")
+        raise Forbidden(phrase("refusal.proposal.staff_only"))
     stmt = select(IncidentProposal).where(scope_clause(principal, IncidentProposal.unit_path))
     if status is not None:
         stmt = stmt.where(IncidentProposal.status == status)
@@ -230,15 +228,16 @@ def decide_proposal(
 ) -> IncidentProposal:
     """Open a proposed incident, or decline it with a reason; each proposal is decided once."""
     if not principal.has_role(*OPENS):
-        raise Forbidden("deciding on an incident needs a staff role (response team, student affairs, counsellor, officer)")
+        raise Forbidden(phrase("refusal.proposal.decide_forbidden"))
     stmt = select(IncidentProposal).where(IncidentProposal.id == proposal_id, scope_clause(principal, IncidentProposal.unit_path))
     proposal = db.execute(stmt.with_for_update()).scalar_one_or_none()
     if proposal is None:
-        raise missing_or_private(db, IncidentProposal, proposal_id, what="proposal", field="proposal_id")
+        refusal = phrase("refusal.proposal.not_found", id=proposal_id)
+        raise missing_or_private(db, IncidentProposal, proposal_id, message=refusal, field="proposal_id")
     if proposal.status != "pending":
-        raise Conflict(f"this proposal was already {proposal.status}")
+        raise Conflict(phrase("refusal.proposal.decided", status=phrase(f"refusal.proposal.{proposal.status}")))
     if not open_it and reason is None:
-        raise InvalidInput("say why the incident is not needed", field="reason")
+        raise InvalidInput(phrase("refusal.proposal.reason_missing"), field="reason")
     proposal.decided_at, proposal.decided_by, proposal.reason = clock.now(), principal.user_id, reason
     if not open_it:
         proposal.status = "declined"
@@ -246,7 +245,7 @@ def decide_proposal(
     library = cfg.library()
     playbook = library.get(proposal.type)
     if playbook is None:
-        raise Conflict(f"the playbook {proposal.type!r} is no longer in the library")
+        raise Conflict(phrase("refusal.proposal.playbook_gone", type=proposal.type))
     observation = db.get(Observation, proposal.observation_id) if proposal.observation_id is not None else None
     if observation is not None:
         data = from_observation(db, cfg, observation, playbook) | {"title": proposal.title}

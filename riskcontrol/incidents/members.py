@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import Conflict, InvalidInput
+from riskcontrol.core.i18n import listing, phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.incidents.board import append, last_event, tell_board
@@ -31,7 +32,7 @@ RISK_LEVELS: Final = tuple(code.value for code in LevelCode)
 def _active_user(db: Session, user_id: int, *, field: str) -> User:
     user = db.get(User, user_id)
     if user is None or not user.active:
-        raise InvalidInput(f"no active user with id {user_id}", field=field)
+        raise InvalidInput(phrase("refusal.people.no_active_user", id=user_id), field=field)
     return user
 
 
@@ -40,7 +41,7 @@ def eligible_holder(db: Session, user_id: int, unit_path: str, *, field: str) ->
     an incident-command role (never a student's grid role, nor a role held elsewhere)."""
     user = _active_user(db, user_id, field=field)
     if not people_service.holds_over(db, user.id, HOLDS_INCIDENT_ROLES, unit_path):
-        raise InvalidInput(f"user {user_id} holds no staff role over this incident's unit", field=field)
+        raise InvalidInput(phrase("refusal.incident.not_staff_here", id=user_id), field=field)
     return user
 
 
@@ -50,17 +51,19 @@ def check_people(db: Session, principal: Principal, people_in: Sequence[PersonIn
     for i, person in enumerate(people_in):
         at = prefix.format(i=i)
         if person.involvement not in INVOLVEMENTS:
-            raise InvalidInput(f"involvement must be one of {', '.join(INVOLVEMENTS)}", field=f"{at}involvement")
+            involvements = listing((phrase(f"incident.involvement.{i}") for i in INVOLVEMENTS), style="or")
+            raise InvalidInput(phrase("refusal.incident.involvement", choices=involvements), field=f"{at}involvement")
         if person.risk_level is not None and person.risk_level not in RISK_LEVELS:
-            raise InvalidInput(f"risk_level must be one of {', '.join(RISK_LEVELS)}", field=f"{at}risk_level")
+            levels = listing((phrase(f"level.{level}") for level in RISK_LEVELS), style="or")
+            raise InvalidInput(phrase("refusal.incident.risk_level", choices=levels), field=f"{at}risk_level")
         if person.student_id is None:
             if not person.name.strip():
-                raise InvalidInput("give a name or a student id", field=f"{at}name")
+                raise InvalidInput(phrase("refusal.incident.person_unnamed"), field=f"{at}name")
             continue
         student = db.get(Student, person.student_id)
         unit = db.get(OrgUnit, student.class_id) if student is not None else None
         if student is None or unit is None or not principal.covers(unit.path):
-            raise InvalidInput(f"no student with id {person.student_id} in your scope", field=f"{at}student_id")
+            raise InvalidInput(phrase("refusal.people.no_student", id=person.student_id), field=f"{at}student_id")
         found[person.student_id] = student
     return found
 
@@ -107,9 +110,10 @@ def assign_role(
     incident = get(db, principal, incident_id, lock=True)
     require_command(db, principal, incident)
     if role not in {r.value for r in IcsRole}:
-        raise InvalidInput(f"role must be one of {', '.join(r.value for r in IcsRole)}", field="role")
+        roles = listing((phrase(f"incident.role.{r.value}") for r in IcsRole), style="or")
+        raise InvalidInput(phrase("refusal.incident.ics_role", choices=roles), field="role")
     if not incident.is_open:
-        raise Conflict("the incident is closed; reopen it first", field="incident_id")
+        raise Conflict(phrase("refusal.incident.closed"), field="incident_id")
     user = eligible_holder(db, user_id, incident.unit_path, field="user_id")
     set_role_holder(db, clock, incident, role, user, principal.user_id)
     tell_board(db, clock, cfg, incident, last_event(db, incident))

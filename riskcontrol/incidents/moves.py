@@ -17,14 +17,16 @@ from sqlalchemy.orm import Session
 from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import Conflict, InvalidInput
+from riskcontrol.core.i18n import listing, phrase
 from riskcontrol.core.security import Principal
+from riskcontrol.core.shapes import Label
 from riskcontrol.incidents.board import append, last_event, record, tell_board
 from riskcontrol.incidents.config import IncidentConfig, machine_of
 from riskcontrol.incidents.models import Incident
 from riskcontrol.incidents.paging import PAGES_ON_DUTY, page_on_duty
 from riskcontrol.incidents.playbook_rules import Level
 from riskcontrol.incidents.reading import get, require_command
-from riskcontrol.incidents.rules import IllegalTrigger
+from riskcontrol.incidents.rules import CrisisSop, IllegalTrigger
 from riskcontrol.incidents.schemas import TransitionIn
 from riskcontrol.incidents.tasks import cancel_open_tasks, open_tasks, retime_open_tasks
 
@@ -62,15 +64,21 @@ class IllegalNow(Conflict):
 
     code = "illegal_transition"
 
-    def __init__(self, exc: IllegalTrigger) -> None:
-        super().__init__(
-            f"{exc.trigger!r} cannot fire from {exc.state!r}; legal now: {', '.join(exc.legal) or 'none'}", field="trigger"
-        )
+    def __init__(self, exc: IllegalTrigger, sop: CrisisSop) -> None:
+        legal = listing(trigger_named(sop, t) for t in exc.legal) if exc.legal else phrase("refusal.nothing")
+        trigger, state = trigger_named(sop, exc.trigger), sop.state(exc.state).label
+        super().__init__(phrase("refusal.incident.illegal_trigger", trigger=trigger, state=state, legal=legal), field="trigger")
         self.legal = exc.legal
         self.state = exc.state
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "state": self.state, "legal": list(self.legal)}
+    def as_dict(self, lang: str) -> dict[str, Any]:
+        return {**super().as_dict(lang), "state": self.state, "legal": list(self.legal)}
+
+
+def trigger_named(sop: CrisisSop, trigger: str) -> Label | str:
+    """A trigger by its name in words (the SOP's label), or its code when the SOP has no such trigger."""
+    spec = sop.trigger(trigger)
+    return spec.label if spec is not None else trigger
 
 
 # --- what a trigger does besides moving the state -------------------------------------------------
@@ -117,9 +125,9 @@ def _change_level(firing: Firing) -> Changes:
     """A new level: the open tasks re-timed and the level's own tasks opened; graver into Ⅰ–Ⅲ pages the on-duty team."""
     incident, level = firing.incident, firing.data.level
     if level is None:
-        raise InvalidInput("give the new level (I–IV)", field="level")
+        raise InvalidInput(phrase("refusal.incident.level_missing"), field="level")
     if int(level) == incident.level:
-        raise InvalidInput(f"the incident is already at level {Level(incident.level).numeral}", field="level")
+        raise InvalidInput(phrase("refusal.incident.level_same", level=Level(incident.level).numeral), field="level")
     before, after = incident.level, int(level)
 
     def moved() -> None:
@@ -137,12 +145,12 @@ def _merge(firing: Firing) -> Changes:
     """Into another open incident in the caller's scope: this one closes pointing at it, whose timeline says so."""
     db, incident, into = firing.db, firing.incident, firing.data.into_incident_id
     if into is None:
-        raise InvalidInput("name the incident to merge into", field="into_incident_id")
+        raise InvalidInput(phrase("refusal.incident.merge_into_missing"), field="into_incident_id")
     if into == incident.id:
-        raise InvalidInput("an incident cannot be merged into itself", field="into_incident_id")
+        raise InvalidInput(phrase("refusal.incident.merge_itself"), field="into_incident_id")
     target = get(db, firing.principal, into, lock=True)
     if not target.is_open:
-        raise InvalidInput(f"incident {target.id} is not open", field="into_incident_id")
+        raise InvalidInput(phrase("refusal.incident.merge_closed", id=target.id), field="into_incident_id")
 
     def closing() -> None:
         incident.merged_into_id = target.id
@@ -172,14 +180,14 @@ def transition(
     try:
         move = machine.fire(incident.state, trigger)
     except IllegalTrigger as exc:
-        raise IllegalNow(exc) from exc
+        raise IllegalNow(exc, machine.sop) from exc
     spec = machine.sop.trigger(trigger)
     assert spec is not None  # fire() succeeded
     reason = (data.reason or "").strip()
     if spec.confirm and not data.confirm:
-        raise InvalidInput(f"{trigger!r} cannot be taken back; send confirm: true to fire it", field="confirm")
+        raise InvalidInput(phrase("refusal.incident.confirm", trigger=spec.label), field="confirm")
     if spec.needs_reason and not reason:
-        raise InvalidInput(f"{trigger!r} needs a written reason", field="reason")
+        raise InvalidInput(phrase("refusal.incident.reason_needed", trigger=spec.label), field="reason")
     effect = EFFECTS.get(trigger)
     changes = effect(Firing(db, clock, cfg, principal, incident, data, reason)) if effect is not None else Changes()
     now = clock.now()

@@ -12,6 +12,7 @@ from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.errors import Forbidden, InvalidInput
+from riskcontrol.core.i18n import listing, phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation.models import Escalation
 from riskcontrol.grid.models import OrgUnit
@@ -39,10 +40,11 @@ def open_incident(db: Session, clock: Clock, cfg: IncidentConfig, principal: Pri
     """Open an incident by hand (a hotline call) or from an escalation, opinion report or hazard:
     checks everything first, then writes the row and what comes with it (see `create`)."""
     if not principal.has_role(*OPENS):
-        raise Forbidden("opening an incident needs a staff role (response team, student affairs, counsellor, officer)")
+        raise Forbidden(phrase("refusal.incident.open_forbidden"))
     unit = db.get(OrgUnit, data.unit_id)
     if unit is None or not principal.covers(unit.path):
-        raise missing_or_private(db, OrgUnit, data.unit_id, what="unit", field="unit_id")
+        refusal = phrase("refusal.grid.no_unit", id=data.unit_id)
+        raise missing_or_private(db, OrgUnit, data.unit_id, message=refusal, field="unit_id")
     _check_source(db, principal, data)
     commander = eligible_holder(db, data.commander_id or principal.user_id, unit.path, field="commander_id")
     students = check_people(db, principal, data.people, "people.{i}.")
@@ -52,11 +54,13 @@ def open_incident(db: Session, clock: Clock, cfg: IncidentConfig, principal: Pri
 
 def _check_source(db: Session, principal: Principal, data: IncidentIn) -> None:
     if data.source not in SOURCES:
-        raise InvalidInput(f"source must be one of {', '.join(SOURCES)}", field="source")
+        sources = listing((phrase(f"refusal.incident.source.{source}") for source in SOURCES), style="or")
+        raise InvalidInput(phrase("refusal.incident.source_unknown", choices=sources), field="source")
     if data.source == "hotline":
         return
     if data.source_id is None or not data.source_id.isdigit():
-        raise InvalidInput(f"an incident from a {data.source} names its id", field="source_id")
+        refusal = phrase("refusal.incident.source_id_missing", source=phrase(f"refusal.incident.source.{data.source}"))
+        raise InvalidInput(refusal, field="source_id")
     models: dict[str, type[Escalation | OpinionReport | Observation | Hazard]] = {
         "escalation": Escalation,
         "opinion": OpinionReport,
@@ -67,7 +71,8 @@ def _check_source(db: Session, principal: Principal, data: IncidentIn) -> None:
     unit_id = db.execute(select(model.unit_id).where(model.id == int(data.source_id))).scalar_one_or_none()
     unit = db.get(OrgUnit, unit_id) if unit_id is not None else None
     if unit is None or not principal.covers(unit.path):
-        raise InvalidInput(f"no {data.source} with id {data.source_id} in your scope", field="source_id")
+        source = phrase(f"refusal.incident.source.{data.source}")
+        raise InvalidInput(phrase("refusal.incident.source_not_found", source=source, id=data.source_id), field="source_id")
 
 
 def create(
@@ -86,13 +91,14 @@ def create(
     library = cfg.library()
     playbook = library.get(data.type)
     if playbook is None:
-        raise InvalidInput(f"no playbook for incident type {data.type!r}; known: {', '.join(library.types())}", field="type")
+        known = listing((library.playbooks[code].label for code in library.types()), style="or")
+        raise InvalidInput(phrase("refusal.incident.type_unknown", type=data.type, known=known), field="type")
     now = clock.now()
     started = data.started_at or now
     if started > now + timedelta(minutes=1):
-        raise InvalidInput("an incident cannot start in the future", field="started_at")
+        raise InvalidInput(phrase("refusal.incident.start_future"), field="started_at")
     if data.drill_scale != 1.0 and not data.drill:
-        raise InvalidInput("a scaled clock is for drills only", field="drill_scale")
+        raise InvalidInput(phrase("refusal.incident.scale_not_drill"), field="drill_scale")
     actor_id, actor_name = actor
     sop = cfg.sop()
     incident = Incident(

@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from riskcontrol.core import i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.events import EventHandler
 from riskcontrol.incidents.board import append, record
@@ -57,12 +58,6 @@ def tell(
     return told
 
 
-def _prefix(incident: Incident) -> tuple[str, str]:
-    level = Level(incident.level)
-    drill = ("【演练】", "[DRILL] ") if incident.drill else ("", "")
-    return f"{drill[0]}【{level.numeral}级】", f"{drill[1]}[Level {level.numeral}] "
-
-
 def duty_team(db: Session, clock: Clock, incident: Incident) -> tuple[list[User], bool]:
     """Who is on duty now, or, with nobody rostered, the response team nearest the incident's unit;
     and whether it was the roster."""
@@ -75,23 +70,20 @@ def message(
     incident: Incident,
     kind: str,
     *,
-    title: tuple[str, str],
-    body: tuple[str, str],
-    sms: str,
+    title: i18n.Phrase,
+    body: i18n.Phrase,
+    sms: i18n.Phrase,
     **data: Any,
 ) -> notify.Message:
     """A message about the incident: its level (and 演练 for a drill) in front, red for Ⅰ/Ⅱ, and the link
     to its page at the end (a text read at 02:00 leads straight to the tasks)."""
-    zh, en = _prefix(incident)
-    link = cfg.link(incident)
-    return notify.Message(
-        kind=kind,
+    link, level = cfg.link(incident), Level(incident.level).numeral
+    return notify.Message.worded(
+        kind,
         level="red" if incident.level <= 2 else "orange",
-        title_zh=zh + title[0],
-        title_en=en + title[1],
-        body_zh=f"{body[0]}\n{link}",
-        body_en=f"{body[1]}\n{link}",
-        sms_zh=f"{zh}{sms} {link}",
+        title=notify.as_drill(i18n.phrase("notice.incident.title", level=level, text=title), incident.drill),
+        body=i18n.phrase("notice.incident.body", text=body, link=link),
+        sms=notify.as_drill(i18n.phrase("notice.incident.sms", level=level, text=sms, link=link), incident.drill),
         data={"incident_id": incident.id, "url": link, **data},
     )
 
@@ -99,17 +91,15 @@ def message(
 def page_on_duty(db: Session, clock: Clock, cfg: IncidentConfig, incident: Incident) -> None:
     """Page the on-duty team at once; with nobody rostered, the school's response team is paged."""
     users, rostered = duty_team(db, clock, incident)
-    playbook, where, title = playbook_of(incident), incident.location, wall_title(db, incident)
+    where = incident.location or i18n.phrase("notice.incident.no_location")
+    about = {"type": playbook_of(incident).label, "title": wall_title(db, incident)}
     page = message(
         cfg,
         incident,
         "incident.page",
-        title=(f"{playbook.label.zh}：{title}", f"{playbook.label.en}: {title}"),
-        body=(
-            f"地点：{where or '未填'}。请立即查看应急指挥看板。",
-            f"Location: {where or 'not given'}. Open the incident board now.",
-        ),
-        sms=f"{playbook.label.zh}：{title}，地点{where or '未填'}。请立即查看应急看板。",
+        title=i18n.phrase("notice.incident.page.title", **about),
+        body=i18n.phrase("notice.incident.page.body", where=where),
+        sms=i18n.phrase("notice.incident.page.sms", **about, where=where),
     )
     told = tell(db, clock, cfg, incident, users, page)
     append(db, clock, incident, "paged", None, users=told, on_duty=rostered, channels=_channels(incident))

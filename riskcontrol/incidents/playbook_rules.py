@@ -249,7 +249,8 @@ class Revision(Frozen):
     version: int = Field(ge=2)
     adopted: date
     why: str = Field(min_length=1)
-    changes: tuple[str, ...] = Field(min_length=1)
+    # Each change in both languages as the system words it on adopting ({zh: …, en: …}), or a line written by hand.
+    changes: tuple[Label | str, ...] = Field(min_length=1)
     # Where the revision came from, e.g. "incident 12, improvement action 3".
     source: str = ""
 

@@ -16,12 +16,15 @@ import yaml
 
 from riskcontrol.core.datafiles import DataFileError, Loc, error_at, validate_all
 from riskcontrol.core.durations import format_duration
+from riskcontrol.core.i18n import Phrase, phrase, word
 from riskcontrol.core.shapes import Label
 from riskcontrol.grid.rules import PARENT_KINDS, UnitKind
+from riskcontrol.incidents.playbook_diff import Names
 from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level, Playbook, Revision, WarningSource, never_chosen, sop_problems
 from riskcontrol.incidents.rules import CrisisSop
 from riskcontrol.incidents.sop import load_crisis_sop
 from riskcontrol.observations.catalog import load_checklist
+from riskcontrol.observations.opinion_service import load_policy as load_opinion_policy
 from riskcontrol.people.rules import ROLE_UNIT_KINDS, Role
 
 PLAYBOOK_GLOB: Final = "*.yaml"
@@ -88,6 +91,16 @@ def _load(directory: Path, stamps: tuple[tuple[str, int], ...], sop: CrisisSop, 
     if errors:
         raise errors[0]
     return PlaybookLibrary(MappingProxyType(playbooks))
+
+
+def diff_names(sop_dir: Path) -> Names:
+    """The labels a playbook's changes are worded with: the crisis SOP's states and streams, the checklist's
+    items and categories, and the opinion grades a trigger may name."""
+    checklist = load_checklist(sop_dir)
+    items = {(WarningSource.CHECKLIST, i.code): Label(zh=i.zh, en=i.en) for i in checklist.items}
+    items |= {(WarningSource.OPINION, g.code): Label(zh=g.label.zh, en=g.label.en) for g in load_opinion_policy(sop_dir).grades}
+    categories = {c.code: Label(zh=c.zh, en=c.en) for c in checklist.categories}
+    return Names(load_crisis_sop(sop_dir), items, categories)
 
 
 def check_playbooks(playbook_dir: Path, sop_dir: Path) -> list[DataFileError]:
@@ -177,19 +190,19 @@ def _revisions_node(root: yaml.Node | None) -> yaml.Node | None:
     return next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "revisions"), None)
 
 
-def revisions_last_problem(text: str) -> str | None:
+def revisions_last_problem(text: str) -> Phrase | None:
     """Why a revision record cannot be appended to `text`: `revisions`, when present, must be the last key
     and a block list (`- version: …` lines)."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(root, yaml.MappingNode):
-        return "the playbook is not a mapping"
+        return phrase("refusal.revision.not_mapping")
     node = _revisions_node(root)
     if node is None:
         return None
     if root.value[-1][1] is not node:
-        return "`revisions` must be the last key of the file (the record of each new version is appended to it)"
+        return phrase("refusal.revision.revisions_last")
     if not isinstance(node, yaml.SequenceNode) or node.flow_style or not node.value:
-        return "write `revisions` as a list of `- version: …` entries, or leave the key out"
+        return phrase("refusal.revision.revisions_list")
     return None
 
 
@@ -198,7 +211,7 @@ def with_revision(text: str, revision: Revision) -> str:
     the rest of the file, comments included, stays as written."""
     problem = revisions_last_problem(text)
     if problem is not None:
-        raise ValueError(problem)
+        raise ValueError(word("en", problem))
     entry = yaml.safe_dump([revision.model_dump(mode="json")], allow_unicode=True, sort_keys=False, width=1000)
     item = "".join(f"  {line}\n" for line in entry.splitlines())
     body = text if text.endswith("\n") else text + "\n"
@@ -341,5 +354,5 @@ def outline(playbook: Playbook, sop: CrisisSop, *, lang: str = "zh") -> list[str
         for revision in playbook.revisions:
             source = f" ({revision.source})" if revision.source else ""
             lines.append(f"  v{revision.version} {revision.adopted.isoformat()}: {revision.why}{source}")
-            lines += [f"      {change}" for change in revision.changes]
+            lines += [f"      {change if isinstance(change, str) else name(change)}" for change in revision.changes]
     return lines

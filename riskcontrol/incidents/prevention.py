@@ -17,17 +17,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Final, NamedTuple
 
-from sqlalchemy import and_, case, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit, deadlines
+from riskcontrol.core import audit, deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import insert_new, missing_or_private
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import Events
 from riskcontrol.core.http import AppContext
-from riskcontrol.core.security import Principal
+from riskcontrol.core.i18n import phrase
+from riskcontrol.core.security import Principal, roles_named
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import path_ids
@@ -182,32 +183,30 @@ def _recipients(db: Session, rows: Sequence[MeasureRound]) -> _Lapses:
 
 
 def _overdue_message(
-    rows: Sequence[MeasureRound], labels: dict[MeasureKey, PreventionMeasure], names: dict[int, OrgUnit], cfg: PreventionConfig
+    rows: Sequence[MeasureRound],
+    labels: dict[MeasureKey, PreventionMeasure],
+    names: dict[int, OrgUnit],
+    cfg: PreventionConfig,
+    now: datetime,
 ) -> notify.Message:
-    def line(row: MeasureRound, lang: str) -> str:
-        measure = labels.get((row.playbook_type, row.measure_code))
-        unit = names.get(row.unit_id)
-        due = row.due_at.astimezone(cfg.calendar.tz).strftime("%m-%d %H:%M")
-        if lang == "zh":
-            label = measure.label.zh if measure else row.measure_code
-            return f"{unit.name_zh if unit else row.unit_id} · {label}（应于 {due} 前）"
-        label = measure.label.en if measure else row.measure_code
-        return f"{unit.name_en if unit else row.unit_id} · {label} (due {due})"
+    def line(row: MeasureRound) -> i18n.Phrase:
+        measure, unit = labels.get((row.playbook_type, row.measure_code)), names.get(row.unit_id)
+        return i18n.phrase(
+            "notice.prevention.overdue.line",
+            unit=i18n.Both(unit.name_zh, unit.name_en) if unit else str(row.unit_id),
+            measure=measure.label if measure else row.measure_code,
+            due=i18n.moment(row.due_at, cfg.calendar.tz, now),
+        )
 
-    shown, n = rows[:MESSAGE_LINES], len(rows)
-    more_zh = f"\n……共 {n} 项" if n > MESSAGE_LINES else ""
-    more_en = f"\n… {n} in all" if n > MESSAGE_LINES else ""
-    return notify.Message(
-        kind="prevention.overdue",
+    n = len(rows)
+    more = i18n.phrase("notice.more_items", count=n) if n > MESSAGE_LINES else ""
+    lines = i18n.listing((line(row) for row in rows[:MESSAGE_LINES]), style="lines")
+    return notify.Message.worded(
+        "prevention.overdue",
         level="blue",
-        title_zh=f"【预防】{n}项预防工作逾期未完成",
-        title_en=f"[Prevention] {n} prevention round{'s' if n > 1 else ''} overdue",
-        body_zh="以下预防工作已过期限仍未完成，请尽快完成或督促完成，并在“预防工作”页面标记：\n"
-        + "\n".join(line(row, "zh") for row in shown)
-        + more_zh,
-        body_en="These prevention rounds are past due and not signed off; please do them or see that they are "
-        "done, and mark them on the prevention page:\n" + "\n".join(line(row, "en") for row in shown) + more_en,
-        sms_zh=f"【预防】{n}项预防工作逾期未完成，请登录系统查看。",
+        title=i18n.phrase("notice.prevention.overdue.title", count=n),
+        body=i18n.phrase("notice.prevention.overdue.body", lines=lines, more=more),
+        sms=i18n.phrase("notice.prevention.overdue.sms", count=n),
         data={"rounds": [row.id for row in rows], "unit_ids": sorted({row.unit_id for row in rows})},
     )
 
@@ -236,7 +235,7 @@ def sweep_overdue(db: Session, clock: Clock, cfg: PreventionConfig, *, key: str)
             cfg.events,
             user=lapses.users[user_id],
             channels=CHANNELS,
-            message=_overdue_message(theirs, labels, units, cfg),
+            message=_overdue_message(theirs, labels, units, cfg, now),
             subject_type=SUBJECT,
             subject_id=key,
         )
@@ -291,13 +290,14 @@ def complete_round(
     )
     found = db.execute(stmt).first()
     if found is None:
-        raise missing_or_private(db, MeasureRound, round_id, what="prevention round", field="round_id")
+        refusal = phrase("refusal.prevention.not_found", id=round_id)
+        raise missing_or_private(db, MeasureRound, round_id, message=refusal, field="round_id")
     row, unit_kind = found
     if not may_complete(principal, row, unit_kind):
-        roles = ", ".join(sorted(rules.completers(row.owner_role, unit_kind)))
-        raise Forbidden(f"signing off this round needs one of the roles {roles} at or above its unit", field="round_id")
+        roles = roles_named(rules.completers(row.owner_role, unit_kind))
+        raise Forbidden(phrase("refusal.prevention.role", roles=roles), field="round_id")
     if row.done_at is not None:
-        raise Conflict(f"this round was already signed off at {row.done_at.isoformat()}", field="round_id")
+        raise Conflict(phrase("refusal.prevention.done_already"), field="round_id")
     measure = measures(library).get((row.playbook_type, row.measure_code))
     problem = rules.completion_problem(
         evidence_required=measure is not None and measure.evidence is not None,
@@ -361,6 +361,25 @@ def round_view(db: Session, clock: Clock, principal: Principal, row: MeasureRoun
     return _view(principal, row, unit, done_by.name if done_by else None, clock.now())
 
 
+def _current(calendar: Calendar, now: datetime) -> list[str]:
+    """The codes of the periods running `now`."""
+    return sorted(set(calendar.current_codes(now).values()))
+
+
+def _overdue(now: datetime) -> ColumnElement[bool]:
+    """SQL condition: the round is not done and its due time has passed."""
+    return and_(MeasureRound.done_at.is_(None), MeasureRound.due_at <= now)
+
+
+def count_overdue(calendar: Calendar, principal: Principal, now: datetime) -> Select[int]:
+    """How many rounds of the current periods in the caller's scope are overdue, as a query."""
+    return (
+        select(func.count())
+        .select_from(MeasureRound)
+        .where(scope_clause(principal, MeasureRound.unit_path), MeasureRound.period.in_(_current(calendar, now)), _overdue(now))
+    )
+
+
 def list_rounds(
     db: Session,
     clock: Clock,
@@ -386,12 +405,12 @@ def list_rounds(
     if unit_id is not None:
         unit = grid_service.get_unit(db, principal, unit_id)
         stmt = stmt.where(MeasureRound.unit_id == unit.id if own_only else MeasureRound.unit_path.like(unit.path + "%"))
-    codes = [period] if period is not None else sorted(set(calendar.current_codes(now).values()))
+    codes = [period] if period is not None else _current(calendar, now)
     stmt = stmt.where(MeasureRound.period.in_(codes))
     if status == Bucket.DONE:
         stmt = stmt.where(MeasureRound.done_at.is_not(None))
     elif status == Bucket.OVERDUE:
-        stmt = stmt.where(MeasureRound.done_at.is_(None), MeasureRound.due_at <= now)
+        stmt = stmt.where(_overdue(now))
     elif status == Bucket.DUE:
         stmt = stmt.where(MeasureRound.done_at.is_(None), MeasureRound.due_at > now)
     waiting = MeasureRound.done_at.is_(None)

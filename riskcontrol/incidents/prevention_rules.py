@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Final, NamedTuple, Protocol
 
 from riskcontrol.core import periods
+from riskcontrol.core.i18n import Phrase, phrase
 from riskcontrol.core.periods import TERMS, Every
 from riskcontrol.core.periods import Terms as Terms  # a school's term days are set here too
 from riskcontrol.incidents.playbook_rules import Recurrence
@@ -101,21 +102,21 @@ def completers(owner_role: str, unit_kind: str) -> frozenset[str]:
 
 def completion_problem(
     *, evidence_required: bool, evidence: str | None, covered: int | None, population: int | None
-) -> tuple[str, str] | None:
+) -> tuple[str, Phrase] | None:
     """Why a completion cannot be recorded, as (field, reason), or None when it can."""
     text = (evidence or "").strip()
     if evidence_required and not text:
-        return "evidence", "this measure is signed off with its evidence; describe or link it"
+        return "evidence", phrase("refusal.prevention.evidence")
     if len(text) > MAX_EVIDENCE:
-        return "evidence", f"at most {MAX_EVIDENCE} characters"
+        return "evidence", phrase("refusal.prevention.evidence_long", max=MAX_EVIDENCE)
     if (covered is None) != (population is None):
         missing = "population" if population is None else "covered"
-        return missing, "give both how many took part and how many should have"
+        return missing, phrase("refusal.prevention.counts_together")
     if covered is not None and population is not None:
         if not 1 <= population <= MAX_PEOPLE:
-            return "population", f"between 1 and {MAX_PEOPLE}"
+            return "population", phrase("refusal.prevention.population", max=MAX_PEOPLE)
         if not 0 <= covered <= population:
-            return "covered", f"between 0 and the population ({population})"
+            return "covered", phrase("refusal.prevention.covered", population=population)
     return None
 
 

@@ -5,20 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.errors import Forbidden
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.service import scope_clause
 from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentPerson, IncidentRole, IncidentTask
 from riskcontrol.people import disclosure
 from riskcontrol.people.disclosure_rules import Shown
 from riskcontrol.people.models import User
-from riskcontrol.people.rules import Role
+from riskcontrol.people.rules import STAFF_ROLES, Role
 
 # What a task is: waiting to be done, done, or cancelled with its incident.
 OPEN, DONE, CANCELLED = "open", "done", "cancelled"
@@ -40,7 +41,8 @@ def get(db: Session, principal: Principal, incident_id: int, *, lock: bool = Fal
         stmt = stmt.with_for_update()
     incident = db.execute(stmt).scalar_one_or_none()
     if incident is None:
-        raise missing_or_private(db, Incident, incident_id, what="incident", field="incident_id")
+        refusal = phrase("refusal.incident.not_found", id=incident_id)
+        raise missing_or_private(db, Incident, incident_id, message=refusal, field="incident_id")
     return incident
 
 
@@ -50,6 +52,25 @@ def list_incidents(db: Session, principal: Principal, *, open_only: bool = True,
     if open_only:
         stmt = stmt.where(Incident.is_open.is_(True))
     return list(db.execute(stmt.order_by(Incident.level, Incident.started_at.desc()).limit(limit)).scalars())
+
+
+def count_open(principal: Principal) -> Select[int]:
+    """How many open incidents the board shows the caller, as a query: those where they hold a staff role (a
+    student's grid role puts no crisis on their screen, as `board.board` has it)."""
+    staff = principal.narrowed_to(*STAFF_ROLES)
+    return select(func.count()).select_from(Incident).where(scope_clause(staff, Incident.unit_path), Incident.is_open.is_(True))
+
+
+def from_source(db: Session, principal: Principal, source: str, source_id: str) -> list[Incident]:
+    """The incidents in the caller's scope that a record (`source`, `source_id`: an escalation, say) opened, or
+    that heard of it while already open (a warning about a student already in an open incident), oldest first."""
+    opened = in_scope(principal).where(Incident.source == source, Incident.source_id == source_id)
+    found = {incident.id: incident for incident in db.execute(opened).scalars()}
+    heard = in_scope(principal).add_columns(IncidentEvent.data).join(IncidentEvent, IncidentEvent.incident_id == Incident.id)
+    for incident, data in db.execute(heard.where(IncidentEvent.kind == "warning")):
+        if data.get("source") == source and str(data.get("source_id")) == source_id:
+            found.setdefault(incident.id, incident)
+    return [found[key] for key in sorted(found)]
 
 
 def holders(db: Session, incident_id: int) -> dict[str, int]:
@@ -103,7 +124,7 @@ def may_command(db: Session, principal: Principal, incident: Incident) -> bool:
 def require_command(db: Session, principal: Principal, incident: Incident) -> None:
     """Refuse (403) a caller who may not run the incident."""
     if not may_command(db, principal, incident):
-        raise Forbidden("only the response team, student affairs or the incident's command roles may do this")
+        raise Forbidden(phrase("refusal.incident.command_only"))
 
 
 def involved(db: Session, incident: Incident) -> tuple[list[IncidentPerson], list[disclosure.Person]]:

@@ -16,12 +16,13 @@ from typing import Any, Final
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit, deadlines
+from riskcontrol.core import audit, deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from riskcontrol.core.events import Events
-from riskcontrol.core.security import Principal
+from riskcontrol.core.i18n import Phrase, phrase
+from riskcontrol.core.security import Principal, roles_named
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.incidents import roster_rules as rules
@@ -45,6 +46,7 @@ ROSTERABLE: Final[dict[Position, frozenset[str]]] = {
 # How long after a shift the outgoing person may still write the handover, and how far apart
 # two shifts may be and still hand over from one to the other.
 HANDOVER_GRACE: Final = timedelta(hours=2)
+CHANGING: Final = phrase("refusal.roster.changing")
 GAP_LINES: Final = 20
 # When the daily gap check runs, school time (a school default, like every time limit).
 CHECK_AT: Final = time(9, 0)
@@ -99,14 +101,14 @@ def _audit(db: Session, clock: Clock, by: Principal, action: str, shift: DutyShi
     )
 
 
-def _require(principal: Principal, roles: frozenset[str], doing: str) -> None:
+def _require(principal: Principal, roles: frozenset[str], doing: Phrase) -> None:
     if not principal.has_role(*roles):
-        raise Forbidden(f"{doing} needs one of the roles: {', '.join(sorted(roles))}")
+        raise Forbidden(phrase("refusal.roster.role", doing=doing, roles=roles_named(roles)))
 
 
 def require_reader(principal: Principal) -> None:
     """Refuse unless the caller may see the roster."""
-    _require(principal, READS, "reading the duty roster")
+    _require(principal, READS, phrase("refusal.roster.reading"))
 
 
 def _shifts_between(db: Session, starts_at: datetime, ends_at: datetime) -> list[tuple[DutyShift, User]]:
@@ -129,17 +131,18 @@ def _rosterable(db: Session, user_id: int, position: Position) -> User:
     """The active user to roster, locked so that two requests cannot give them overlapping shifts."""
     user = db.get(User, user_id, with_for_update=True)
     if user is None or not user.active:
-        raise InvalidInput(f"no active user with id {user_id}", field="user_id")
+        raise InvalidInput(phrase("refusal.people.no_active_user", id=user_id), field="user_id")
     roles = ROSTERABLE[position]
     held = select(RoleAssignment.id).where(RoleAssignment.user_id == user.id, RoleAssignment.role.in_(roles))
     if db.execute(held.limit(1)).first() is None:
-        raise InvalidInput(f"a {position} must hold one of the roles: {', '.join(sorted(roles))}", field="user_id")
+        refusal = phrase("refusal.roster.position_role", position=phrase(f"roster.position.{position}"), roles=roles_named(roles))
+        raise InvalidInput(refusal, field="user_id")
     return user
 
 
-def add_shift(db: Session, clock: Clock, principal: Principal, data: ShiftIn) -> tuple[DutyShift, User]:
-    """Put someone on the roster for one shift; their own shifts may not overlap."""
-    _require(principal, MANAGES, "changing the duty roster")
+def add_shift(db: Session, clock: Clock, principal: Principal, data: ShiftIn, *, tz: tzinfo) -> tuple[DutyShift, User]:
+    """Put someone on the roster for one shift; their own shifts may not overlap (a clash is told on the school's clock)."""
+    _require(principal, MANAGES, CHANGING)
     if (problem := rules.shift_problem(data.starts_at, data.ends_at, clock.now())) is not None:
         raise InvalidInput(problem[1], field=problem[0])
     user = _rosterable(db, data.user_id, data.position)
@@ -148,7 +151,8 @@ def add_shift(db: Session, clock: Clock, principal: Principal, data: ShiftIn) ->
     )
     spans = [(starts_at, ends_at) for starts_at, ends_at in db.execute(theirs)]
     if (clash := rules.first_overlap((data.starts_at, data.ends_at), spans)) is not None:
-        raise Conflict(f"{user.name} is already on duty from {clash[0].isoformat()} to {clash[1].isoformat()}", field="starts_at")
+        start, end = (i18n.moment(at, tz, clock.now()) for at in clash)
+        raise Conflict(phrase("refusal.roster.overlap", name=user.name, start=start, end=end), field="starts_at")
     shift = DutyShift(
         user_id=user.id,
         position=data.position.value,
@@ -168,17 +172,17 @@ def _get(db: Session, shift_id: int) -> tuple[DutyShift, User]:
     shift = db.get(DutyShift, shift_id, with_for_update=True)
     user = db.get(User, shift.user_id) if shift is not None else None
     if shift is None or user is None:
-        raise NotFound(f"no shift with id {shift_id}", field="shift_id")
+        raise NotFound(phrase("refusal.roster.no_shift", id=shift_id), field="shift_id")
     return shift, user
 
 
 def remove_shift(db: Session, clock: Clock, principal: Principal, shift_id: int) -> tuple[str, DutyShift]:
     """Delete a shift that has not started; end one under way now (who was on duty stays on record)."""
-    _require(principal, MANAGES, "changing the duty roster")
+    _require(principal, MANAGES, CHANGING)
     shift, _user = _get(db, shift_id)
     now = clock.now()
     if shift.ends_at <= now:
-        raise Conflict("the shift is over; past shifts stay on the record", field="shift_id")
+        raise Conflict(phrase("refusal.roster.shift_over"), field="shift_id")
     outcome = "deleted" if shift.starts_at >= now else "ended"
     _audit(db, clock, principal, "roster.shift.remove", shift, outcome=outcome, starts_at=shift.starts_at, ends_at=shift.ends_at)
     if outcome == "deleted":
@@ -220,15 +224,15 @@ def handover(db: Session, clock: Clock, principal: Principal, shift_id: int, not
     """The outgoing person writes what the next shift must know; it is shown to the next on duty."""
     shift, user = _get(db, shift_id)
     if shift.user_id != principal.user_id:
-        raise Forbidden("only the person on this shift writes its handover", field="shift_id")
+        raise Forbidden(phrase("refusal.roster.handover_own"), field="shift_id")
     now = clock.now()
     if now < shift.starts_at:
-        raise Conflict("the shift has not started yet", field="shift_id")
+        raise Conflict(phrase("refusal.roster.not_started"), field="shift_id")
     if now > shift.ends_at + HANDOVER_GRACE:
-        raise Conflict("the handover is written within 2 hours of the end of the shift", field="shift_id")
+        raise Conflict(phrase("refusal.roster.handover_late", hours=HANDOVER_GRACE // timedelta(hours=1)), field="shift_id")
     text = note.strip()
     if not text:
-        raise InvalidInput("a handover note cannot be empty", field="note")
+        raise InvalidInput(phrase("refusal.roster.handover_empty"), field="note")
     replaced = bool(shift.handover_note)
     shift.handover_note = text
     _audit(db, clock, principal, "roster.handover", shift, chars=len(text), replaced=replaced)
@@ -290,33 +294,31 @@ def _student_affairs(db: Session) -> list[User]:
     return list(db.execute(stmt).scalars())
 
 
-POSITION_ZH: Final = {Position.LEAD: "主班", Position.DEPUTY: "副班"}
-SEVERITY_ZH: Final = {"high": "高", "medium": "中"}
+def gap_message(cfg: RosterConfig, found: Sequence[Gap], day: str, now: datetime) -> notify.Message:
+    """The warning: every gap of the coming week on the school's clock, the lead's marked as high."""
 
+    def when(moment: datetime) -> i18n.Moment:
+        return i18n.moment(moment, cfg.tz, now)
 
-def gap_message(cfg: RosterConfig, found: Sequence[Gap], day: str) -> notify.Message:
-    """The warning: every gap of the coming week in local time, the lead's marked as high."""
+    def line(gap: Gap) -> i18n.Phrase:
+        return i18n.phrase(
+            "notice.roster.gaps.line",
+            starts=when(gap.starts_at),
+            ends=when(gap.ends_at),
+            position=i18n.phrase(f"roster.position.{gap.position.value}"),
+            severity=i18n.phrase(f"roster.severity.{gap.severity}"),
+        )
 
-    def local(moment: datetime) -> str:
-        return moment.astimezone(cfg.tz).strftime("%m-%d %H:%M")
-
+    count, days = len(found), cfg.horizon.days
     leads = sum(1 for gap in found if gap.position == Position.LEAD)
-    shown = found[:GAP_LINES]
-    more_zh = f"\n……共 {len(found)} 处" if len(found) > GAP_LINES else ""
-    more_en = f"\n… {len(found)} in all" if len(found) > GAP_LINES else ""
-    lines_zh = "\n".join(
-        f"{local(g.starts_at)}–{local(g.ends_at)} 无{POSITION_ZH[g.position]}（{SEVERITY_ZH[g.severity]}）" for g in shown
-    )
-    lines_en = "\n".join(f"{local(g.starts_at)}–{local(g.ends_at)} no {g.position} ({g.severity})" for g in shown)
-    days = cfg.horizon.days
-    return notify.Message(
-        kind="roster.gaps",
+    more = i18n.phrase("notice.roster.gaps.more", count=count) if count > GAP_LINES else ""
+    lines = i18n.listing((line(gap) for gap in found[:GAP_LINES]), style="lines")
+    return notify.Message.worded(
+        "roster.gaps",
         level="orange" if leads else "yellow",
-        title_zh=f"【值班表】未来{days}天有{len(found)}处值班空档",
-        title_en=f"[Duty roster] {len(found)} gaps in the coming {days} days",
-        body_zh=f"以下时段无人值班，请尽快排班：\n{lines_zh}{more_zh}",
-        body_en=f"Nobody is rostered in these periods; please fill them:\n{lines_en}{more_en}",
-        sms_zh=f"【值班表】未来{days}天有{len(found)}处空档（主班{leads}处），最早{local(found[0].starts_at)}起，请尽快排班。",
+        title=i18n.phrase("notice.roster.gaps.title", days=days, count=count),
+        body=i18n.phrase("notice.roster.gaps.body", lines=lines, more=more),
+        sms=i18n.phrase("notice.roster.gaps.sms", days=days, count=count, leads=leads, first=when(found[0].starts_at)),
         data={
             "date": day,
             "gaps": [
@@ -359,7 +361,7 @@ def _warn(db: Session, clock: Clock, cfg: RosterConfig, day: str) -> None:
     found = coming_gaps(db, clock, days=cfg.horizon.days)
     if not found:
         return
-    message = gap_message(cfg, found, day)
+    message = gap_message(cfg, found, day, clock.now())
     told = _student_affairs(db)
     for user in told:
         notify.notify(

@@ -114,7 +114,7 @@ def gaps(db: Db, ctx: Ctx, principal: CurrentPrincipal) -> GapsOut:
 @router.post("/shifts", status_code=201, response_model=ShiftOut, responses=error_responses(403, 409))
 def add_shift(body: ShiftIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> ShiftOut:
     """Roster someone as lead or deputy for one shift (student affairs and admins)."""
-    shift, user = roster.add_shift(db, ctx.clock, principal, body)
+    shift, user = roster.add_shift(db, ctx.clock, principal, body, tz=_cfg(ctx).tz)
     reply = shift_out(shift, user)
     db.commit()
     return reply

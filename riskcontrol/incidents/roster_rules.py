@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
+from riskcontrol.core.i18n import Phrase, phrase
+
 Span = tuple[datetime, datetime]
 
 MAX_SHIFT: Final = timedelta(hours=24)
@@ -81,14 +83,14 @@ def coverage_gaps(shifts: Iterable[tuple[Position, Span]], window_start: datetim
     return sorted(found, key=lambda gap: (gap.starts_at, order.index(gap.position)))
 
 
-def shift_problem(starts_at: datetime, ends_at: datetime, now: datetime) -> tuple[str, str] | None:
+def shift_problem(starts_at: datetime, ends_at: datetime, now: datetime) -> tuple[str, Phrase] | None:
     """What is wrong with a new shift's times as (field, reason), or None when they are fine."""
     if ends_at <= starts_at:
-        return "ends_at", "a shift must end after it starts"
+        return "ends_at", phrase("refusal.roster.ends_before_start")
     if ends_at - starts_at > MAX_SHIFT:
-        return "ends_at", "a shift lasts at most 24 hours"
+        return "ends_at", phrase("refusal.roster.too_long", hours=MAX_SHIFT // timedelta(hours=1))
     if ends_at <= now:
-        return "ends_at", "the shift is wholly in the past"
+        return "ends_at", phrase("refusal.roster.past")
     if starts_at > now + MAX_AHEAD:
-        return "starts_at", "a shift starts within a year from now"
+        return "starts_at", phrase("refusal.roster.too_far")
     return None

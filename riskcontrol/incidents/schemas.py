@@ -83,11 +83,16 @@ class TaskOut(BaseModel):
 
 
 class EventOut(BaseModel):
+    """A timeline line: its data (codes and ids, as the reader may read them) and the same line in words,
+    `at_text` (`09:29` today, `12月7日 09:29` another day) and `text`, in the reader's language."""
+
     seq: int
     at: datetime
     kind: str
     actor_id: int | None
     data: dict[str, Any]
+    at_text: str
+    text: str
 
 
 class RoleOut(BaseModel):

@@ -8,11 +8,12 @@ from typing import Final
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import deadlines
+from riskcontrol.core import deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.deadlines import Deadline
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.incidents.board import append, record
 from riskcontrol.incidents.config import IncidentConfig, playbook_of
@@ -107,14 +108,15 @@ def complete_task(
     incident = get(db, principal, incident_id, lock=True)
     task = db.get(IncidentTask, task_id)
     if task is None or task.incident_id != incident.id:
-        raise missing_or_private(db, IncidentTask, task_id, what="task of this incident", field="task_id")
+        raise missing_or_private(db, IncidentTask, task_id, message=phrase("refusal.task.not_found", id=task_id), field="task_id")
     if not may_command(db, principal, incident) and holders(db, incident.id).get(task.owner_role) != principal.user_id:
-        raise Forbidden("only the task's owner or the incident's command may complete it")
+        raise Forbidden(phrase("refusal.task.complete_forbidden"))
+    named = i18n.Both(task.label_zh, task.label_en)
     if task.status != OPEN:
-        raise Conflict(f"task {task.code!r} is already {task.status}", field="task_id")
+        raise Conflict(phrase(f"refusal.task.already_{task.status}", task=named), field="task_id")
     text = (evidence or "").strip()
     if task.needs_evidence and not text:
-        raise InvalidInput(f"task {task.code!r} needs evidence (what was done, a reference or a file name)", field="evidence")
+        raise InvalidInput(phrase("refusal.task.evidence", task=named), field="evidence")
     now = clock.now()
     task.status, task.done_at, task.done_by, task.evidence = DONE, now, principal.user_id, text or None
     deadlines.cancel(db, subject_type="incident_task", subject_id=task.id)
@@ -160,17 +162,18 @@ def on_task_overdue(cfg: IncidentConfig) -> deadlines.Handler:
         if not users:
             # Nobody holds the role (unfilled roles stay with the commander; no commander yet): the on-duty team.
             users, _rostered = duty_team(db, clock, incident)
-        due, title = task.due_at.astimezone(cfg.tz).strftime("%H:%M"), wall_title(db, incident)
+        step_of = {
+            "title": wall_title(db, incident),
+            "task": i18n.Both(task.label_zh, task.label_en),
+            "due": i18n.moment(task.due_at, cfg.tz, clock.now()),
+        }
         overdue = message(
             cfg,
             incident,
             "incident.task_overdue",
-            title=(f"超时未完成：{task.label_zh}", f"Overdue: {task.label_en}"),
-            body=(
-                f"事件「{title}」的步骤「{task.label_zh}」应于 {due} 前完成，现已超时。",
-                f"Step '{task.label_en}' of incident '{title}' was due by {due} and is late.",
-            ),
-            sms=f"事件「{title}」步骤「{task.label_zh}」已超时（应于{due}前完成），请立即处理。",
+            title=i18n.phrase("notice.incident.task_overdue.title", task=step_of["task"]),
+            body=i18n.phrase("notice.incident.task_overdue.body", **step_of),
+            sms=i18n.phrase("notice.incident.task_overdue.sms", **step_of),
             task_id=task.id,
             step=step,
         )

@@ -11,6 +11,7 @@ from starlette.datastructures import FormData
 from riskcontrol.core.db import transaction
 from riskcontrol.core.errors import Forbidden, NotFound
 from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, PathId, socket_principal, until_first_ends
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.live import RESYNC, Fanouts
 from riskcontrol.core.outages import closed_on_outage
 from riskcontrol.notify import service
@@ -34,7 +35,7 @@ def list_inbox(db: Db, principal: CurrentPrincipal, limit: Annotated[int, Query(
 def read_item(notification_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> Response:
     """Mark one of the caller's items read (and so delivered)."""
     if not service.mark_read(db, ctx.clock, user_id=principal.user_id, notification_id=notification_id):
-        raise NotFound(f"no item {notification_id} in your inbox", field="notification_id")
+        raise NotFound(phrase("refusal.inbox.not_found", id=notification_id), field="notification_id")
     db.commit()
     return Response(status_code=204)
 
@@ -47,7 +48,7 @@ async def _signed_form(request: Request, ctx: AppContext, path: str) -> FormData
     params = {k: str(v) for k, v in form.multi_items()}
     token = settings.twilio_auth_token or ""
     if not token or not twilio_signature_ok(token, url, params, request.headers.get("x-twilio-signature")):
-        raise Forbidden("bad or missing X-Twilio-Signature", field="X-Twilio-Signature")
+        raise Forbidden(phrase("refusal.sms.signature"), field="X-Twilio-Signature")
     return form
 
 

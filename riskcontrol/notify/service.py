@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import outbox
+from riskcontrol.core import i18n, outbox
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.events import Events
 from riskcontrol.core.outbox import OutboxAttempt, OutboxMessage
@@ -20,6 +20,8 @@ from riskcontrol.people.models import User
 
 IN_APP, SMS = "in_app", "sms"
 CHANNELS = (IN_APP, SMS)
+# The most a text about a ledger or a meeting may run to (several SMS segments, never a wall of them).
+SMS_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,41 @@ class Message:
     sms_zh: str
     level: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def worded(
+        cls,
+        kind: str,
+        *,
+        title: i18n.Phrase,
+        body: i18n.Phrase,
+        sms: i18n.Phrase | None = None,
+        level: str | None = None,
+        data: dict[str, Any] | None = None,
+        sms_limit: int | None = None,
+    ) -> Message:
+        """A message whose every text comes from the catalogue, worded in both languages (the SMS in Chinese).
+
+        Without its own `sms` phrase the phone gets the title and the body on one line; `sms_limit` cuts
+        a text that may run long (a hazard's measures, say) to that many characters.
+        """
+        zh, en = i18n.DEFAULT_LANGUAGE, "en"
+        sms_zh = i18n.word(zh, sms or i18n.phrase("notice.sms.default", title=title, body=body))[:sms_limit]
+        return cls(
+            kind=kind,
+            title_zh=i18n.word(zh, title),
+            title_en=i18n.word(en, title),
+            body_zh=i18n.word(zh, body),
+            body_en=i18n.word(en, body),
+            sms_zh=sms_zh,
+            level=level,
+            data=dict(data or {}),
+        )
+
+
+def as_drill(text: i18n.Phrase, drill: bool) -> i18n.Phrase:
+    """`text` marked as part of a drill (`【演练】…`) when it is one, so nobody takes it for the real thing."""
+    return i18n.phrase("notice.drill", text=text) if drill else text
 
 
 @dataclass(frozen=True)
@@ -316,6 +353,22 @@ def mark_read(db: Session, clock: Clock, *, user_id: int, notification_id: int) 
     return True
 
 
+def mark_read_about(db: Session, clock: Clock, *, user_id: int, subject_type: str, subject_id: str | int) -> int:
+    """The user opened a subject's page: every item of theirs about it is read now (read receipts); how many."""
+    items = db.execute(
+        select(Notification).where(
+            Notification.user_id == user_id,
+            Notification.subject_type == subject_type,
+            Notification.subject_id == str(subject_id),
+            Notification.read_at.is_(None),
+        )
+    ).scalars()
+    count = 0
+    for item in items:
+        count += mark_read(db, clock, user_id=user_id, notification_id=item.id)
+    return count
+
+
 def inbox(db: Session, *, user_id: int, since: datetime | None = None, limit: int = 50) -> list[Notification]:
     """The user's newest inbox items."""
     stmt = select(Notification).where(Notification.user_id == user_id)
@@ -337,8 +390,37 @@ def user_by_mobile(db: Session, phone_e164: str) -> User | None:
     return None
 
 
+# A channel's message has reached the person: the SMS provider's delivery report, or the in-app publish to their screens.
+REACHED = frozenset({"delivered", "read", "published"})
+
+
+def delivery_state(status: str, provider_status: str | None) -> str:
+    """Where one channel's message stands for a reader: `delivered` (a receipt or the in-app publish says it
+    arrived), `sent` (handed over, no receipt yet), `waiting`, `failed`, or `dropped` (no longer needed)."""
+    if status == outbox.DROPPED:
+        return "dropped"
+    if status == outbox.FAILED or (provider_status is not None and is_failure(provider_status)):
+        return "failed"
+    if provider_status in REACHED:
+        return "delivered"
+    return "sent" if status == outbox.SENT else "waiting"
+
+
+def _reached_at(db: Session, message_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each message first reached its person, from its attempts and receipts (see `REACHED`)."""
+    if not message_ids:
+        return {}
+    rows = db.execute(
+        select(OutboxAttempt.message_id, func.min(OutboxAttempt.at))
+        .where(OutboxAttempt.message_id.in_(message_ids), OutboxAttempt.provider_status.in_(REACHED))
+        .group_by(OutboxAttempt.message_id)
+    ).all()
+    return {int(message_id): at for message_id, at in rows}
+
+
 def deliveries(db: Session, *, subject_type: str, subject_id: str | int) -> list[dict[str, Any]]:
-    """Every notification about a subject with, per channel, its status and provider id (for timelines)."""
+    """Every notification about a subject with, per channel, its status and provider id (for timelines), where it
+    stands (`delivery_state`) and when it reached the person by the channel's own receipt (`delivered_at`)."""
     items = (
         db.execute(
             select(Notification)
@@ -362,6 +444,7 @@ def deliveries(db: Session, *, subject_type: str, subject_id: str | int) -> list
     by_item: dict[str, list[OutboxMessage]] = {}
     for m in messages:
         by_item.setdefault(m.subject_id or "", []).append(m)
+    reached = _reached_at(db, [m.id for m in messages])
     return [
         {
             "notification_id": i.id,
@@ -377,6 +460,8 @@ def deliveries(db: Session, *, subject_type: str, subject_id: str | int) -> list
                     "provider_id": m.provider_id,
                     "attempts": m.attempts,
                     "error": m.last_error,
+                    "state": delivery_state(m.status, m.provider_status),
+                    "delivered_at": reached[m.id].isoformat() if m.id in reached else None,
                 }
                 for m in by_item.get(str(i.id), [])
             ],

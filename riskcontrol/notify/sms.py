@@ -128,6 +128,20 @@ def normalize_cn_mobile(text: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def dialable(text: str) -> tuple[str, str]:
+    """A number to ring from a phone: its `tel:` URI (E.164 when it reads as a number, Chinese unless it
+    carries a country code; else its digits as written) and how to show it (`138 0013 8000`)."""
+    cleaned = text.strip()
+    try:
+        number = phonenumbers.parse(cleaned, "CN")
+    except phonenumbers.NumberParseException:
+        return "tel:" + "".join(ch for ch in cleaned if ch.isdigit() or ch == "+"), cleaned
+    return (
+        "tel:" + phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL),
+    )
+
+
 def _recipient(to: str) -> str:
     try:
         return normalize_cn_mobile(to)

@@ -7,13 +7,14 @@ from itertools import islice
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from riskcontrol.core.db import missing_or_private
-from riskcontrol.core.errors import error_responses
+from riskcontrol.core.errors import NotFound, error_responses
 from riskcontrol.core.http import AppContext, Ctx, CurrentPrincipal, Db, Offset, PathId
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import service as escalation
 from riskcontrol.escalation.policy import load_policy
@@ -21,7 +22,7 @@ from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.observations import catalog, rules
 from riskcontrol.observations.models import Observation
-from riskcontrol.observations.reading import Graded, graded, my_reports, note_for
+from riskcontrol.observations.reading import Graded, graded, my_reports, note_for, photo_shown
 from riskcontrol.observations.schemas import (
     FiledOut,
     LevelOverrideIn,
@@ -152,13 +153,26 @@ def get_visible(db: Session, principal: Principal, observation_id: int) -> Obser
     observation = db.execute(visible(principal).where(Observation.id == observation_id)).scalar_one_or_none()
     if observation is not None:
         return observation
-    raise missing_or_private(db, Observation, observation_id, what="observation", field="observation_id")
+    refusal = phrase("refusal.observation.not_found", id=observation_id)
+    raise missing_or_private(db, Observation, observation_id, message=refusal, field="observation_id")
 
 
 @router.get("/{observation_id}", response_model=ObservationOut, responses=error_responses(404))
 def get_observation(observation_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> ObservationOut:
     observation = get_visible(db, principal, observation_id)
     return _reader(db, ctx, principal, [observation])(observation)
+
+
+@router.get("/{observation_id}/photo", response_class=FileResponse, responses=error_responses(404))
+def get_photo(observation_id: PathId, db: Db, principal: CurrentPrincipal) -> FileResponse:
+    """The photo filed with an observation (kept private on the server), for whoever may read its words."""
+    observation = get_visible(db, principal, observation_id)
+    unit = db.get(OrgUnit, observation.unit_id)
+    person = disclosure.people(db, [observation.student_id]).get(observation.student_id or 0)
+    if not photo_shown(principal, observation, unit.path if unit else "", person) or observation.photo_path is None:
+        raise NotFound(phrase("refusal.observation.no_photo", id=observation_id), field="observation_id")
+    media = observation.photo_type or "application/octet-stream"
+    return FileResponse(observation.photo_path, media_type=media, headers={"Cache-Control": "private, no-store"})
 
 
 @router.post("/{observation_id}/level", response_model=ObservationOut, responses=error_responses(403, 404))

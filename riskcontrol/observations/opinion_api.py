@@ -15,6 +15,7 @@ from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.errors import InvalidInput, error_responses
 from riskcontrol.core.http import Ctx, CurrentPrincipal, Db, Offset, PathId
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
@@ -97,7 +98,8 @@ def get_visible(db: Session, principal: Principal, report_id: int) -> OpinionRep
     report = db.execute(visible(principal).where(OpinionReport.id == report_id)).scalar_one_or_none()
     if report is not None:
         return report
-    raise missing_or_private(db, OpinionReport, report_id, what="opinion report", field="report_id")
+    refusal = phrase("refusal.opinion.not_found", id=report_id)
+    raise missing_or_private(db, OpinionReport, report_id, message=refusal, field="report_id")
 
 
 def week_bounds(week: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -108,7 +110,7 @@ def week_bounds(week: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
         start, end = (datetime.combine(monday + timedelta(days=d), time(0), tzinfo=tz) for d in (0, 7))
         return start.astimezone(UTC), end.astimezone(UTC)
     except (ValueError, OverflowError) as exc:
-        raise InvalidInput(f"{week!r} is not an ISO week; write it like 2026-W48", field="week") from exc
+        raise InvalidInput(phrase("refusal.opinion.week", week=week), field="week") from exc
 
 
 @router.post("/reports", status_code=201, response_model=FiledOut, responses=ALREADY_FILED)

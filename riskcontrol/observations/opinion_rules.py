@@ -11,6 +11,7 @@ from typing import Annotated, Literal, Self, TypeVar, get_args
 from pydantic import Field, StringConstraints, model_validator
 
 from riskcontrol.core.durations import Duration
+from riskcontrol.core.i18n import Phrase, listing, phrase, word
 from riskcontrol.core.shapes import Frozen
 from riskcontrol.grid.rules import UnitKind
 from riskcontrol.observations.rules import Text, _fail  # _fail: a file error that names the very line, as in triage
@@ -181,8 +182,8 @@ _Coded = TypeVar("_Coded", Option, Trend)
 class InvalidFact(ValueError):
     """A grading fact the policy does not know; `field` names the input at fault."""
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
+    def __init__(self, field: str, reason: Phrase) -> None:
+        super().__init__(f"{field}: {word('en', reason)}")
         self.field, self.reason = field, reason
 
 
@@ -190,8 +191,8 @@ def pick(options: Sequence[_Coded], field: str, codes: Iterable[str | None]) -> 
     """The options named by `codes`, in file order so the same facts always read the same reasons."""
     wanted = {code for code in codes if code is not None}
     if unknown := sorted(wanted - {option.code for option in options}):
-        known = ", ".join(option.code for option in options)
-        raise InvalidFact(field, f"unknown code {unknown[0]!r}; expected one of {known}")
+        known = listing((option.label for option in options), style="or")
+        raise InvalidFact(field, phrase("refusal.opinion.unknown_option", code=unknown[0], known=known))
     return [option for option in options if option.code in wanted]
 
 
@@ -229,9 +230,10 @@ def grade(policy: OpinionPolicy, facts: OpinionFacts) -> OpinionGrade:
     """The grade of an item, with reasons (decisive first); unknown codes raise InvalidFact naming the field."""
     platforms = pick(policy.platforms, "platforms", facts.platforms)
     if not platforms:
-        raise InvalidFact("platforms", "name at least one platform where the item was seen")
+        raise InvalidFact("platforms", phrase("refusal.opinion.platform_missing"))
     if facts.reposts < 0 or facts.views < 0:
-        raise InvalidFact("reposts" if facts.reposts < 0 else "views", "must not be negative")
+        field = "reposts" if facts.reposts < 0 else "views"
+        raise InvalidFact(field, phrase("refusal.opinion.negative", what=phrase(f"refusal.field.{field}")))
     chosen = platforms + pick(policy.media, "media", [facts.media]) + pick(policy.attention, "attention", [facts.attention])
     chosen += pick(policy.topics, "topics", facts.topics)
     counted = (

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from riskcontrol.core.http import MAX_ID, NO_NUL
 from riskcontrol.core.instants import Instant
+from riskcontrol.core.refusals import refused
 
 FactCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 # Counts beyond this are not a campus item any more and would not survive a JSON round trip as exact.
@@ -41,7 +42,7 @@ class OpinionReportIn(BaseModel):
         try:
             return value.astimezone(UTC)
         except OverflowError as exc:
-            raise ValueError("is outside the range of dates this system keeps") from exc
+            raise refused("refusal.opinion.discovered_out_of_range") from exc
 
 
 class OutcomeIn(BaseModel):

@@ -14,12 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit, deadlines
+from riskcontrol.core import audit, deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.datafiles import load_model
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from riskcontrol.core.events import Events
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal, path_covers
 from riskcontrol.escalation import service as escalation_service
 from riskcontrol.grid import service as grid_service
@@ -85,15 +86,10 @@ def _audit(db: Session, clock: Clock, by: Principal | None, action: str, report:
     audit.record(db, clock, **who, action=f"opinion.{action}", subject_type=SUBJECT, subject_id=report.id, detail=detail)
 
 
-def _local(cfg: OpinionConfig, moment: datetime, now: datetime) -> str:
-    local = moment.astimezone(cfg.tz)
-    return local.strftime("%H:%M" if local.date() == now.astimezone(cfg.tz).date() else "%m-%d %H:%M")
-
-
-def _message(report: OpinionReport, kind: str, zh: tuple[str, str, str], en: tuple[str, str]) -> notify.Message:
-    """A notice about `report`: (title, body, SMS) in Chinese and (title, body) in English."""
+def _message(report: OpinionReport, kind: str, title: i18n.Phrase, body: i18n.Phrase, sms: i18n.Phrase) -> notify.Message:
+    """A notice about `report`, every text from the catalogue."""
     data = {"opinion_report_id": report.id, "grade": report.grade}
-    return notify.Message(kind=kind, title_zh=zh[0], body_zh=zh[1], sms_zh=zh[2], title_en=en[0], body_en=en[1], data=data)
+    return notify.Message.worded(kind, title=title, body=body, sms=sms, data=data)
 
 
 def _tell(db: Session, clock: Clock, events: Events, report: OpinionReport, to: rules.Audience, msg: notify.Message) -> list[int]:
@@ -111,13 +107,16 @@ def _tell_first_report(
 ) -> None:
     assert report.first_report_due_at is not None
     now, grade = clock.now(), policy.grade(report.grade).label
-    found, due = _local(cfg, report.discovered_at, now), _local(cfg, report.first_report_due_at, now)
-    late_zh, late_en = ("（发现已超过首报时限）", " (past the limit already)") if report.first_report_due_at < now else ("", "")
-    zh_title, en_title = f"【{grade.zh}】舆情首报：{report.title}", f"[{grade.en}] Opinion item: {report.title}"
-    zh_body = f"{found} 发现。{report.summary}\n请在 {due} 前确认首报{late_zh}。"
-    zh_sms = f"【{grade.zh}】舆情：{report.title}，{found}发现，请于{due}前在系统中确认首报{late_zh}。"
-    en_body = f"Discovered at {found}. {report.summary}\nAcknowledge the first report by {due}{late_en}."
-    message = _message(report, "opinion.first_report", (zh_title, zh_body, zh_sms), (en_title, en_body))
+    found, due = i18n.moment(report.discovered_at, cfg.tz, now), i18n.moment(report.first_report_due_at, cfg.tz, now)
+    late = i18n.phrase("notice.opinion.first_report.late") if report.first_report_due_at < now else ""
+    facts = {"grade": grade, "title": report.title, "found": found, "due": due, "late": late}
+    message = _message(
+        report,
+        "opinion.first_report",
+        i18n.phrase("notice.opinion.first_report.title", grade=grade, title=report.title),
+        i18n.phrase("notice.opinion.first_report.body", found=found, summary=report.summary, due=due, late=late),
+        i18n.phrase("notice.opinion.first_report.sms", **facts),
+    )
     if not _tell(db, clock, events, report, policy.first_report.report_to, message):
         # Nobody holds the role at the school: those who would hear of a breach are told now instead.
         _tell(db, clock, events, report, policy.first_report.on_breach, message)
@@ -129,17 +128,25 @@ def _breach(db: Session, clock: Clock, events: Events, cfg: OpinionConfig, repor
     now = clock.now()
     late = max(0, int((now - report.first_report_due_at).total_seconds()))
     report.breached, report.breached_at, report.late_seconds = True, now, late
-    grade, due, minutes = (
-        load_policy(cfg.sop_dir).grade(report.grade).label,
-        _local(cfg, report.first_report_due_at, now),
-        late // 60,
+    minutes = late // 60
+    facts = {
+        "grade": load_policy(cfg.sop_dir).grade(report.grade).label,
+        "title": report.title,
+        "due": i18n.moment(report.first_report_due_at, cfg.tz, now),
+        "late": (
+            i18n.phrase("notice.opinion.breach.minutes_late", minutes=minutes)
+            if minutes
+            else i18n.phrase("notice.opinion.breach.limit_passed")
+        ),
+    }
+    message = _message(
+        report,
+        "opinion.breach",
+        i18n.phrase("notice.opinion.breach.title", title=report.title),
+        i18n.phrase("notice.opinion.breach.body", **facts),
+        i18n.phrase("notice.opinion.breach.sms", **facts),
     )
-    late_zh, late_en = (f"已超时 {minutes} 分钟", f"{minutes} minutes late") if minutes else ("时限已到", "the limit has passed")
-    zh_body = f"{grade.zh}“{report.title}”首报时限 {due}，{late_zh}，仍未获学校舆情信息员确认。"
-    zh_sms = f"【舆情首报超时】{grade.zh}：{report.title}，时限{due}，{late_zh}，请督办。"
-    en_body = f"{grade.en} item due for its first report at {due}; {late_en}, still unacknowledged."
-    zh, en = (f"【舆情首报超时】{report.title}", zh_body, zh_sms), (f"[First report overdue] {report.title}", en_body)
-    told = _tell(db, clock, events, report, to, _message(report, "opinion.breach", zh, en))
+    told = _tell(db, clock, events, report, to, message)
     _audit(db, clock, None, "breach", report, due_at=report.first_report_due_at.isoformat(), late_seconds=late, told=told)
 
 
@@ -171,19 +178,19 @@ def find_by_client_id(db: Session, user_id: int, client_id: str) -> OpinionRepor
 
 def _checked_unit(db: Session, by: Principal, data: OpinionReportIn, now: datetime) -> OrgUnit:
     if not by.has_role(*MAY_FILE):
-        raise Forbidden("your role does not file opinion reports", field="unit_id")
+        raise Forbidden(phrase("refusal.opinion.file_forbidden"), field="unit_id")
     if data.discovered_at > now + CLOCK_SKEW:
-        raise InvalidInput("discovered_at is in the future", field="discovered_at")
+        raise InvalidInput(phrase("refusal.opinion.future"), field="discovered_at")
     unit = db.get(OrgUnit, data.unit_id)
     if unit is None:
-        raise NotFound(f"no unit with id {data.unit_id}", field="unit_id")
+        raise NotFound(phrase("refusal.grid.no_unit", id=data.unit_id), field="unit_id")
     if not _may_file(by, unit):
-        raise Forbidden(f"unit {unit.id} is outside your part of the grid", field="unit_id")
+        raise Forbidden(phrase("refusal.grid.outside_scope", id=unit.id), field="unit_id")
     if unit.kind not in (UnitKind.SCHOOL, UnitKind.COLLEGE):
-        raise InvalidInput("an opinion item concerns a college or the school", field="unit_id")
+        raise InvalidInput(phrase("refusal.opinion.unit_kind"), field="unit_id")
     for field in ("title", "summary"):
         if not getattr(data, field).strip():
-            raise InvalidInput("must not be blank", field=field)
+            raise InvalidInput(phrase("refusal.opinion.blank", what=phrase(f"refusal.field.{field}")), field=field)
     return unit
 
 
@@ -260,7 +267,7 @@ def acknowledge(db: Session, clock: Clock, events: Events, cfg: OpinionConfig, *
     """The school has the item: set reported_at and stop the first-report clock; a repeat changes nothing."""
     policy = load_policy(cfg.sop_dir)
     if not _at_school(db, by, report, policy.first_report.may_acknowledge):
-        raise Forbidden("only the school's opinion officer or student affairs acknowledges or closes an item", field="report_id")
+        raise Forbidden(phrase("refusal.opinion.acknowledge_forbidden"), field="report_id")
     # Lock and re-read (the sweeper may be firing the deadline now); flushed first, so a filing in this
     # same transaction is not thrown away by the re-read.
     db.flush()
@@ -283,10 +290,10 @@ def close(
 ) -> None:
     """Close an item with how it was handled; closing is also the school's acknowledgement if none came yet."""
     if not outcome.strip():
-        raise InvalidInput("say how the item was handled", field="outcome")
+        raise InvalidInput(phrase("refusal.opinion.outcome_missing"), field="outcome")
     acknowledge(db, clock, events, cfg, report=report, by=by)
     if report.status == CLOSED:
-        raise Conflict(f"opinion report {report.id} is already closed", field="report_id")
+        raise Conflict(phrase("refusal.opinion.closed", id=report.id), field="report_id")
     report.status, report.closed_at, report.closed_by, report.outcome = CLOSED, clock.now(), by.user_id, outcome.strip()
     _audit(db, clock, by, "close", report)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
 from riskcontrol.core.security import Principal
+from riskcontrol.escalation import service as escalation_service
 from riskcontrol.escalation.models import Escalation
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.observations import rules
@@ -44,14 +45,37 @@ def graded(o: Observation, principal: Principal, path: str, checklist: rules.Che
     return Graded(result.level.value, result.level.value, result.score, reasons, None)
 
 
+def _view(principal: Principal, path: str, person: disclosure.Person | None) -> disclosure.View:
+    return disclosure.view(principal.grants, path, [person] if person is not None else [])
+
+
 def note_for(principal: Principal, o: Observation, path: str, person: disclosure.Person | None) -> str | None:
     """The filer's words as this reader may read them: the filer reads her own; others by the disclosure
     policy (staff covering the unit, the student as the policy shows them to the reader; a classmate
     holding a grid role does not read what someone else wrote about a student)."""
     if o.note is None or o.filed_by == principal.user_id:
         return o.note
-    view = disclosure.view(principal.grants, path, [person] if person is not None else [])
-    return view.text(o.note) or None
+    return _view(principal, path, person).text(o.note) or None
+
+
+def photo_shown(principal: Principal, o: Observation, path: str, person: disclosure.Person | None) -> bool:
+    """Whether this reader sees the photo filed with the observation: whoever reads its words (a photo
+    cannot be redacted, so only in full)."""
+    if o.photo_path is None:
+        return False
+    return o.filed_by == principal.user_id or _view(principal, path, person).disclosure.texts
+
+
+def count_my_open_reports(user_id: int) -> Select[int]:
+    """How many of the user's own reports are not yet dealt with (waiting for acknowledgement, or acknowledged
+    and not yet resolved), as a query."""
+    still = (escalation_service.OPEN, escalation_service.ACKNOWLEDGED)
+    return (
+        select(func.count())
+        .select_from(Observation)
+        .join(Escalation, Escalation.id == Observation.escalation_id)
+        .where(Observation.filed_by == user_id, Escalation.status.in_(still))
+    )
 
 
 def my_reports(

@@ -14,12 +14,13 @@ from sqlalchemy import Select, String, cast, func, null, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from riskcontrol.core import audit
+from riskcontrol.core import audit, i18n
 from riskcontrol.core.audit import AuditLog
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import Base, insert_from_params, row_values
 from riskcontrol.core.deadlines import Deadline
 from riskcontrol.core.errors import Forbidden, InvalidInput
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.images import FORMATS, clean_photo
 from riskcontrol.core.private import private_dir, private_file
 from riskcontrol.core.security import Principal
@@ -78,7 +79,7 @@ def _photo(data: ObservationIn) -> tuple[bytes, str] | None:
     try:
         raw = base64.b64decode(data.photo.data_base64, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidInput("the photo is not valid base64", field="photo.data_base64") from exc
+        raise InvalidInput(phrase("refusal.photo.not_base64"), field="photo.data_base64") from exc
     photo = clean_photo(raw, field="photo.data_base64")
     return photo.data, photo.mime
 
@@ -91,7 +92,7 @@ def _where(db: Session, by: Principal, data: ObservationIn) -> tuple[OrgUnit, St
     student = people_service.get_student(db, by, data.student_id)
     homes = [db.get(OrgUnit, uid) for uid in (student.class_id, student.dorm_id) if uid is not None]
     if not any(home is not None and home.path.startswith(unit.path) for home in homes):
-        raise InvalidInput(f"student {student.id} is not under unit {unit.id}", field="student_id")
+        raise InvalidInput(phrase("refusal.observation.student_elsewhere", student=student.id, unit=unit.id), field="student_id")
     return unit, student
 
 
@@ -104,12 +105,19 @@ def _escalation_for(
     climb_from = db.get(OrgUnit, student.class_id) if student is not None else unit
     assert unit is not None
     assert climb_from is not None
-    who = f"{student.name}（{student.student_no}）" if student else unit.name_zh
-    who_en = f"{student.name} ({student.student_no})" if student else unit.name_en
+    who = (
+        i18n.phrase("notice.student", name=student.name, number=student.student_no)
+        if student
+        else i18n.Both(unit.name_zh, unit.name_en)
+    )
     items = {item.code: item for item in filing.checklist.items}
-    ticked_zh = "、".join(items[c].zh for c in observation.checklist if c in items) or "无勾选项"
-    ticked_en = ", ".join(items[c].en for c in observation.checklist if c in items) or "nothing ticked"
-    note = observation.note or ""
+    ticked = [items[c] for c in observation.checklist if c in items]
+    summary = i18n.phrase(
+        "notice.observation.summary",
+        by=by_name,
+        ticked=i18n.listing(ticked) if ticked else i18n.phrase("notice.observation.nothing_ticked"),
+        note=observation.note or "",
+    )
     return escalation.prepare(
         clock,
         policy=filing.policy,
@@ -117,13 +125,12 @@ def _escalation_for(
         unit=climb_from,
         subject_type="observation",
         subject_id=observation.id if observation.id is not None else "",
-        title_zh=f"{who} 异常情况报告",
-        title_en=f"Observation about {who_en}",
-        summary_zh=f"{by_name} 报告：{ticked_zh}。{note}".strip(),
-        summary_en=f"Reported by {by_name}: {ticked_en}. {note}".strip(),
+        title=i18n.phrase("notice.observation.title", who=who),
+        summary=summary,
         grade_within=rules.grading_window(filing.checklist, observation.checklist),
         cfg=filing.escalation,
         student_id=student.id if student is not None else None,
+        reported_by=observation.filed_by,
     )
 
 
@@ -146,10 +153,10 @@ def override_level_of(
     """A counselor sets the level with a written reason (kept, audited); raising it starts a new climb."""
     unit = db.get(OrgUnit, observation.unit_id)
     if unit is None or not by.narrowed_to(*MAY_OVERRIDE).covers(unit.path):
-        raise Forbidden("only a counselor or officer over this unit sets the level of an observation", field="level")
+        raise Forbidden(phrase("refusal.observation.level_forbidden"), field="level")
     old = rules.LevelCode(observation.level)
     if rules.override_needs_reason(old, level) and not reason.strip():
-        raise InvalidInput("say why the level changes", field="reason")
+        raise InvalidInput(phrase("refusal.observation.level_reason"), field="reason")
     observation.level, observation.override_reason, observation.overridden_by = level.value, reason.strip(), by.user_id
     if rules.rank(level) > rules.rank(old):
         esc = _escalate(db, clock, filing, observation, by_name=by.display_name)
@@ -256,9 +263,9 @@ def file_observation(
     no look-up before the insert.
     """
     if not by.has_role(*MAY_FILE):
-        raise Forbidden("your role does not file observations", field="unit_id")
+        raise Forbidden(phrase("refusal.observation.file_forbidden"), field="unit_id")
     if data.observed_at > clock.now() + CLOCK_SKEW:
-        raise InvalidInput("observed_at is in the future", field="observed_at")
+        raise InvalidInput(phrase("refusal.observation.future"), field="observed_at")
     unit, student = _where(db, by, data)
     held_at = concern_service.active_level(db, student.id) if student is not None else None
     register_level = rules.LevelCode(held_at) if held_at is not None else None
@@ -266,11 +273,12 @@ def file_observation(
     try:
         result = rules.triage(filing.checklist, filing.rubric, data.checklist, key_concern_level=register_level, known=known)
     except rules.UnknownChecklistCode as exc:
-        raise InvalidInput(f"unknown checklist code {exc.code!r}", field="checklist") from exc
+        raise InvalidInput(phrase("refusal.observation.unknown_item", code=exc.code), field="checklist") from exc
+    items = {item.code: item for item in filing.checklist.items}
     if imported := rules.off_form(filing.checklist, data.checklist):
-        raise InvalidInput(f"{imported[0]!r} comes from imported data and is not ticked", field="checklist")
+        raise InvalidInput(phrase("refusal.observation.imported_item", item=items[imported[0]]), field="checklist")
     if wordless := rules.missing_notes(filing.checklist, data.checklist, data.note):
-        raise InvalidInput(f"{wordless[0]!r} needs the filer's own words in the note", field="note")
+        raise InvalidInput(phrase("refusal.observation.note_needed", item=items[wordless[0]]), field="note")
     photo = _photo(data)
     observation = Observation(
         client_id=data.client_id,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import DomainError, Locked, NotAuthenticated
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal, hash_token, minimal_paths, new_token, verify_password
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.people.models import AuthSession, RoleAssignment, User
@@ -56,7 +57,7 @@ def attempt_login(
     if user is not None and user.locked_until is not None and user.locked_until > now:
         wait = int((user.locked_until - now).total_seconds()) + 1
         audit.record(db, clock, actor_user_id=user.id, actor=username, action="login.locked", outcome="denied", detail=detail)
-        return LoginOutcome(error=Locked(f"too many failed sign-ins; try again in {wait} seconds", retry_after=wait))
+        return LoginOutcome(error=Locked(phrase("refusal.session.locked", seconds=wait), retry_after=wait))
     if user is None or not user.active or not verify_password(user.password_hash, password):
         if user is not None:
             user.failed_logins += 1
@@ -72,7 +73,7 @@ def attempt_login(
             outcome="denied",
             detail=detail,
         )
-        return LoginOutcome(error=NotAuthenticated("wrong username or password", field="password"))
+        return LoginOutcome(error=NotAuthenticated(phrase("refusal.session.wrong_password"), field="password"))
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
     token = new_token()
     db.add(
@@ -147,7 +148,7 @@ def principal_of(db: Session, username: str) -> Principal:
     """An active user as a caller without a session (a command run on the server in their name)."""
     user = db.execute(select(User).where(User.username == username, User.active.is_(True))).scalar_one_or_none()
     if user is None:
-        raise NotAuthenticated(f"no active user named {username!r}", field="username")
+        raise NotAuthenticated(phrase("refusal.session.no_user", username=username), field="username")
     units = select(RoleAssignment.role, OrgUnit.path).join(OrgUnit, OrgUnit.id == RoleAssignment.unit_id)
     grants = tuple(sorted({(role, path) for role, path in db.execute(units.where(RoleAssignment.user_id == user.id))}))
     return Principal(

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from riskcontrol.core.errors import InvalidInput, error_responses
 from riskcontrol.core.http import MAX_ID, NO_NUL, AppContext, Ctx, CurrentPrincipal, Db, Offset, PathId
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.instants import Day, Instant
+from riskcontrol.core.refusals import refused
 from riskcontrol.people import concern_rules as rules
 from riskcontrol.people import concern_service as service
 from riskcontrol.people.concern_models import ACTIVE, TalkRecord
@@ -50,7 +52,7 @@ class KeyConcernPatch(_Strict):
     @model_validator(mode="after")
     def _changes_something(self) -> Self:
         if self.level is None and self.counselor_id is None and self.review_on is None:
-            raise ValueError("name at least one of level, counselor_id or review_on")
+            raise refused("refusal.concern.change_nothing")
         return self
 
 
@@ -152,7 +154,7 @@ def add(body: KeyConcernIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> Ke
     """Put a student in scope on the register; the talk cadence of the level starts now."""
     known: frozenset[str] = ctx.extras.get(REASON_CODES, frozenset())
     if unknown := [code for code in body.reason_codes if code not in known]:
-        raise InvalidInput(f"{unknown[0]!r} is not a code of the checklist", field="reason_codes")
+        raise InvalidInput(phrase("refusal.concern.unknown_reason", code=unknown[0]), field="reason_codes")
     new = rules.NewEntry(**(body.model_dump() | {"reason_codes": tuple(dict.fromkeys(body.reason_codes))}))
     entry = service.add(db, ctx.clock, register_config(ctx), by=principal, new=new)
     row = service.get_entry(db, principal, entry.id)

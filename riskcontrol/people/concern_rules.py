@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, Field, field_validator
 
 from riskcontrol.core.durations import Duration
+from riskcontrol.core.i18n import listing, phrase
 from riskcontrol.core.shapes import Frozen, Label
 
 Level = Literal["blue", "yellow", "orange", "red"]
@@ -64,6 +65,7 @@ class UnknownLevel(ValueError):
     def __init__(self, level: str, kept: tuple[str, ...]) -> None:
         super().__init__(f"the register keeps levels {', '.join(kept)}; not {level!r}")
         self.level = level
+        self.phrase = phrase("refusal.concern.unknown_level", level=level, kept=listing(phrase(f"level.{k}") for k in kept))
 
 
 def rank(level: str) -> int:

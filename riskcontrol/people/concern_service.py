@@ -17,6 +17,7 @@ from riskcontrol.core.clock import Clock
 from riskcontrol.core.datafiles import load_model
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
@@ -74,7 +75,7 @@ def list_entries(
 ) -> list[Entry]:
     """Entries over students in the caller's scope, the most urgent talk first."""
     if not principal.has_role(*MANAGES):
-        raise Forbidden("the key-concern register is kept by counselors and student-work officers")
+        raise Forbidden(phrase("refusal.concern.register_forbidden"))
     stmt = _visible(principal)
     if status is not None:
         stmt = stmt.where(KeyConcern.status == status)
@@ -90,7 +91,8 @@ def get_entry(db: Session, principal: Principal, entry_id: int, *, lock: bool = 
     row = db.execute(stmt.with_for_update(of=KeyConcern) if lock else stmt).first()
     if row is not None:
         return row[0], row[1], row[2]
-    raise missing_or_private(db, KeyConcern, entry_id, what="key-concern entry", field="key_concern_id")
+    refusal = phrase("refusal.concern.no_entry", id=entry_id)
+    raise missing_or_private(db, KeyConcern, entry_id, message=refusal, field="key_concern_id")
 
 
 def active_level(db: Session, student_id: int) -> str | None:
@@ -110,12 +112,12 @@ def _counselor(db: Session, student: Student, by: Principal, counselor_id: int |
     over = counselors_over(db, student)
     if counselor_id is not None:
         if (chosen := next((u for u in over if u.id == counselor_id), None)) is None:
-            raise InvalidInput(f"user {counselor_id} is not a counselor over this student's class", field="counselor_id")
+            raise InvalidInput(phrase("refusal.concern.not_their_counselor", id=counselor_id), field="counselor_id")
         return chosen
     # Unnamed: the caller when they counsel this student, else the class's own counsellor.
     mine = next((u for u in over if u.id == by.user_id), None)
     if mine is None and not over:
-        raise InvalidInput("no counselor is assigned over this student's class; name one", field="counselor_id")
+        raise InvalidInput(phrase("refusal.concern.no_counselor"), field="counselor_id")
     return mine or over[0]
 
 
@@ -124,9 +126,9 @@ def _checked(cfg: RegisterConfig, clock: Clock, *, level: str | None = None, rev
         if level is not None:
             rules.cadence_of(cfg.rules, level)
     except rules.UnknownLevel as exc:
-        raise InvalidInput(str(exc), field="level") from exc
+        raise InvalidInput(exc.phrase, field="level") from exc
     if review_on is not None and review_on < clock.now().astimezone(cfg.tz).date():
-        raise InvalidInput("the review date is in the past", field="review_on")
+        raise InvalidInput(phrase("refusal.concern.review_past"), field="review_on")
 
 
 def _schedule_talk(db: Session, clock: Clock, entry: KeyConcern, due_at: datetime) -> None:
@@ -157,14 +159,14 @@ def add(
 ) -> KeyConcern:
     """Put a student in scope on the register and start the talk cadence."""
     if not by.has_role(*MANAGES):
-        raise Forbidden("adding to the key-concern register needs a counselor or officer role", field="student_id")
+        raise Forbidden(phrase("refusal.concern.add_forbidden"), field="student_id")
     student = people_service.get_student(db, by.narrowed_to(*MANAGES), new.student_id)
     _checked(cfg, clock, level=new.level, review_on=new.review_on)
     if not new.reason_codes and not new.reasons.strip():
-        raise InvalidInput("say why the student needs close attention", field="reason_codes")
+        raise InvalidInput(phrase("refusal.concern.reason_missing"), field="reason_codes")
     counselor = _counselor(db, student, by, new.counselor_id)
     if active_level(db, student.id) is not None:
-        raise Conflict(f"student {student.id} is already on the register", field="student_id")
+        raise Conflict(phrase("refusal.concern.already_on", id=student.id), field="student_id")
     now = clock.now()
     entry = KeyConcern(
         student_id=student.id,
@@ -184,7 +186,7 @@ def add(
             db.add(entry)
             db.flush()
     except IntegrityError as exc:  # another request added the student a moment ago
-        raise Conflict(f"student {student.id} is already on the register", field="student_id") from exc
+        raise Conflict(phrase("refusal.concern.already_on", id=student.id), field="student_id") from exc
     _schedule_talk(db, clock, entry, rules.next_talk_due(new.level, now, cfg.rules))
     _audit(
         db, clock, by, "key_concern.add", entry, level=new.level, counselor_id=counselor.id, source=source, source_id=source_id
@@ -247,7 +249,7 @@ def add_for_interview(
 
 def _active(entry: KeyConcern) -> None:
     if entry.status != ACTIVE:
-        raise Conflict(f"key-concern entry {entry.id} is closed", field="key_concern_id")
+        raise Conflict(phrase("refusal.concern.closed", id=entry.id), field="key_concern_id")
 
 
 def update(db: Session, clock: Clock, cfg: RegisterConfig, *, by: Principal, entry_id: int, change: EntryChange) -> Entry:
@@ -259,7 +261,7 @@ def update(db: Session, clock: Clock, cfg: RegisterConfig, *, by: Principal, ent
     changes: dict[str, list[Any]] = {}
     if change.level is not None and change.level != entry.level:
         if reason is None:
-            raise InvalidInput("say why the level changes", field="reason")
+            raise InvalidInput(phrase("refusal.concern.level_reason"), field="reason")
         changes["level"], entry.level = [entry.level, change.level], change.level
         due_at = rules.next_talk_due(entry.level, entry.last_talk_at or entry.started_at, cfg.rules, not_before=clock.now())
         _schedule_talk(db, clock, entry, due_at)
@@ -279,7 +281,7 @@ def close(db: Session, clock: Clock, *, by: Principal, entry_id: int, reason: st
     entry, student, counselor = get_entry(db, by, entry_id, lock=True)
     _active(entry)
     if not reason.strip():
-        raise InvalidInput("say why the student leaves the register", field="reason")
+        raise InvalidInput(phrase("refusal.concern.close_reason"), field="reason")
     entry.status, entry.closed_at, entry.closed_by, entry.closed_reason = CLOSED, clock.now(), by.user_id, reason.strip()
     entry.next_talk_due_at = None
     deadlines.cancel(db, subject_type=SUBJECT, subject_id=entry.id)
@@ -293,7 +295,7 @@ def _handles_talks(db: Session, by: Principal, entry_id: int, *, lock: bool = Fa
     home = db.get(OrgUnit, student.class_id)
     assert home is not None
     if by.user_id != entry.counselor_id and not by.narrowed_to(*ABOVE_COUNSELOR).covers(home.path):
-        raise Forbidden("talk records are for the assigned counselor and the officers above them", field="key_concern_id")
+        raise Forbidden(phrase("refusal.concern.talks_forbidden"), field="key_concern_id")
     return entry
 
 
@@ -303,11 +305,11 @@ def record_talk(db: Session, clock: Clock, cfg: RegisterConfig, *, by: Principal
     _active(entry)
     now = clock.now()
     if note.talked_at > now + CLOCK_SKEW:
-        raise InvalidInput("talked_at is in the future", field="talked_at")
+        raise InvalidInput(phrase("refusal.concern.talk_future"), field="talked_at")
     if note.talked_at < entry.started_at:
-        raise InvalidInput("talked_at is before the student was added to the register", field="talked_at")
+        raise InvalidInput(phrase("refusal.concern.talk_before_entry"), field="talked_at")
     if not note.summary.strip():
-        raise InvalidInput("write what the talk found", field="summary")
+        raise InvalidInput(phrase("refusal.concern.talk_summary"), field="summary")
     if entry.last_talk_at is None or note.talked_at > entry.last_talk_at:
         # Only a newer talk moves the cadence; a late entry of an older talk leaves pending reminders alone.
         entry.last_talk_at = note.talked_at

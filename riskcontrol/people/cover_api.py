@@ -12,6 +12,7 @@ from sqlalchemy import or_, select
 from riskcontrol.core import audit
 from riskcontrol.core.errors import Forbidden, InvalidInput, NotFound, error_responses
 from riskcontrol.core.http import MAX_ID, NO_NUL, Ctx, CurrentPrincipal, Db, PathId
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.instants import Day
 from riskcontrol.core.security import Principal
 from riskcontrol.people.models import RoleAssignment, StaffCover, User
@@ -44,7 +45,7 @@ class CoverOut(BaseModel):
 
 def _staff(principal: Principal) -> None:
     if principal.roles <= STUDENT_ROLES:
-        raise Forbidden("cover is for staff going on leave")
+        raise Forbidden(phrase("refusal.cover.staff_only"))
 
 
 def _is_staff(db: Db, user_id: int) -> bool:
@@ -58,14 +59,14 @@ def name_cover(body: CoverIn, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> 
     _staff(principal)
     today = ctx.clock.now().astimezone(ctx.settings.tz).date()
     if body.ends_on < body.starts_on:
-        raise InvalidInput("the cover ends before it starts", field="ends_on")
+        raise InvalidInput(phrase("refusal.cover.ends_before_start"), field="ends_on")
     if body.ends_on < today:
-        raise InvalidInput("the cover is over already", field="ends_on")
+        raise InvalidInput(phrase("refusal.cover.over"), field="ends_on")
     if body.ends_on - body.starts_on > LONGEST:
-        raise InvalidInput("a cover is for leave: at most a year", field="ends_on")
+        raise InvalidInput(phrase("refusal.cover.too_long"), field="ends_on")
     cover = db.get(User, body.cover_user_id)
     if cover is None or not cover.active or cover.id == principal.user_id or not _is_staff(db, cover.id):
-        raise InvalidInput("name another active staff member to stand in", field="cover_user_id")
+        raise InvalidInput(phrase("refusal.cover.who"), field="cover_user_id")
     row = StaffCover(
         user_id=principal.user_id,
         cover_user_id=cover.id,
@@ -99,7 +100,7 @@ def withdraw_cover(cover_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincip
     """Withdraw a cover you named (back early)."""
     row = db.get(StaffCover, cover_id)
     if row is None or row.user_id != principal.user_id:
-        raise NotFound(f"no cover {cover_id} of yours", field="cover_id")
+        raise NotFound(phrase("refusal.cover.not_found", id=cover_id), field="cover_id")
     db.delete(row)
     audit.record(
         db, ctx.clock, actor_user_id=principal.user_id, actor=principal.username, action="cover.withdraw",

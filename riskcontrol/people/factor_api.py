@@ -23,6 +23,7 @@ from riskcontrol.core.http import (
     import_refused,
     upload_body,
 )
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.people import factor_import, rules
 from riskcontrol.people import service as people_service
@@ -55,12 +56,12 @@ class FactorOut(BaseModel):
 def importer(principal: CurrentPrincipal) -> Principal:
     """The caller, refused before the upload is read unless they import risk factors."""
     if not principal.has_role(*factor_import.IMPORTS):
-        raise Forbidden("risk factors are imported by student affairs or the psychological centre", field="file")
+        raise Forbidden(phrase("refusal.factors.import_forbidden"), field="file")
     return principal
 
 
 async def table_body(request: Request) -> bytes:
-    return await upload_body(request, CSV_MEDIA_TYPES | {XLSX_MEDIA_TYPE}, what="CSV or .xlsx file")
+    return await upload_body(request, CSV_MEDIA_TYPES | {XLSX_MEDIA_TYPE}, what=phrase("refusal.upload.csv_or_xlsx"))
 
 
 @router.post(
@@ -70,6 +71,7 @@ async def table_body(request: Request) -> bytes:
     openapi_extra=TABLE_UPLOAD_OPENAPI,
 )
 def import_factors(
+    request: Request,
     source: factor_import.FactorSource,
     by: Annotated[Principal, Depends(importer)],
     data: Annotated[bytes, Depends(table_body)],
@@ -84,7 +86,7 @@ def import_factors(
         db, lambda: factor_import.import_factors(db, ctx.clock, catalogue, register, source=source, data=data, by=by)
     )
     if report.errors:
-        return import_refused(report.errors)
+        return import_refused(request, report.errors)
     return FactorImportOut(**report.counts())
 
 
@@ -93,7 +95,7 @@ def student_factors(student_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrin
     """A student's risk factors that still count: for staff who may see a student's known risk, within
     their grid scope; every read is audited."""
     if not principal.has_role(*rules.SEES_RISK):
-        raise Forbidden("risk factors are for counsellors and student-work staff")
+        raise Forbidden(phrase("refusal.factors.read_forbidden"))
     student = people_service.get_student(db, principal.narrowed_to(*rules.SEES_RISK), student_id)
     catalogue = factor_import.load_catalogue(ctx.settings.sop_dir)
     today = ctx.clock.now().astimezone(ctx.settings.tz).date()

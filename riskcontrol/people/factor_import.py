@@ -26,6 +26,7 @@ from riskcontrol.core.clock import Clock
 from riskcontrol.core.csvimport import ErrorCollector, Row, RowError
 from riskcontrol.core.datafiles import load_model
 from riskcontrol.core.errors import Forbidden
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.people import concern_service
 from riskcontrol.people.concern_rules import RegisterConfig
@@ -238,7 +239,7 @@ def import_factors(
 ) -> FactorReport:
     """Check every row of one source's export, then store all of it when no row is bad, else nothing."""
     if by is not None and not by.has_role(*IMPORTS):
-        raise Forbidden("risk factors are imported by student affairs or the psychological centre", field="file")
+        raise Forbidden(phrase("refusal.factors.import_forbidden"), field="file")
     layout = LAYOUTS[source]
     report = FactorReport(source)
     errors = ErrorCollector()

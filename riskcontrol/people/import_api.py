@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import CSV_MEDIA_TYPES, Ctx, CurrentPrincipal, Db, committed_import, import_refused, upload_body
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal, require_role
 from riskcontrol.people import importer, rules
 
@@ -32,7 +33,7 @@ def admin(principal: CurrentPrincipal) -> Principal:
 
 async def csv_body(request: Request) -> bytes:
     """The raw request body, refused when it is not CSV or larger than 10 MB (checked while it streams in)."""
-    return await upload_body(request, CSV_MEDIA_TYPES, what="CSV file (Content-Type: text/csv)")
+    return await upload_body(request, CSV_MEDIA_TYPES, what=phrase("refusal.upload.csv"))
 
 
 @router.post(
@@ -44,6 +45,7 @@ async def csv_body(request: Request) -> bytes:
     },
 )
 def import_file(
+    request: Request,
     kind: importer.ImportKind,
     by: Annotated[Principal, Depends(admin)],
     data: Annotated[bytes, Depends(csv_body)],
@@ -53,5 +55,5 @@ def import_file(
     """Import a CSV file of `kind`: every row is stored, or (when any row is bad) none is and each bad row is listed."""
     report = committed_import(db, lambda: importer.import_csv(db, ctx.clock, kind=kind, data=data, by=by))
     if report.errors:
-        return import_refused(report.errors)
+        return import_refused(request, report.errors)
     return ImportCountsOut(**report.counts())

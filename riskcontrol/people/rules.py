@@ -42,6 +42,7 @@ ROLE_UNIT_KINDS: dict[Role, frozenset[UnitKind]] = {
 
 # The roles students hold in the grid (the eyes and ears in dorms and classes); everything else is staff.
 STUDENT_ROLES: frozenset[Role] = frozenset({Role.DORM_HEAD, Role.CLASS_MONITOR, Role.PSYCH_MEMBER})
+STAFF_ROLES: frozenset[Role] = frozenset(Role) - STUDENT_ROLES
 
 # Contact details of students and guardians are personal information: only the roles that
 # must reach a family in a crisis see them, and every such read is audited.

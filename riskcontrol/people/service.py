@@ -12,6 +12,7 @@ from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.errors import Forbidden, InvalidInput, NotFound
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal, hash_password, require_role
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
@@ -58,13 +59,14 @@ def get_student(db: Session, principal: Principal, student_id: int) -> Student:
     student = db.execute(students_in_scope(principal).where(Student.id == student_id)).scalar_one_or_none()
     if student is not None:
         return student
-    raise missing_or_private(db, Student, student_id, what="student", field="student_id")
+    refusal = phrase("refusal.people.no_student", id=student_id)
+    raise missing_or_private(db, Student, student_id, message=refusal, field="student_id")
 
 
 def student_contacts(db: Session, clock: Clock, principal: Principal, student_id: int) -> tuple[Student, list[Guardian]]:
     """A student's phone and guardians: only for contact roles, and every read is audited."""
     if not principal.has_role(*rules.SEES_CONTACTS):
-        raise Forbidden("contact details are visible to counselors and student-affairs staff only")
+        raise Forbidden(phrase("refusal.people.contacts_forbidden"))
     # Only where the caller holds a contact role: a dorm head who is also a counselor elsewhere
     # does not see the phone numbers of her roommates' parents.
     student = get_student(db, principal.narrowed_to(*rules.SEES_CONTACTS), student_id)
@@ -98,14 +100,14 @@ def list_users(db: Session, principal: Principal, *, limit: int = 200, offset: i
 def get_user_by_username(db: Session, username: str) -> User:
     user = db.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None:
-        raise NotFound(f"no user named {username!r}", field="username")
+        raise NotFound(phrase("refusal.people.no_user", username=username), field="username")
     return user
 
 
 def set_password(db: Session, clock: Clock, *, user: User, password: str, by: Principal | None) -> None:
     """Replace a user's password and revoke nothing else; the change is audited."""
     if len(password) < 8:
-        raise InvalidInput("a password needs at least 8 characters", field="password")
+        raise InvalidInput(phrase("refusal.people.password_short", min=8), field="password")
     if by is not None:
         require_role(by, *rules.MANAGES_DIRECTORY)
     user.password_hash = hash_password(password)

@@ -11,6 +11,7 @@ from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
+from riskcontrol.core.i18n import listing, phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.incidents.models import Incident
@@ -25,7 +26,7 @@ MANAGES: Final = (Role.STUDENT_AFFAIRS,)
 
 def _manager(principal: Principal) -> Principal:
     if not principal.has_role(*MANAGES):
-        raise Forbidden("legal holds are placed and released by student affairs", field="subject_type")
+        raise Forbidden(phrase("refusal.hold.forbidden"), field="subject_type")
     return principal.narrowed_to(*MANAGES)
 
 
@@ -40,11 +41,13 @@ def _subject_path(db: Session, subject_type: str, subject_id: int) -> str | None
 def _require_subject(db: Session, by: Principal, subject_type: str, subject_id: int) -> None:
     """Refuse unless the subject exists inside the caller's student-affairs scope (404 either way)."""
     if subject_type not in HOLD_SUBJECTS:
-        raise InvalidInput(f"subject_type must be one of {', '.join(HOLD_SUBJECTS)}", field="subject_type")
+        choices = listing((f"'{subject}'" for subject in HOLD_SUBJECTS), style="or")
+        raise InvalidInput(phrase("refusal.hold.subject_type", choices=choices), field="subject_type")
     path = _subject_path(db, subject_type, subject_id)
     if path is None or not by.covers(path):
         model = Student if subject_type == STUDENT else Incident
-        raise missing_or_private(db, model, subject_id, what=subject_type, field="subject_id")
+        refusal = phrase("refusal.people.no_student" if subject_type == STUDENT else "refusal.incident.not_found", id=subject_id)
+        raise missing_or_private(db, model, subject_id, message=refusal, field="subject_id")
 
 
 def _audit(db: Session, clock: Clock, by: Principal, action: str, hold: LegalHold) -> None:
@@ -56,7 +59,7 @@ def place(db: Session, clock: Clock, by: Principal, *, subject_type: str, subjec
     """Put a student or an incident under a legal hold: nothing about it is deleted or anonymised until released."""
     manager = _manager(by)
     if not reason.strip():
-        raise InvalidInput("say why the hold is placed (the case, the request, the authority)", field="reason")
+        raise InvalidInput(phrase("refusal.hold.place_reason"), field="reason")
     _require_subject(db, manager, subject_type, subject_id)
     hold = LegalHold(
         subject_type=subject_type, subject_id=subject_id, reason=reason.strip(), placed_by=by.user_id, placed_at=clock.now()
@@ -71,13 +74,13 @@ def release(db: Session, clock: Clock, by: Principal, *, hold_id: int, reason: s
     """Release a hold; what it kept is then due again at the next retention run."""
     manager = _manager(by)
     if not reason.strip():
-        raise InvalidInput("say why the hold is released", field="reason")
+        raise InvalidInput(phrase("refusal.hold.release_reason"), field="reason")
     hold = db.execute(select(LegalHold).where(LegalHold.id == hold_id).with_for_update()).scalar_one_or_none()
     if hold is None:
-        raise missing_or_private(db, LegalHold, hold_id, what="legal hold", field="hold_id")
+        raise missing_or_private(db, LegalHold, hold_id, message=phrase("refusal.hold.not_found", id=hold_id), field="hold_id")
     _require_subject(db, manager, hold.subject_type, hold.subject_id)
     if hold.released_at is not None:
-        raise Conflict(f"legal hold {hold_id} was released already", field="hold_id")
+        raise Conflict(phrase("refusal.hold.released", id=hold_id), field="hold_id")
     hold.released_at, hold.released_by, hold.release_reason = clock.now(), by.user_id, reason.strip()
     _audit(db, clock, by, "privacy.hold.release", hold)
     return hold

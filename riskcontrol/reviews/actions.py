@@ -14,11 +14,12 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit, deadlines
+from riskcontrol.core import audit, deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.service import scope_clause
 from riskcontrol.hazards import service as hazards
@@ -40,18 +41,18 @@ REMIND_BEFORE: Final = timedelta(days=3)
 OPEN, DONE = "open", "done"
 
 
-def _tell(
-    db: Session, clock: Clock, cfg: ReviewConfig, action: ImprovementAction, users: list[User], kind: str, zh: str, en: str
-) -> list[int]:
+def _tell(db: Session, clock: Clock, cfg: ReviewConfig, action: ImprovementAction, users: list[User], kind: str) -> list[int]:
+    """Tell `users` of the action: a message of `kind` (`action.overdue`) says when it is, or was, due."""
+    said = i18n.phrase(f"notice.{kind}.body", due=i18n.Day(action.due_at, cfg.tz))
     return tell(
         db,
         clock,
         cfg,
         users,
         kind=kind,
-        title=(f"整改措施：{action.title}", f"Improvement action: {action.title}"),
-        body=(zh, en),
-        sms=f"整改措施“{action.title}”{zh}",
+        title=i18n.phrase("notice.action.title", title=action.title),
+        body=said,
+        sms=i18n.phrase("notice.action.sms", title=action.title, body=said),
         data={"action_id": action.id, "incident_id": action.incident_id},
         subject=(SUBJECT, action.id),
     )
@@ -63,17 +64,17 @@ def create(
     """Record an action from the review of a closed incident; with `new_hazard` the hazard goes on the ledger too."""
     incident = reading.get(db, principal, incident_id)
     if not principal.has_role(*RECORDERS):
-        raise Forbidden("recording improvement actions needs student affairs, a leader or the response team")
+        raise Forbidden(phrase("refusal.action.record_forbidden"))
     if incident.is_open:
-        raise Conflict("improvement actions come from the review of a closed incident", field="incident_id")
+        raise Conflict(phrase("refusal.action.incident_open"), field="incident_id")
     now = clock.now()
     if data.due_at <= now:
-        raise InvalidInput("the due date must be in the future", field="due_at")
+        raise InvalidInput(phrase("refusal.action.due_past"), field="due_at")
     owner = db.get(User, data.owner_user_id)
     if owner is None or not owner.active:
-        raise InvalidInput(f"no active user with id {data.owner_user_id}", field="owner_user_id")
+        raise InvalidInput(phrase("refusal.people.no_active_user", id=data.owner_user_id), field="owner_user_id")
     if data.hazard_id is not None and data.new_hazard is not None:
-        raise InvalidInput("name a hazard on the ledger or describe a new one, not both", field="new_hazard")
+        raise InvalidInput(phrase("refusal.action.hazard_both"), field="new_hazard")
     hazard_id = data.hazard_id
     if hazard_id is not None:
         hazards.get(db, principal, hazard_id)
@@ -127,8 +128,6 @@ def create(
         action,
         [owner],
         "action.assigned",
-        f"由你负责，{data.due_at.astimezone(cfg.tz):%Y-%m-%d}前完成。",
-        "You own it.",
     )
     audit.record(
         db,
@@ -145,7 +144,8 @@ def create(
 def get(db: Session, principal: Principal, action_id: int) -> ImprovementAction:
     action = db.get(ImprovementAction, action_id)
     if action is None or not (principal.covers(action.unit_path) or action.owner_user_id == principal.user_id):
-        raise missing_or_private(db, ImprovementAction, action_id, what="improvement action", field="action_id")
+        refusal = phrase("refusal.action.not_found", id=action_id)
+        raise missing_or_private(db, ImprovementAction, action_id, message=refusal, field="action_id")
     return action
 
 
@@ -157,22 +157,19 @@ def complete(
     a leader has decided on it."""
     action = get(db, principal, action_id)
     if action.owner_user_id != principal.user_id and not principal.has_role(*RECORDERS):
-        raise Forbidden("only the action's owner or student affairs may close it")
+        raise Forbidden(phrase("refusal.action.close_forbidden"))
     if action.status == DONE:
-        raise Conflict("the action is already closed", field="action_id")
+        raise Conflict(phrase("refusal.action.closed"), field="action_id")
     if action.hazard_id is not None:
         hazard = db.get(Hazard, action.hazard_id)
         if hazard is not None and hazard.state != HazardState.CLOSED:
-            raise Conflict(
-                f"hazard {hazard.id} is {hazard.state}: the action closes once it is accepted and struck off", field="hazard_id"
-            )
+            state = phrase(f"hazard_report.state.{hazard.state}")
+            raise Conflict(phrase("refusal.action.hazard_open", id=hazard.id, state=state), field="hazard_id")
     waiting = db.execute(
         select(PlaybookRevision.id).where(PlaybookRevision.action_id == action.id, PlaybookRevision.status == "proposed").limit(1)
     ).scalar_one_or_none()
     if waiting is not None:
-        raise Conflict(
-            f"playbook revision {waiting} proposed from this action awaits a leader's decision", field="playbook_revision"
-        )
+        raise Conflict(phrase("refusal.action.revision_waiting", id=waiting), field="playbook_revision")
     now = clock.now()
     action.status, action.evidence, action.done_at, action.done_by = DONE, data.evidence, now, principal.user_id
     deadlines.cancel(db, subject_type=SUBJECT, subject_id=action.id)
@@ -220,8 +217,6 @@ def on_remind(cfg: ReviewConfig) -> deadlines.Handler:
             action,
             [owner] if owner else [],
             "action.reminder",
-            f"将于{action.due_at.astimezone(cfg.tz):%Y-%m-%d}到期，请按时完成并提交佐证。",
-            "Due soon; close it with evidence.",
         )
 
     return handle
@@ -242,8 +237,6 @@ def on_due(cfg: ReviewConfig) -> deadlines.Handler:
             action,
             people,
             "action.overdue",
-            f"已于{action.due_at.astimezone(cfg.tz):%Y-%m-%d}到期，尚未完成，请督办。",
-            "Overdue and not closed.",
         )
         incident = db.get(Incident, action.incident_id)
         assert incident is not None

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from riskcontrol.core import i18n
 from riskcontrol.core.errors import error_responses
 from riskcontrol.core.http import NO_NUL, AppContext, ClockDep, Ctx, CurrentPrincipal, Db, PathId
 from riskcontrol.core.security import Principal
@@ -187,9 +188,9 @@ def case_out(case: CaseStudy) -> dict[str, Any]:
 
 
 @router.post("/incidents/{incident_id}/case", status_code=201, responses=error_responses(403, 404, 409))
-def make_case(incident_id: PathId, db: Db, clock: ClockDep, principal: CurrentPrincipal) -> dict[str, Any]:
+def make_case(incident_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
     """Put the anonymised case of a closed, reviewed incident into the training library."""
-    case = cases.make(db, clock, principal, incident_id)
+    case = cases.make(db, ctx.clock, principal, incident_id, tz=ctx.settings.tz)
     out = case_out(case)
     db.commit()
     return out
@@ -215,11 +216,11 @@ def get_case(case_id: PathId, db: Db, principal: CurrentPrincipal) -> dict[str, 
 
 
 @router.get("/cases/{case_id}/export.md", responses={200: {"content": {"text/markdown": {}}}, **error_responses(403, 404)})
-def export_case(case_id: PathId, db: Db, principal: CurrentPrincipal) -> Response:
-    """The case as Markdown, for training material."""
+def export_case(case_id: PathId, db: Db, principal: CurrentPrincipal, lang: Literal["zh", "en"] = "zh") -> Response:
+    """The case as Markdown, for training material (`?lang=en`: its headings and statuses in English)."""
     case = cases.get(db, principal, case_id)
     return Response(
-        cases.markdown(case),
+        cases.markdown(case, "en" if lang == "en" else i18n.DEFAULT_LANGUAGE),
         media_type="text/markdown; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="case-{case.id}.md"'},
     )

@@ -11,30 +11,30 @@ read them; making one needs student affairs or the psych centre.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit
+from riskcontrol.core import audit, i18n
 from riskcontrol.core.anonymise import Scrubber, looks_like_room
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import Conflict, Forbidden, NotFound
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
-from riskcontrol.incidents import config, reading
+from riskcontrol.incidents import config, reading, timeline
 from riskcontrol.incidents.models import Incident, IncidentEvent, IncidentPerson, IncidentTask
 from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
 from riskcontrol.people.disclosure_rules import stand_in
 from riskcontrol.people.models import Guardian, Student, User
 from riskcontrol.people.rules import STUDENT_ROLES, Role
-from riskcontrol.reviews import report_rules
 from riskcontrol.reviews.models import CaseStudy, ImprovementAction, RecoveryItem, ReviewMeeting
 
 MAKERS: Final = (Role.STUDENT_AFFAIRS, Role.PSYCH_CENTER, Role.ADMIN)
-# Timeline data that says something worth teaching; identifiers inside are scrubbed.
-_TEXT_KEYS: Final = ("reason", "text", "evidence", "trigger", "dest", "code", "step", "whom", "note")
+# A case is written in the school's language; its reader's language words only the headings of the export.
+CASE_LANGUAGE: Final = i18n.DEFAULT_LANGUAGE
 
 
 def _scrubber(db: Session, incident: Incident, users: Iterable[User]) -> Scrubber:
@@ -69,28 +69,24 @@ def _scrubber(db: Session, incident: Incident, users: Iterable[User]) -> Scrubbe
 
 
 def _relative(at: datetime, start: datetime) -> str:
+    """How long after the start, to the minute for two hours, then to the hour for two days, then in days."""
     minutes = int((at - start) / timedelta(minutes=1))
-    if minutes < 120:
-        return f"T+{minutes} 分钟"
-    if minutes < 48 * 60:
-        return f"T+{minutes // 60} 小时"
-    return f"T+{minutes // (24 * 60)} 天"
+    if minutes >= 48 * 60:
+        minutes -= minutes % (24 * 60)
+    elif minutes >= 120:
+        minutes -= minutes % 60
+    return i18n.translate(CASE_LANGUAGE, "cases.t_plus", span=i18n.Span(minutes))
 
 
-def _event_line(event: IncidentEvent, scrub: Scrubber, states: dict[str, str], tasks: dict[str, str]) -> str:
-    """The timeline entry in words, as the review report writes it (a holder's name left out), then scrubbed;
-    an entry the report has no words for keeps only its kind and its free-text fields."""
-    data = {**event.data, "name": "（略）"} if "name" in event.data else event.data
-    if event.kind in report_rules.DESCRIBED:
-        line = report_rules.describe(event.kind, data, "zh", state_label=lambda c: states.get(c, c), task_label=tasks)
-    else:
-        texts = [f"{key}: {value}" for key in _TEXT_KEYS if isinstance(value := data.get(key), str) and value]
-        line = " · ".join([event.kind, *texts])
-    return scrub(line)
+def _event_line(event: IncidentEvent, scrub: Scrubber, names: timeline.Names, tz: tzinfo) -> str:
+    """The timeline entry in words, as the incident page and the review report write it (a role holder's name
+    withheld), then scrubbed."""
+    data = {**event.data, "name": i18n.translate(CASE_LANGUAGE, "cases.withheld")} if "name" in event.data else event.data
+    return scrub(i18n.word(CASE_LANGUAGE, timeline.phrase(event.kind, data, names, tz)))
 
 
-def build(db: Session, incident: Incident) -> dict[str, Any]:
-    """The anonymised case of an incident (not stored)."""
+def build(db: Session, incident: Incident, *, tz: tzinfo) -> dict[str, Any]:
+    """The anonymised case of an incident (not stored); a date in it is on the school's clock `tz`."""
     events = reading.timeline(db, incident.id)
     tasks = list(
         db.execute(select(IncidentTask).where(IncidentTask.incident_id == incident.id).order_by(IncidentTask.due_at)).scalars()
@@ -105,10 +101,11 @@ def build(db: Session, incident: Incident) -> dict[str, Any]:
         .scalars()
         .first()
     )
-    states = {state.code: state.label.zh for state in config.machine_of(incident).sop.states}
-    task_labels = {t.code: t.label_zh for t in tasks}
-    for item in db.execute(select(RecoveryItem).where(RecoveryItem.incident_id == incident.id)).scalars():
-        task_labels.setdefault(item.code, item.label_zh)
+    recovery = {
+        item.code: i18n.Both(item.label_zh, item.label_en)
+        for item in db.execute(select(RecoveryItem).where(RecoveryItem.incident_id == incident.id)).scalars()
+    }
+    names = timeline.names_of(incident, tasks, more_tasks=recovery)
     ids = {e.actor_id for e in events} | {t.done_by for t in tasks} | {a.owner_user_id for a in actions}
     ids |= {r.user_id for r in reading.role_history(db, incident.id)}
     if review is not None:
@@ -128,13 +125,11 @@ def build(db: Session, incident: Incident) -> dict[str, Any]:
         "type_label": playbook.label.zh,
         "level": level.numeral,
         "level_label": LEVEL_NAMES[level].zh,
-        "period": f"{incident.started_at:%Y年%m月}",
+        "period": i18n.day(incident.started_at, CASE_LANGUAGE, tz, skeleton="yMMM"),
         "drill": incident.drill,
         "place": "某宿舍楼" if looks_like_room(incident.location) else scrub(incident.location),
         "summary": scrub(incident.summary),
-        "timeline": [
-            {"when": _relative(e.at, incident.started_at), "what": _event_line(e, scrub, states, task_labels)} for e in events
-        ],
+        "timeline": [{"when": _relative(e.at, incident.started_at), "what": _event_line(e, scrub, names, tz)} for e in events],
         "steps": {"total": len(tasks), "on_time": on_time, "late": [scrub(t.label_zh) for t in late]},
         "conclusions": [scrub(c) for c in review.conclusions] if review is not None else [],
         "minutes": scrub(review.minutes) if review is not None else "",
@@ -149,21 +144,21 @@ def _plain(body: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def make(db: Session, clock: Clock, principal: Principal, incident_id: int) -> CaseStudy:
+def make(db: Session, clock: Clock, principal: Principal, incident_id: int, *, tz: tzinfo) -> CaseStudy:
     """Store the anonymised case of a closed incident whose review was held (once per incident)."""
     if not principal.has_role(*MAKERS):
-        raise Forbidden("making a training case needs student affairs or the psychological centre")
+        raise Forbidden(phrase("refusal.case.make_forbidden"))
     incident = reading.get(db, principal, incident_id)
     if incident.is_open:
-        raise Conflict("a case is made from a closed incident", field="incident_id")
+        raise Conflict(phrase("refusal.case.incident_open"), field="incident_id")
     held = db.execute(
         select(ReviewMeeting.id).where(ReviewMeeting.incident_id == incident.id, ReviewMeeting.status == "held")
     ).first()
     if held is None:
-        raise Conflict("a case is made once the incident's review meeting was held", field="incident_id")
+        raise Conflict(phrase("refusal.case.review_first"), field="incident_id")
     if db.execute(select(CaseStudy.id).where(CaseStudy.incident_id == incident.id)).first() is not None:
-        raise Conflict("this incident's case is already in the library", field="incident_id")
-    body = build(db, incident)
+        raise Conflict(phrase("refusal.case.exists"), field="incident_id")
+    body = build(db, incident, tz=tz)
     case = CaseStudy(
         incident_id=incident.id,
         title=body["title"],
@@ -191,7 +186,7 @@ def make(db: Session, clock: Clock, principal: Principal, incident_id: int) -> C
 
 def _reader(principal: Principal) -> None:
     if principal.roles <= STUDENT_ROLES:
-        raise Forbidden("the case library is for staff")
+        raise Forbidden(phrase("refusal.case.staff_only"))
 
 
 def search(db: Session, principal: Principal, *, query: str | None = None, type_: str | None = None) -> list[CaseStudy]:
@@ -208,26 +203,39 @@ def get(db: Session, principal: Principal, case_id: int) -> CaseStudy:
     _reader(principal)
     case = db.get(CaseStudy, case_id)
     if case is None:
-        raise NotFound(f"no case with id {case_id}", field="case_id")
+        raise NotFound(phrase("refusal.case.not_found", id=case_id), field="case_id")
     return case
 
 
-def markdown(case: CaseStudy) -> str:
-    """The case as a Markdown document for training material."""
+def markdown(case: CaseStudy, lang: str = CASE_LANGUAGE) -> str:
+    """The case as a Markdown document for training material: its headings and statuses in `lang`, its
+    anonymised text as the case holds it."""
     body = case.body
-    out = [f"# {body['title']}", "", f"{body['type_label']} · {body['level']}级（{body['level_label']}） · {body['period']}", ""]
+
+    def t(key: str, **params: object) -> str:
+        return i18n.translate(lang, key, **params)
+
+    def status(code: object) -> str:
+        return t(f"cases.action_status.{code}") if code in ("open", "done") else t("cases.action_status.open")
+
+    found = next((level for level in Level if level.numeral == body.get("level")), None)
+    level = i18n.word(lang, timeline.level_phrase(found)) if found is not None else ""
+    out = [f"# {body['title']}", "", " · ".join(part for part in (body["type_label"], level, body["period"]) if part), ""]
     if body.get("drill"):
-        out += ["**演练**", ""]
-    out += ["## 事件概况", "", body["summary"] or "—", "", "## 处置过程", ""]
-    out += [f"- {row['when']}：{row['what']}" for row in body["timeline"]]
+        out += [f"**{t('reviews.drill')}**", ""]
+    out += [f"## {t('cases.summary')}", "", body["summary"] or "—", "", f"## {t('cases.timeline')}", ""]
+    out += [f"- {t('cases.md.line', when=row['when'], what=row['what'])}" for row in body["timeline"]]
     steps = body["steps"]
     out += [
         "",
-        "## 处置步骤",
+        f"## {t('cases.steps')}",
         "",
-        f"共 {steps['total']} 项，按时 {steps['on_time']} 项。",
-        *[f"- 超时：{label}" for label in steps["late"]],
+        t("cases.steps_count", total=steps["total"], on_time=steps["on_time"]),
+        *[f"- {t('cases.md.late', task=label)}" for label in steps["late"]],
     ]
-    out += ["", "## 复盘结论", "", *[f"- {c}" for c in body["conclusions"]], "", "## 改进措施", ""]
-    out += [f"- [{a['type']}] {a['title']}（{a['status']}）" for a in body["actions"]] or ["—"]
+    out += ["", f"## {t('cases.conclusions')}", "", *[f"- {c}" for c in body["conclusions"]], "", f"## {t('cases.actions')}", ""]
+    out += [
+        "- " + t("cases.md.action", type=t(f"reviews.action_type.{a['type']}"), title=a["title"], status=status(a["status"]))
+        for a in body["actions"]
+    ] or ["—"]
     return "\n".join(out) + "\n"

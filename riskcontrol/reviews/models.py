@@ -132,8 +132,9 @@ class PlaybookRevision(Base):
     version: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
-    # One line per change, e.g. "steps.verification.tasks.verify_facts.due.II: 30m → 10m".
-    changes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Each change as its structure (incidents.playbook_diff.Change as JSON), worded when read; a revision
+    # proposed before changes kept their structure holds one line of text per change.
+    changes: Mapped[list[dict[str, Any] | str]] = mapped_column(JSON, default=list)
     # The unified diff of the file, for reading line by line.
     diff: Mapped[str] = mapped_column(Text)
     # proposed → adopted | rejected | superseded (another revision of the same version was adopted first)

@@ -19,13 +19,14 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit, deadlines
+from riskcontrol.core import audit, deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.datafiles import load_model
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden
 from riskcontrol.core.events import Events
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.incidents import board, reading
 from riskcontrol.incidents.models import Incident, IncidentPerson
@@ -113,25 +114,39 @@ def on_item_due(cfg: ReviewConfig) -> deadlines.Handler:
         )
         incident = db.get(Incident, item.incident_id)
         assert incident is not None
-        title = reading.wall_title(db, incident)
+        task = i18n.Both(item.label_zh, item.label_en)
+        due = i18n.moment(item.due_at, cfg.tz, clock.now())
         told = tell(
             db,
             clock,
             cfg,
             people,
             kind="recovery.overdue",
-            title=(f"善后任务逾期：{item.label_zh}", f"Recovery task overdue: {item.label_en}"),
-            body=(
-                f"事件“{title}”的善后任务“{item.label_zh}”已于 {item.due_at.astimezone(cfg.tz):%Y-%m-%d %H:%M} 到期，尚未完成。",
-                f"The recovery task '{item.label_en}' of '{title}' is overdue.",
-            ),
-            sms=f"善后任务逾期：{item.label_zh}",
+            title=i18n.phrase("notice.recovery.overdue.title", task=task),
+            body=i18n.phrase("notice.recovery.overdue.body", title=reading.wall_title(db, incident), task=task, due=due),
+            sms=i18n.phrase("notice.recovery.overdue.title", task=task),
             data={"recovery_item_id": item.id, "incident_id": incident.id},
             subject=(SUBJECT, item.id),
         )
-        board.record(db, clock, cfg.incidents, incident, "recovery_overdue", None, item_id=item.id, code=item.code, told=told)
+        board.record(
+            db,
+            clock,
+            cfg.incidents,
+            incident,
+            "recovery_overdue",
+            None,
+            item_id=item.id,
+            code=item.code,
+            label=_label(item),
+            told=told,
+        )
 
     return handle
+
+
+def _label(item: RecoveryItem) -> dict[str, str]:
+    """The task's name on the incident's timeline, which the incident page words without the recovery plan."""
+    return {"zh": item.label_zh, "en": item.label_en}
 
 
 def register(cfg: ReviewConfig, handlers: DeadlineHandlers, events: Events) -> None:
@@ -169,11 +184,12 @@ def complete(db: Session, clock: Clock, cfg: ReviewConfig, principal: Principal,
     """Mark a recovery task done, with the session's note (clinical: kept from all but the psych centre)."""
     item = db.get(RecoveryItem, item_id)
     if item is None or not (principal.covers(item.unit_path) or item.owner_user_id == principal.user_id):
-        raise missing_or_private(db, RecoveryItem, item_id, what="recovery task", field="item_id")
+        refusal = phrase("refusal.recovery.not_found", id=item_id)
+        raise missing_or_private(db, RecoveryItem, item_id, message=refusal, field="item_id")
     if item.owner_user_id != principal.user_id and not principal.has_role(*COMPLETERS):
-        raise Forbidden("only the task's owner, the psych centre, counsellors, officers or student affairs may mark it done")
+        raise Forbidden(phrase("refusal.recovery.complete_forbidden"))
     if item.status == DONE:
-        raise Conflict("the recovery task is already done", field="item_id")
+        raise Conflict(phrase("refusal.recovery.done"), field="item_id")
     now = clock.now()
     item.status, item.done_at, item.done_by, item.note = DONE, now, principal.user_id, note.strip()
     deadlines.cancel(db, subject_type=SUBJECT, subject_id=item.id)
@@ -189,6 +205,7 @@ def complete(db: Session, clock: Clock, cfg: ReviewConfig, principal: Principal,
         principal.user_id,
         item_id=item.id,
         code=item.code,
+        label=_label(item),
         late=now > item.due_at,
     )
     audit.record(

@@ -28,9 +28,9 @@ REPORT_HEADERS: Final[Mapping[str, str]] = {
 }
 
 
-def _page(db: Db, ctx: Ctx, principal: CurrentPrincipal, incident_id: int, lang: Lang) -> str:
+def _page(db: Db, ctx: Ctx, principal: CurrentPrincipal, incident_id: int, lang: Lang, *, screen: bool = True) -> str:
     cfg: IncidentConfig = ctx.extras["incidents"]
-    page = report.html(db, ctx.clock, principal, incident_id, tz=cfg.tz, lang=lang)
+    page = report.render_html(report.build(db, ctx.clock, principal, incident_id, tz=cfg.tz, lang=lang), screen=screen)
     db.commit()  # the audited read of the people's names
     return page
 
@@ -49,6 +49,6 @@ def review_report_html(incident_id: PathId, db: Db, ctx: Ctx, principal: Current
 )
 def review_report_pdf(incident_id: PathId, db: Db, ctx: Ctx, principal: CurrentPrincipal, lang: Lang = "zh") -> Response:
     """The incident's review report as a PDF (CJK font embedded)."""
-    data = report.render_pdf(_page(db, ctx, principal, incident_id, lang))
+    data = report.render_pdf(_page(db, ctx, principal, incident_id, lang, screen=False))
     name = f"review-report-{incident_id}.pdf"
     return Response(data, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})

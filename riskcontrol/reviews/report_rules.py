@@ -1,13 +1,14 @@
-"""The review report's figures, pure: task verdicts, reporting deadlines, response times, masking, the chart."""
+"""The review report's figures, pure: task verdicts, reporting deadlines, response times, the chart's time axis."""
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
+
+from riskcontrol.core import i18n
 
 # The SOP state whose tasks are the reports to leaders and the authority (电话报告、书面初报、上报).
 REPORTING_STATE: Final = "leaders_informed"
@@ -21,15 +22,14 @@ class Verdict:
     code: str
     minutes: int = 0
 
-    def text(self, lang: str) -> str:
-        zh = lang != "en"
-        if self.code == ON_TIME:
-            return "按时" if zh else "On time"
+    def phrase(self) -> i18n.Phrase:
+        """按时 / 超时 21分钟 / 未完成 / 未到期, to be worded for the reader."""
         if self.code == LATE:
-            return f"超时 {self.minutes} 分钟" if zh else f"Late by {self.minutes} min"
-        if self.code == NOT_DUE:
-            return "未到期" if zh else "Not yet due"
-        return "未完成" if zh else "Not done"
+            return i18n.phrase("report.verdict.late", late=i18n.Span(self.minutes))
+        return i18n.phrase(f"report.verdict.{self.code}")
+
+    def text(self, lang: str) -> str:
+        return i18n.word(lang, self.phrase())
 
 
 def minutes_between(start: datetime, end: datetime) -> int:
@@ -83,33 +83,60 @@ def response_figures(
     )
 
 
-def duration_text(minutes: int | None, lang: str) -> str:
-    """'1 小时 5 分钟' / '1 h 5 min' (days past 24 hours, no zero parts); '—' when it never happened."""
-    if minutes is None:
-        return "—"
-    hours, rest = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    en = lang == "en"
-    parts = [
-        (days, "d" if en else "天"),
-        (hours, "h" if en else "小时"),
-        (rest, "min" if en else "分钟"),
-    ]
-    shown = [f"{n} {unit}" for n, unit in parts if n]
-    return " ".join(shown) if shown else ("0 min" if en else "0 分钟")
+# The share of the chart's width the first hour gets whenever an even axis would give it less: where the
+# late first steps are, drawn wide; the days after compressed (a log-like axis), so a 14-day record still
+# shows its first minutes apart.
+FIRST_HOUR_SHARE: Final = 0.35
+# Tick candidates in minutes, most telling first: each is kept when it has room beside those kept before it.
+_TICKS: Final = (0, 60, 1440, 10080, 10, 30, 360, 4320, 43200, 20160, 5, 15, 120, 180, 720, 2880, 20, 45, 90, 240, 480)
+_LINEAR_TICKS: Final = (0, 5, 10, 15, 20, 25, 30, 40, 45, 50, 60, 75, 90, 120, 150, 180)
+MIN_TICK_GAP: Final = 36.0  # px: a tick's words ("10分钟", "12 hr") need about this much room
+
+
+@dataclass(frozen=True)
+class Axis:
+    """Minutes since the start onto [0, 1]: even for a short record, else log-like with the first hour at
+    `FIRST_HOUR_SHARE` (`softness` is the bend, in minutes; none for an even axis)."""
+
+    span: float
+    softness: float | None
+
+    def share(self, minutes: float) -> float:
+        m = min(max(minutes, 0.0), self.span)
+        if self.softness is None:
+            return m / self.span
+        return math.log1p(m / self.softness) / math.log1p(self.span / self.softness)
+
+
+def axis(span_minutes: float) -> Axis:
+    """The axis of a record `span_minutes` long (at least a minute)."""
+    span = max(span_minutes, 1.0)
+    if 60 / span >= FIRST_HOUR_SHARE:
+        return Axis(span, None)
+    low, high = 1e-3, span  # the first hour's share falls as the bend softens: bisect for the target
+    for _ in range(60):
+        mid = (low + high) / 2
+        if Axis(span, mid).share(60) > FIRST_HOUR_SHARE:
+            low = mid
+        else:
+            high = mid
+    return Axis(span, (low + high) / 2)
 
 
 @dataclass(frozen=True)
 class ChartRow:
-    """One task on the response chart: where its bar starts and its due and done marks sit (x in px)."""
+    """One task on the response chart: where its bar starts, its due mark, its done mark (x in px); a late
+    task has its overrun from due to done, an undone one past due has it to the axis's end."""
 
     label: str
     y: float
     start_x: float
     due_x: float
     done_x: float | None
+    overrun_x: float | None
     due_clipped: bool
     late: bool
+    late_by: int  # minutes past due: done late, or (undone) by `now`; 0 when not late
 
 
 @dataclass(frozen=True)
@@ -119,7 +146,8 @@ class Chart:
     left: float
     right: float
     rows: tuple[ChartRow, ...]
-    ticks: tuple[tuple[float, str], ...]
+    ticks: tuple[tuple[float, int], ...]  # (x, minutes since the start)
+    first_hour_x: float | None  # where the first hour ends, on an axis longer than that
 
 
 @dataclass(frozen=True)
@@ -130,305 +158,74 @@ class ChartTask:
     done_at: datetime | None
 
 
+def fit(label: str, width: float, *, em: float = 9.0) -> str:
+    """`label` cut with an ellipsis to fit `width` px at `em` px a CJK character (Latin about half)."""
+
+    def size(ch: str) -> float:
+        return em if ord(ch) > 0x2E7F else em * 0.55
+
+    if sum(size(ch) for ch in label) <= width:
+        return label
+    used, out = em, []  # room for the ellipsis
+    for ch in label:
+        used += size(ch)
+        if used > width:
+            break
+        out.append(ch)
+    return "".join(out).rstrip() + "…"
+
+
 def chart(
-    tasks: list[ChartTask],
+    tasks: Sequence[ChartTask],
     started_at: datetime,
     end_at: datetime,
     *,
+    now: datetime | None = None,
     width: float = 640,
     left: float = 170,
     row_height: float = 16,
-    tick_label: str = "+{m}′",
 ) -> Chart:
-    """Lay the tasks on a time axis from the start to `end_at` (the last thing done); a due time
-    past the axis is drawn at its end and marked clipped, so a 30-day review does not squash the night."""
-    right = width - 10
-    span = max((end_at - started_at).total_seconds(), 60.0)
+    """Lay the tasks on one time axis from the start to `end_at` (the last thing recorded); a due time past the
+    axis is drawn at its end and marked clipped. Ticks are whole minutes, hours and days since the start."""
+    right = width - 12
+    scale = axis((end_at - started_at).total_seconds() / 60)
 
     def x(at: datetime) -> float:
-        share = min(max((at - started_at).total_seconds() / span, 0.0), 1.0)
-        return round(left + share * (right - left), 1)
+        return round(left + scale.share((at - started_at).total_seconds() / 60) * (right - left), 1)
 
-    rows = tuple(
-        ChartRow(
-            label=t.label,
-            y=24 + i * row_height,
-            start_x=x(t.created_at),
-            due_x=x(t.due_at),
-            done_x=None if t.done_at is None else x(t.done_at),
-            due_clipped=t.due_at > end_at,
-            late=t.done_at is not None and t.done_at > t.due_at,
+    rows = []
+    for i, t in enumerate(tasks):
+        late = t.done_at is not None and t.done_at > t.due_at
+        overdue = t.done_at is None and now is not None and now > t.due_at
+        done_x = None if t.done_at is None else x(t.done_at)
+        past = t.done_at if late else (now if overdue else None)
+        rows.append(
+            ChartRow(
+                label=fit(t.label, left - 10),
+                y=30 + i * row_height,
+                start_x=x(t.created_at),
+                due_x=x(t.due_at),
+                done_x=done_x,
+                overrun_x=done_x if late else (right if overdue else None),
+                due_clipped=t.due_at > end_at,
+                late=late or overdue,
+                late_by=minutes_between(t.due_at, past) if past is not None else 0,
+            )
         )
-        for i, t in enumerate(tasks)
+    candidates = _LINEAR_TICKS if scale.softness is None else _TICKS
+    kept: list[tuple[float, int]] = []
+    for minutes in candidates:
+        if minutes > scale.span:
+            continue
+        at_x = round(left + scale.share(minutes) * (right - left), 1)
+        if all(abs(at_x - other) >= MIN_TICK_GAP for other, _ in kept):
+            kept.append((at_x, minutes))
+    return Chart(
+        width=width,
+        height=30 + len(rows) * row_height + 6,
+        left=left,
+        right=right,
+        rows=tuple(rows),
+        ticks=tuple(sorted(kept)),
+        first_hour_x=round(left + scale.share(60) * (right - left), 1) if scale.span > 60 else None,
     )
-    total_minutes = span / 60
-    step = next((s for s in (5, 10, 15, 30, 60, 120, 240, 480, 1440) if total_minutes / s <= 8), 2880)
-    ticks = tuple((_tick_x(m, span, left, right), tick_label.format(m=m)) for m in range(0, int(total_minutes) + 1, step))
-    return Chart(width=width, height=24 + len(rows) * row_height + 10, left=left, right=right, rows=rows, ticks=ticks)
-
-
-def _tick_x(minutes: int, span: float, left: float, right: float) -> float:
-    return round(left + (minutes * 60 / span) * (right - left), 1)
-
-
-HEADINGS: Final[dict[str, dict[str, str]]] = {
-    "zh": {
-        "title": "突发事件复盘报告",
-        "drill": "【演练】",
-        "cover": "封面",
-        "summary": "一、事件概况",
-        "timeline": "二、处置时间线",
-        "sop": "三、SOP 执行情况",
-        "reporting": "四、报告时限",
-        "warning": "五、预警与通知",
-        "figures": "六、响应指标",
-        "meeting": "七、复盘会",
-        "actions": "八、改进措施",
-        "chart": "九、响应时间图",
-        "none": "暂无",
-        "action_title": "措施",
-        "action_type": "类型",
-        "action_owner": "责任人",
-        "action_status": "状态",
-        "action_type_rule": "制度",
-        "action_type_process": "流程",
-        "action_type_facility": "设施",
-        "action_type_training": "培训",
-        "action_done": "已完成",
-        "action_overdue": "逾期未完成",
-        "action_open": "进行中",
-        "revision": "预案修订",
-        "meeting_due": "应召开时限",
-        "meeting_status_due": "待召开",
-        "meeting_status_scheduled": "已安排",
-        "meeting_status_held": "已召开",
-        "meeting_status_overdue": "逾期未召开",
-        "meeting_status_cancelled": "已取消",
-        "meeting_reminders": "提醒与督办",
-        "revision_proposed": "待审定",
-        "revision_adopted": "已采纳",
-        "revision_rejected": "未通过",
-        "revision_superseded": "已被取代",
-        "school": "学校",
-        "incident": "事件",
-        "type": "事件类型",
-        "level": "事件等级",
-        "state": "当前状态",
-        "unit": "所属单位",
-        "place": "地点",
-        "started": "发生时间",
-        "closed": "结束时间",
-        "generated": "报告生成时间",
-        "people": "相关人员",
-        "description": "事件经过",
-        "seq": "序号",
-        "at": "时间",
-        "who": "操作人",
-        "what": "内容",
-        "step": "步骤",
-        "task": "任务",
-        "due": "时限",
-        "done": "完成时间",
-        "by": "完成人",
-        "verdict": "结论",
-        "limit": "报告时限",
-        "to": "接收人",
-        "channel": "渠道",
-        "status": "发送状态",
-        "delivered": "送达",
-        "acknowledged": "确认/已读",
-        "escalation": "来源预警",
-        "ack_time": "确认用时",
-        "on_site": "到场控制用时",
-        "stabilised": "稳定用时",
-        "total": "处置总用时",
-        "held": "召开时间",
-        "attendees": "参会人员",
-        "minutes": "会议纪要",
-        "conclusions": "结论",
-        "legend_due": "时限",
-        "legend_done": "完成",
-    },
-    "en": {
-        "title": "Incident review report",
-        "drill": "[DRILL]",
-        "cover": "Cover",
-        "summary": "1. Summary",
-        "timeline": "2. Response timeline",
-        "sop": "3. SOP compliance",
-        "reporting": "4. Reporting deadlines",
-        "warning": "5. Warnings and notifications",
-        "figures": "6. Response figures",
-        "meeting": "7. Review meeting",
-        "actions": "8. Improvement actions",
-        "chart": "9. Response time chart",
-        "none": "None yet",
-        "action_title": "Action",
-        "action_type": "Type",
-        "action_owner": "Owner",
-        "action_status": "Status",
-        "action_type_rule": "Rule",
-        "action_type_process": "Process",
-        "action_type_facility": "Facility",
-        "action_type_training": "Training",
-        "action_done": "Done",
-        "action_overdue": "Overdue",
-        "revision": "Playbook revision",
-        "meeting_due": "Due by",
-        "meeting_status_due": "not yet held",
-        "meeting_status_scheduled": "scheduled",
-        "meeting_status_held": "held",
-        "meeting_status_overdue": "overdue, not held",
-        "meeting_status_cancelled": "cancelled",
-        "meeting_reminders": "Reminders and escalation",
-        "revision_proposed": "awaiting decision",
-        "revision_adopted": "adopted",
-        "revision_rejected": "rejected",
-        "revision_superseded": "superseded",
-        "action_open": "Open",
-        "school": "School",
-        "incident": "Incident",
-        "type": "Type",
-        "level": "Level",
-        "state": "State",
-        "unit": "Unit",
-        "place": "Place",
-        "started": "Started",
-        "closed": "Closed",
-        "generated": "Report generated",
-        "people": "People involved",
-        "description": "What happened",
-        "seq": "No.",
-        "at": "Time",
-        "who": "By",
-        "what": "What",
-        "step": "Step",
-        "task": "Task",
-        "due": "Due",
-        "done": "Done at",
-        "by": "Done by",
-        "verdict": "Verdict",
-        "limit": "Time limit",
-        "to": "Recipient",
-        "channel": "Channel",
-        "status": "Status",
-        "delivered": "Delivered",
-        "acknowledged": "Acknowledged / read",
-        "escalation": "Source escalation",
-        "ack_time": "Time to acknowledge",
-        "on_site": "Time to on-site control",
-        "stabilised": "Time to stabilised",
-        "total": "Total time",
-        "held": "Held at",
-        "attendees": "Attendees",
-        "minutes": "Minutes",
-        "conclusions": "Conclusions",
-        "legend_due": "due",
-        "legend_done": "done",
-    },
-}
-
-INVOLVEMENT: Final[dict[str, dict[str, str]]] = {
-    "missing": {"zh": "失联", "en": "missing"},
-    "injured": {"zh": "受伤", "en": "injured"},
-    "at_risk": {"zh": "高风险", "en": "at risk"},
-    "involved": {"zh": "涉事", "en": "involved"},
-    "witness": {"zh": "目击", "en": "witness"},
-    "deceased": {"zh": "死亡", "en": "deceased"},
-}
-
-ICS_ROLES: Final[dict[str, tuple[str, str]]] = {
-    "commander": ("指挥者", "commander"),
-    "scribe": ("记录员", "scribe"),
-    "liaison": ("联络员", "liaison"),
-    "information_officer": ("信息发布员", "information officer"),
-    "operations": ("行动负责人", "operations"),
-    "safety": ("安全负责人", "safety"),
-    "logistics": ("后勤保障", "logistics"),
-}
-
-_WHOM: Final[dict[str, tuple[str, str]]] = {
-    "owner": ("负责人", "owner"),
-    "commander": ("指挥者", "commander"),
-    "level_above": ("上一级", "level above"),
-}
-
-
-# Timeline entries written after the incident closed: its review's improvement actions and the playbook
-# revisions they proposed.
-_LATER: Final[dict[str, tuple[str, str]]] = {
-    "recovery_plan": ("制定善后计划", "Recovery plan made"),
-    "recovery_done": ("完成善后任务：{label}", "Recovery task done: {label}"),
-    "recovery_overdue": ("善后任务逾期：{label}", "Recovery task overdue: {label}"),
-    "review_due": ("复盘会列入计划", "Review meeting put on record"),
-    "review_scheduled": ("安排复盘会", "Review meeting scheduled"),
-    "review_held": ("召开复盘会", "Review meeting held"),
-    "review_overdue": ("复盘会逾期未召开", "Review meeting overdue, not held"),
-    "action_added": ("新增整改措施：{title}", "Improvement action added: {title}"),
-    "action_done": ("整改措施 #{action_id} 已完成", "Improvement action #{action_id} done"),
-    "action_overdue": ("整改措施 #{action_id} 逾期未完成", "Improvement action #{action_id} overdue"),
-    "revision_proposed": ("提出预案修订：{playbook} v{version}", "Playbook revision proposed: {playbook} v{version}"),
-    "playbook_revised": ("预案修订已采纳：{playbook} v{version}", "Playbook revision adopted: {playbook} v{version}"),
-    "revision_rejected": ("预案修订未通过：{playbook} v{version}", "Playbook revision rejected: {playbook} v{version}"),
-    "revision_superseded": (
-        "预案修订已被取代：{playbook} v{version}",
-        "Playbook revision superseded: {playbook} v{version}",
-    ),
-}
-
-
-# The kinds `describe` puts in words (any other reads as its kind and raw data).
-DESCRIBED: Final = frozenset(
-    {"created", "role", "person", "paged", "tasks_opened", "task_overdue", "task_done", "transition", "note", *_LATER}
-)
-
-
-def describe(
-    kind: str,
-    data: Mapping[str, Any],
-    lang: str,
-    *,
-    state_label: Callable[[str], str],
-    task_label: Mapping[str, str],
-) -> str:
-    """One line of the timeline in words: what happened at that step."""
-    en = lang == "en"
-
-    def task(code: object) -> str:
-        return task_label.get(str(code), str(code))
-
-    if kind == "created":
-        return "Incident opened" if en else "事件登记"
-    if kind == "role":
-        code, name = str(data.get("role", "")), data.get("name", "")
-        role = ICS_ROLES.get(code, (code, code))[1 if en else 0]
-        return f"Role {role}: {name}" if en else f"指定{role}：{name}"
-    if kind == "person":
-        inv = INVOLVEMENT.get(str(data.get("involvement")), {}).get(lang, str(data.get("involvement")))
-        return f"Person added ({inv})" if en else f"登记相关人员（{inv}）"
-    if kind == "paged":
-        count = len(data.get("users") or [])
-        return f"On-duty team paged: {count} people" if en else f"呼叫值班人员 {count} 人"
-    if kind == "tasks_opened":
-        names = "、".join(task(c) for c in data.get("tasks") or [])
-        state = state_label(str(data.get("state", "")))
-        return f"{state}: tasks opened: {names}" if en else f"进入「{state}」，生成任务：{names}"
-    if kind == "task_overdue":
-        whom = _WHOM.get(str(data.get("whom")), (str(data.get("whom")), str(data.get("whom"))))
-        name = task(data.get("code", data.get("task_id", "")))
-        return f"Overdue: {name}, told the {whom[1]}" if en else f"任务超时：{name}，已提醒{whom[0]}"
-    if kind == "task_done":
-        late = bool(data.get("late"))
-        name = task(data.get("code", ""))
-        return f"Done: {name}" + (" (late)" if late else "") if en else f"完成任务：{name}" + ("（超时）" if late else "")
-    if kind == "transition":
-        source, dest = state_label(str(data.get("source", ""))), state_label(str(data.get("dest", "")))
-        reason = f" — {data['reason']}" if data.get("reason") else ""
-        return f"{source} → {dest}{reason}"
-    if kind == "note":
-        return f"Note: {data.get('text', '')}" if en else f"备注：{data.get('text', '')}"
-    if kind in _LATER:
-        zh, english = _LATER[kind]
-        fields = {k: data.get(k, "") for k in ("title", "action_id", "playbook", "version")}
-        return (english if en else zh).format(label=task(data.get("code", "")), **fields)
-    return f"{kind}: {json.dumps(dict(data), ensure_ascii=False, sort_keys=True, default=str)}"

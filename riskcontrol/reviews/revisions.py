@@ -3,12 +3,13 @@
 Whoever owns an improvement action (or records reviews) proposes the next version of a playbook as its
 whole YAML text, with `version` raised by one, and says why. The text is checked exactly as the playbook
 file would be (every error by line and field) and compared with the version in force: the proposal keeps
-what it changes, line by line, and the file's diff. A school leader other than the proposer adopts it or
-rejects it. Adopting appends the revision record (version, date, why, what changed, where it came from) to
-the text and replaces the playbook file; incidents opened from then on follow the new version, while every
-incident already open keeps the version it started with. A proposal made against a version that is no
-longer in force cannot be adopted: it is superseded when another revision of that version is adopted.
-An action is not closed while a revision it proposed waits for the decision.
+what it changes, change by change (worded when read, in the reader's language), and the file's diff. A
+school leader other than the proposer adopts it or rejects it. Adopting appends the revision record (version,
+date, why, what changed in both languages, where it came from) to the text and replaces the playbook file;
+incidents opened from then on follow the new version, while every incident already open keeps the version it
+started with. A proposal made against a version that is no longer in force cannot be adopted: it is superseded
+when another revision of that version is adopted. An action is not closed while a revision it proposed waits
+for the decision.
 """
 
 from __future__ import annotations
@@ -19,17 +20,26 @@ from typing import Final
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit
+from riskcontrol.core import audit, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
+from riskcontrol.core.shapes import Label
 from riskcontrol.grid.service import scope_clause
 from riskcontrol.incidents import board
 from riskcontrol.incidents.models import Incident
-from riskcontrol.incidents.playbook_diff import changes
+from riskcontrol.incidents.playbook_diff import Change, changes, stored
 from riskcontrol.incidents.playbook_rules import Playbook, Revision
-from riskcontrol.incidents.playbooks import check_text, playbook_path, revisions_last_problem, with_revision, write_playbook
+from riskcontrol.incidents.playbooks import (
+    check_text,
+    diff_names,
+    playbook_path,
+    revisions_last_problem,
+    with_revision,
+    write_playbook,
+)
 from riskcontrol.observations.catalog import load_checklist
 from riskcontrol.people import service as people_service
 from riskcontrol.people.models import User
@@ -47,18 +57,20 @@ SHOWN_ERRORS: Final = 5
 
 
 def _tell(
-    db: Session, clock: Clock, cfg: ReviewConfig, revision: PlaybookRevision, users: list[User], kind: str, zh: str, en: str
+    db: Session, clock: Clock, cfg: ReviewConfig, revision: PlaybookRevision, users: list[User], kind: str, body: i18n.Phrase
 ) -> list[int]:
-    name = f"{revision.playbook_type} v{revision.version}"
+    playbook = cfg.incidents.library().get(revision.playbook_type)
+    named = playbook.label if playbook is not None else revision.playbook_type
+    name = i18n.phrase("notice.revision.name", playbook=named, version=revision.version)
     return tell(
         db,
         clock,
         cfg,
         users,
         kind=kind,
-        title=(f"预案修订：{name}", f"Playbook revision: {name}"),
-        body=(zh, en),
-        sms=f"预案修订 {name}：{zh}",
+        title=i18n.phrase("notice.revision.title", name=name),
+        body=body,
+        sms=i18n.phrase("notice.revision.sms", name=name, body=body),
         data={"revision_id": revision.id, "action_id": revision.action_id, "incident_id": revision.incident_id},
         subject=(SUBJECT, revision.id),
     )
@@ -68,14 +80,14 @@ def current_text(cfg: ReviewConfig, playbook_type: str) -> tuple[Playbook, str]:
     """The playbook of `playbook_type` in force and its file's text."""
     playbook = cfg.incidents.library().get(playbook_type)
     if playbook is None:
-        raise NotFound(f"there is no playbook of type {playbook_type!r}", field="playbook_type")
+        raise NotFound(phrase("refusal.revision.no_playbook", type=playbook_type), field="playbook_type")
     return playbook, playbook_path(cfg.incidents.playbook_dir, playbook_type).read_text(encoding="utf-8")
 
 
 def source(cfg: ReviewConfig, principal: Principal, playbook_type: str) -> str:
     """The YAML text of a playbook in force (staff only), to edit into a proposal."""
     if not principal.roles or principal.roles <= STUDENT_ROLES:
-        raise Forbidden("the emergency plans are for staff")
+        raise Forbidden(phrase("refusal.revision.staff_only"))
     return current_text(cfg, playbook_type)[1]
 
 
@@ -87,15 +99,19 @@ def _check(cfg: ReviewConfig, playbook_type: str, text: str, current: Playbook) 
     """The proposed playbook, or a 422 on `text` naming every problem by line and field."""
     proposed, errors = check_text(playbook_type, text, cfg.incidents.sop(), checklist_items=_items(cfg))
     if proposed is None:
+        # The checker's findings name the YAML's lines and keys, as `riskcontrol playbooks check` prints them.
         shown = "; ".join(f"line {e.line or '?'}: {e.field}: {e.reason}" for e in errors[:SHOWN_ERRORS])
-        more = f" (and {len(errors) - SHOWN_ERRORS} more)" if len(errors) > SHOWN_ERRORS else ""
-        raise InvalidInput(f"the proposed playbook has {len(errors)} problem(s): {shown}{more}", field="text")
+        if len(errors) > SHOWN_ERRORS:
+            refusal = phrase("refusal.revision.problems_more", count=len(errors), shown=shown, more=len(errors) - SHOWN_ERRORS)
+        else:
+            refusal = phrase("refusal.revision.problems", count=len(errors), shown=shown)
+        raise InvalidInput(refusal, field="text")
     if (problem := revisions_last_problem(text)) is not None:
         raise InvalidInput(problem, field="text")
     if proposed.version != current.version + 1:
-        raise InvalidInput(f"version must be {current.version + 1}: the version in force is {current.version}", field="text")
+        raise InvalidInput(phrase("refusal.revision.version", next=current.version + 1, current=current.version), field="text")
     if proposed.revisions != current.revisions:
-        raise InvalidInput("leave `revisions` as it is: the record of this version is added when it is adopted", field="text")
+        raise InvalidInput(phrase("refusal.revision.revisions_edited"), field="text")
     return proposed
 
 
@@ -105,9 +121,9 @@ def propose(
     """Put a new version of a playbook forward from an improvement action, for a leader to adopt."""
     action = actions.get(db, principal, action_id)
     if action.owner_user_id != principal.user_id and not principal.has_role(*RECORDERS):
-        raise Forbidden("only the action's owner or student affairs may propose a playbook revision from it")
+        raise Forbidden(phrase("refusal.revision.propose_forbidden"))
     if action.status == actions.DONE:
-        raise Conflict("the action is closed", field="action_id")
+        raise Conflict(phrase("refusal.action.closed"), field="action_id")
     incident = db.get(Incident, action.incident_id)
     assert incident is not None
     playbook_type = data.playbook_type or incident.type
@@ -120,11 +136,11 @@ def propose(
         )
     ).scalar_one_or_none()
     if pending is not None:
-        raise Conflict(f"revision {pending} of this playbook from this action awaits a decision", field="action_id")
+        raise Conflict(phrase("refusal.revision.pending", id=pending), field="action_id")
     proposed = _check(cfg, playbook_type, data.text, current)
-    found = [change.line() for change in changes(current, proposed)]
+    found = changes(current, proposed, diff_names(cfg.sop_dir))
     if not found:
-        raise InvalidInput(f"the text changes nothing of {playbook_type} v{current.version}", field="text")
+        raise InvalidInput(phrase("refusal.revision.no_change", playbook=current.label, version=current.version), field="text")
     diff = "".join(
         difflib.unified_diff(
             old_text.splitlines(keepends=True),
@@ -142,7 +158,7 @@ def propose(
         version=proposed.version,
         text=data.text,
         reason=data.reason,
-        changes=found,
+        changes=[change.model_dump(mode="json") for change in found],
         diff=diff,
         status=PROPOSED,
         proposed_by=principal.user_id,
@@ -171,8 +187,7 @@ def propose(
         revision,
         people_service.holders_at_root(db, action.unit_path, DECIDERS),
         "playbook.revision_proposed",
-        f"整改措施“{action.title}”提出预案修订（{len(found)} 处改动），请审定。",
-        f"Proposed from the improvement action '{action.title}' ({len(found)} changes); please decide.",
+        i18n.phrase("notice.revision.proposed.body", action=action.title, changes=len(found)),
     )
     audit.record(
         db,
@@ -186,10 +201,23 @@ def propose(
     return revision
 
 
+def change_lines(revision: PlaybookRevision, lang: str) -> list[str]:
+    """What the revision changes, one line each, in `lang`."""
+    return [change if isinstance(change, str) else i18n.word(lang, change.phrase()) for change in stored(revision.changes)]
+
+
+def _both(change: Change | str) -> Label | str:
+    """A change as the playbook file's revision record keeps it: worded in both languages."""
+    if isinstance(change, str):
+        return change
+    return Label(zh=i18n.word(i18n.DEFAULT_LANGUAGE, change.phrase()), en=i18n.word("en", change.phrase()))
+
+
 def get(db: Session, principal: Principal, revision_id: int) -> PlaybookRevision:
     revision = db.get(PlaybookRevision, revision_id)
     if revision is None or not (principal.covers(revision.unit_path) or revision.proposed_by == principal.user_id):
-        raise missing_or_private(db, PlaybookRevision, revision_id, what="playbook revision", field="revision_id")
+        refusal = phrase("refusal.revision.not_found", id=revision_id)
+        raise missing_or_private(db, PlaybookRevision, revision_id, message=refusal, field="revision_id")
     return revision
 
 
@@ -214,11 +242,12 @@ def of_action(db: Session, action_id: int) -> list[PlaybookRevision]:
 
 def _decider(principal: Principal, revision: PlaybookRevision) -> None:
     if not principal.has_role(*DECIDERS):
-        raise Forbidden("a school leader adopts or rejects a playbook revision")
+        raise Forbidden(phrase("refusal.revision.leader_only"))
     if revision.proposed_by == principal.user_id:
-        raise Forbidden("the proposer of a revision cannot decide on it")
+        raise Forbidden(phrase("refusal.revision.own_proposal"))
     if revision.status != PROPOSED:
-        raise Conflict(f"the revision is already {revision.status}", field="revision_id")
+        refusal = phrase("refusal.revision.decided", status=phrase(f"revisions.status.{revision.status}"))
+        raise Conflict(refusal, field="revision_id")
 
 
 def _claim(db: Session, revision: PlaybookRevision, status: str, principal: Principal, clock: Clock, note: str) -> None:
@@ -230,7 +259,7 @@ def _claim(db: Session, revision: PlaybookRevision, status: str, principal: Prin
         .execution_options(synchronize_session=False)
     )
     if getattr(done, "rowcount", 0) != 1:
-        raise Conflict("the revision was decided meanwhile", field="revision_id")
+        raise Conflict(phrase("refusal.revision.decided_meanwhile"), field="revision_id")
     db.refresh(revision)
 
 
@@ -242,16 +271,13 @@ def adopt(
     _decider(principal, revision)
     current, _ = current_text(cfg, revision.playbook_type)
     if current.version != revision.base_version:
-        raise Conflict(
-            f"{revision.playbook_type} is at v{current.version} now; this revision was made against "
-            f"v{revision.base_version}: propose it again",
-            field="revision_id",
-        )
+        refusal = phrase("refusal.revision.outdated", playbook=current.label, current=current.version, base=revision.base_version)
+        raise Conflict(refusal, field="revision_id")
     record = Revision(
         version=revision.version,
         adopted=clock.now().astimezone(cfg.tz).date(),
         why=revision.reason,
-        changes=tuple(revision.changes),
+        changes=tuple(_both(change) for change in stored(revision.changes)),
         # Numbers only: a plan is read across the school, an incident's title may name a student.
         source=f"incident {revision.incident_id}, improvement action {revision.action_id}, revision {revision.id}",
     )
@@ -259,8 +285,8 @@ def adopt(
     adopted, errors = check_text(revision.playbook_type, text, cfg.incidents.sop(), checklist_items=_items(cfg))
     if adopted is None or adopted.revisions[-1] != record:
         # The SOP or the checklist changed since the proposal, so the text no longer fits.
-        reason = errors[0] if errors else "the revision record did not read back"
-        raise Conflict(f"the proposed text no longer passes the checks ({reason}): propose it again", field="revision_id")
+        reason = str(errors[0]) if errors else "the revision record did not read back"
+        raise Conflict(phrase("refusal.revision.no_longer_valid", reason=reason), field="revision_id")
     _claim(db, revision, ADOPTED, principal, clock, data.note)
     revision.adopted_text = text
     superseded = list(
@@ -275,9 +301,8 @@ def adopt(
     )
     for other in superseded:
         other.status, other.decided_at = SUPERSEDED, clock.now()
-        other.decision_note = f"revision {revision.id} was adopted as v{revision.version} first"
     write_playbook(cfg.incidents.playbook_dir, revision.playbook_type, text)
-    _decided(db, clock, cfg, principal, revision, "playbook_revised", "已审定通过，新版本自即日起用于新发事件。", "Adopted.")
+    _decided(db, clock, cfg, principal, revision, "playbook_revised", i18n.phrase("notice.revision.adopted.body"))
     for other in superseded:
         _decided(
             db,
@@ -286,8 +311,7 @@ def adopt(
             principal,
             other,
             "revision_superseded",
-            "另一修订已先通过，请基于新版本重新提出。",
-            "Superseded.",
+            i18n.phrase("notice.revision.superseded.body"),
         )
     return revision
 
@@ -299,12 +323,14 @@ def reject(
     revision = get(db, principal, revision_id)
     _decider(principal, revision)
     _claim(db, revision, REJECTED, principal, clock, data.note)
-    _decided(db, clock, cfg, principal, revision, "revision_rejected", f"未通过：{data.note}", f"Rejected: {data.note}")
+    _decided(
+        db, clock, cfg, principal, revision, "revision_rejected", i18n.phrase("notice.revision.rejected.body", note=data.note)
+    )
     return revision
 
 
 def _decided(
-    db: Session, clock: Clock, cfg: ReviewConfig, principal: Principal, revision: PlaybookRevision, kind: str, zh: str, en: str
+    db: Session, clock: Clock, cfg: ReviewConfig, principal: Principal, revision: PlaybookRevision, kind: str, body: i18n.Phrase
 ) -> None:
     incident = db.get(Incident, revision.incident_id)
     action = db.get(ImprovementAction, revision.action_id)
@@ -323,7 +349,7 @@ def _decided(
         version=revision.version,
     )
     people = [u for u in (db.get(User, revision.proposed_by or 0), db.get(User, action.owner_user_id)) if u is not None]
-    _tell(db, clock, cfg, revision, people, f"playbook.{revision.status}", zh, en)
+    _tell(db, clock, cfg, revision, people, f"playbook.{revision.status}", body)
     audit.record(
         db,
         clock,

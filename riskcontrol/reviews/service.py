@@ -14,20 +14,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from riskcontrol.core import audit, deadlines
+from riskcontrol.core import audit, deadlines, i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.datafiles import load_model
 from riskcontrol.core.db import missing_or_private
 from riskcontrol.core.deadlines import Deadline, DeadlineHandlers
 from riskcontrol.core.errors import Conflict, Forbidden, InvalidInput
 from riskcontrol.core.events import Events
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.service import scope_clause
 from riskcontrol.incidents import board, reading
@@ -38,7 +39,7 @@ from riskcontrol.notify import service as notify
 from riskcontrol.people import service as people_service
 from riskcontrol.people.disclosure_rules import sees_texts
 from riskcontrol.people.models import User
-from riskcontrol.people.rules import Role
+from riskcontrol.people.rules import STAFF_ROLES, Role
 from riskcontrol.reviews import rules
 from riskcontrol.reviews.models import ReviewMeeting
 from riskcontrol.reviews.rules import ReviewPolicy
@@ -74,10 +75,6 @@ class ReviewConfig:
         return load_policy(self.sop_dir)
 
 
-def _local(cfg: ReviewConfig, at: datetime) -> str:
-    return at.astimezone(cfg.tz).strftime("%Y-%m-%d")
-
-
 def _commander(db: Session, incident_id: int) -> list[User]:
     holder = reading.holders(db, incident_id).get("commander")
     user = db.get(User, holder) if holder is not None else None
@@ -91,22 +88,15 @@ def tell(
     users: Iterable[User],
     *,
     kind: str,
-    title: tuple[str, str],
-    body: tuple[str, str],
-    sms: str,
+    title: i18n.Phrase,
+    body: i18n.Phrase,
+    sms: i18n.Phrase,
     data: dict[str, Any],
     subject: tuple[str, int],
 ) -> list[int]:
     """Tell `users` in the app (each active one once) of a recovery-stage matter; the ids of those told."""
-    message = notify.Message(
-        kind=kind,
-        title_zh=title[0],
-        title_en=title[1],
-        body_zh=body[0],
-        body_en=body[1],
-        sms_zh=f"【校园安全】{sms}"[:300],
-        data=data,
-    )
+    signed = i18n.phrase("notice.sms.signed", text=sms)
+    message = notify.Message.worded(kind, title=title, body=body, sms=signed, data=data, sms_limit=notify.SMS_LIMIT)
     return notify.notify_all(
         db,
         clock,
@@ -120,20 +110,20 @@ def tell(
 
 
 def _tell(
-    db: Session, clock: Clock, cfg: ReviewConfig, meeting: ReviewMeeting, users: Iterable[User], kind: str, zh: str, en: str
+    db: Session, clock: Clock, cfg: ReviewConfig, meeting: ReviewMeeting, users: Iterable[User], kind: str, body: i18n.Phrase
 ) -> list[int]:
     incident = db.get(Incident, meeting.incident_id)
     assert incident is not None
-    drill, title = "【演练】" if meeting.drill else "", reading.wall_title(db, incident)
+    title = reading.wall_title(db, incident)
     return tell(
         db,
         clock,
         cfg,
         users,
         kind=kind,
-        title=(f"{drill}复盘会：{title}", f"{'[Drill] ' if meeting.drill else ''}Review meeting: {title}"),
-        body=(zh, en),
-        sms=f"{drill}{title} 复盘会：{zh}",
+        title=notify.as_drill(i18n.phrase("notice.review.title", title=title), meeting.drill),
+        body=body,
+        sms=notify.as_drill(i18n.phrase("notice.review.sms", title=title, body=body), meeting.drill),
         data={"review_id": meeting.id, "incident_id": meeting.incident_id},
         subject=(SUBJECT, meeting.id),
     )
@@ -201,11 +191,14 @@ def on_remind(cfg: ReviewConfig) -> deadlines.Handler:
         meeting = db.get(ReviewMeeting, int(deadline.subject_id))
         if meeting is None or meeting.status not in (DUE, SCHEDULED):
             return
-        days = max(1, round((meeting.due_at - clock.now()) / timedelta(days=1)))
+        now = clock.now()
+        days = max(1, round((meeting.due_at - now) / timedelta(days=1)))
         when = (
-            f"，已定于 {meeting.scheduled_for.astimezone(cfg.tz):%m-%d %H:%M} 在{meeting.place}召开"
+            i18n.phrase(
+                "notice.review.reminder.scheduled", at=i18n.moment(meeting.scheduled_for, cfg.tz, now), place=meeting.place
+            )
             if meeting.scheduled_for
-            else "，尚未安排时间"
+            else i18n.phrase("notice.review.reminder.unscheduled")
         )
         people = _commander(db, meeting.incident_id) + people_service.holders_at_root(
             db, meeting.unit_path, cfg.policy().organisers
@@ -217,8 +210,7 @@ def on_remind(cfg: ReviewConfig) -> deadlines.Handler:
             meeting,
             people,
             "review.reminder",
-            f"复盘会应于 {_local(cfg, meeting.due_at)} 前召开（约{days}天后）{when}。",
-            f"The review meeting is due by {_local(cfg, meeting.due_at)} (in about {days} day(s)).",
+            i18n.phrase("notice.review.reminder.body", due=i18n.Day(meeting.due_at, cfg.tz), days=days, when=when),
         )
 
     return handle
@@ -240,8 +232,7 @@ def on_due(cfg: ReviewConfig) -> deadlines.Handler:
             meeting,
             people,
             "review.overdue",
-            f"复盘会应于 {_local(cfg, meeting.due_at)} 前召开，至今未召开，请督办。",
-            f"The review meeting was due by {_local(cfg, meeting.due_at)} and has not been held.",
+            i18n.phrase("notice.review.overdue.body", due=i18n.Day(meeting.due_at, cfg.tz)),
         )
         _timeline(db, clock, cfg, meeting, "review_overdue", None, told=told)
 
@@ -258,6 +249,17 @@ def register(cfg: ReviewConfig, handlers: DeadlineHandlers, events: Events) -> N
 # --- reading and recording -----------------------------------------------------------------------
 
 
+def count_to_hold(principal: Principal) -> Select[int]:
+    """How many review meetings in the caller's staff scope are still to be held (due, scheduled or overdue),
+    as a query: the same meetings `list_meetings` shows, as a staff role covering them is what `sees_texts` asks."""
+    staff = principal.narrowed_to(*STAFF_ROLES)
+    return (
+        select(func.count())
+        .select_from(ReviewMeeting)
+        .where(scope_clause(staff, ReviewMeeting.unit_path), ReviewMeeting.status.in_((DUE, SCHEDULED, OVERDUE)))
+    )
+
+
 def list_meetings(db: Session, principal: Principal, *, status: str | None = None) -> list[ReviewMeeting]:
     stmt = select(ReviewMeeting).where(scope_clause(principal, ReviewMeeting.unit_path))
     if status is not None:
@@ -269,16 +271,17 @@ def list_meetings(db: Session, principal: Principal, *, status: str | None = Non
 def get(db: Session, principal: Principal, meeting_id: int) -> ReviewMeeting:
     meeting = db.get(ReviewMeeting, meeting_id)
     if meeting is None or not sees_texts(principal.grants, meeting.unit_path):
-        raise missing_or_private(db, ReviewMeeting, meeting_id, what="review meeting", field="review_id")
+        refusal = phrase("refusal.review.not_found", id=meeting_id)
+        raise missing_or_private(db, ReviewMeeting, meeting_id, message=refusal, field="review_id")
     return meeting
 
 
 def _writable(db: Session, principal: Principal, meeting_id: int) -> ReviewMeeting:
     meeting = get(db, principal, meeting_id)
     if not principal.has_role(*RECORDERS):
-        raise Forbidden("scheduling and recording review meetings needs student affairs, a leader or the response team")
+        raise Forbidden(phrase("refusal.review.forbidden"))
     if meeting.status in (HELD, CANCELLED):
-        raise Conflict(f"the review meeting is {meeting.status}", field="review_id")
+        raise Conflict(phrase("refusal.review.finished", status=phrase(f"reviews.status.{meeting.status}")), field="review_id")
     return meeting
 
 
@@ -287,7 +290,7 @@ def schedule(
 ) -> ReviewMeeting:
     meeting = _writable(db, principal, meeting_id)
     if data.scheduled_for <= clock.now():
-        raise InvalidInput("schedule the meeting for a time to come", field="scheduled_for")
+        raise InvalidInput(phrase("refusal.review.schedule_past"), field="scheduled_for")
     meeting.scheduled_for, meeting.place = data.scheduled_for, data.place
     if meeting.status == DUE:
         meeting.status = SCHEDULED
@@ -319,23 +322,23 @@ def record_held(
     """The meeting was held: when, who came, the minutes and the conclusions; late if after its due time."""
     meeting = _writable(db, principal, meeting_id)
     if data.held_at > clock.now() + timedelta(minutes=5):
-        raise InvalidInput("a meeting is recorded once it has been held", field="held_at")
+        raise InvalidInput(phrase("refusal.review.held_future"), field="held_at")
     if data.held_at < meeting.closed_at:
-        raise InvalidInput("the meeting cannot have been held before the incident was closed", field="held_at")
+        raise InvalidInput(phrase("refusal.review.held_early"), field="held_at")
     attendees = []
     for i, person in enumerate(data.attendees):
         if person.user_id is not None:
             user = db.get(User, person.user_id)
             if user is None:
-                raise InvalidInput(f"no user with id {person.user_id}", field=f"attendees.{i}.user_id")
+                raise InvalidInput(phrase("refusal.review.no_user", id=person.user_id), field=f"attendees.{i}.user_id")
             attendees.append({"user_id": user.id, "name": user.name, "role": person.role})
         elif person.name.strip():
             attendees.append({"user_id": None, "name": person.name.strip(), "role": person.role})
         else:
-            raise InvalidInput("an attendee is a user_id or a name", field=f"attendees.{i}.name")
+            raise InvalidInput(phrase("refusal.review.attendee"), field=f"attendees.{i}.name")
     conclusions = [c.strip() for c in data.conclusions if c.strip()]
     if not conclusions:
-        raise InvalidInput("write down at least one conclusion", field="conclusions")
+        raise InvalidInput(phrase("refusal.review.conclusions"), field="conclusions")
     meeting.status, meeting.held_at = HELD, data.held_at
     meeting.attendees, meeting.minutes, meeting.conclusions, meeting.recorded_by = (
         attendees,

@@ -50,6 +50,17 @@ class BaseLayers:
             bounds=_extent(_map_collection(self.boundary, transform)),
         )
 
+    def around(self, lon: float, lat: float, half: float) -> FeatureCollection:
+        """The buildings and roads with a point within `half` degrees of (lon, lat), as one collection with
+        each feature's layer in its properties (`layer`: buildings or roads), for a small map of one place."""
+        features = [
+            {**f, "properties": {"layer": name}}
+            for name, collection in (("buildings", self.buildings), ("roads", self.roads))
+            for f in collection["features"]
+            if any(abs(p[0] - lon) <= half and abs(p[1] - lat) <= half for p in _positions(f["geometry"]["coordinates"]))
+        ]
+        return {"type": "FeatureCollection", "features": features}
+
     @cached_property
     def gcj02(self) -> BaseLayers:
         """The layers as drawn over GCJ-02 tiles."""

@@ -344,7 +344,7 @@ MAP_CSS: Final = """
 .rc-legend { background: rgba(255,255,255,.92); padding: 6px 10px; border-radius: 4px;
   box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 13px; line-height: 1.6; }
 .rc-legend { max-width: min(70vw, 300px); max-height: 60vh; overflow-y: auto; }
-.rc-legend-title { font-weight: 700; cursor: pointer; }
+.rc-legend-title { font-weight: 700; cursor: pointer; min-height: 44px; min-width: 44px; line-height: 44px; margin: -6px 0; }
 .rc-legend-head { grid-column: 1 / -1; color: #444; }
 .rc-legend-bands { display: grid; grid-template-columns: auto auto; column-gap: 10px; margin: 2px 0 4px; }
 .rc-legend-row { display: flex; align-items: center; }
@@ -363,4 +363,9 @@ MAP_CSS: Final = """
   color: #3e2f24; text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff; }
 .rc-far .rc-label { display: none; }
 .leaflet-bottom.leaflet-right .leaflet-control-attribution { max-width: calc(100vw - 130px); }
+/* The map's own controls are thumb targets of at least 44×44 px (what it draws on itself is its content). */
+.leaflet-container .leaflet-bar.leaflet-control-zoom a { width: 44px; height: 44px; line-height: 44px; font-size: 22px; }
+.leaflet-container .leaflet-control-layers label { display: flex; align-items: center; min-height: 44px; margin: 0; }
+.leaflet-container .leaflet-control-layers label > span { display: flex; align-items: center; gap: 4px; }
+.leaflet-container .leaflet-control-layers-toggle { width: 44px; height: 44px; }
 """

@@ -13,13 +13,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from riskcontrol.core import i18n
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.security import Principal
 from riskcontrol.grid.models import OrgUnit
@@ -129,10 +130,6 @@ def map_zone(zone: Zone, lang: Lang) -> MapZone:
     )
 
 
-def _local(at: datetime | None, tz: tzinfo) -> str | None:
-    return at.astimezone(tz).strftime("%Y-%m-%d") if at is not None else None
-
-
 def map_hazards(
     db: Session, principal: Principal, matrix: RiskMatrix, lang: Lang, tz: tzinfo
 ) -> tuple[list[MapHazard], int, int]:
@@ -174,7 +171,7 @@ def map_hazards(
                 lon=row.lon,
                 lat=row.lat,
                 overdue=row.overdue,
-                deadline_label=_local(row.deadline, tz),
+                deadline_label=i18n.day(row.deadline, lang, tz) if row.deadline is not None else None,
                 url=f"/api/v1/hazards/{row.id}",
             )
         )
@@ -207,12 +204,46 @@ class _Placer:
         place = self.places.by_code.get(self.building_code.get(unit_id, ""))
         return (place.lon, place.lat) if place is not None else None
 
+    def of_record(self, unit_id: int, location: object) -> tuple[float, float] | None:
+        """A record by its own position when it has one (a phone's), else by its unit's building."""
+        if isinstance(location, dict) and "lon" in location and "lat" in location:
+            return float(location["lon"]), float(location["lat"])
+        return self.of_unit(unit_id)
+
     def of_text(self, text: str) -> tuple[float, float] | None:
         for name, code in self.names:
             if name and name in text:
                 place = self.places.by_code[code]
                 return place.lon, place.lat
         return None
+
+
+# How far around a pin its small map reaches, each way: about 250 m on a campus in China.
+PIN_REACH: Final = 0.0025
+
+
+@dataclass(frozen=True)
+class Pin:
+    """Where one record stands on the campus map (WGS-84), the named place it is at, and the buildings and
+    roads around it: enough for a small map without tiles."""
+
+    lon: float
+    lat: float
+    place: str | None
+    surroundings: dict[str, Any]
+
+
+def pin(db: Session, directory: Path, unit_id: int, location: object, lang: Lang) -> Pin | None:
+    """A record's pin: by its own position when it has one (a phone's), else by its unit's building (see the
+    module's note on places); None when it cannot be placed."""
+    base, places = campus(directory)
+    placer = _Placer(db, places)
+    placer.units({unit_id})
+    where = placer.of_record(unit_id, location)
+    if where is None:
+        return None
+    place = places.by_code.get(placer.building_code.get(unit_id, ""))
+    return Pin(where[0], where[1], place.name(lang) if place is not None else None, base.around(*where, PIN_REACH))
 
 
 def map_incidents(db: Session, principal: Principal, placer: _Placer, lang: Lang) -> tuple[list[MapIncident], int]:
@@ -269,11 +300,7 @@ def heat(db: Session, clock: Clock, principal: Principal, placer: _Placer) -> tu
     rows = list(db.execute(observed))
     placer.units({row[0] for row in rows})
     for unit_id, location, level in rows:
-        where = (
-            (float(location["lon"]), float(location["lat"]))
-            if isinstance(location, dict) and "lon" in location and "lat" in location
-            else placer.of_unit(unit_id)
-        )
+        where = placer.of_record(unit_id, location)
         if where is None:
             unplaced += 1
             continue

@@ -10,10 +10,11 @@ from typing import Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from riskcontrol.core import refusals
 from riskcontrol.core.errors import DomainError, InvalidInput
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.instants import in_range
 from riskcontrol.reviews.schemas import AttendeeIn
-from riskcontrol.web.templating import translator
 
 LOCAL_MINUTE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?$")  # what <input type=datetime-local> sends
 LOCAL_DAY: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -38,21 +39,16 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 class FormError(InvalidInput):
-    """Input the page itself refuses, worded in the page's language and naming the field."""
+    """Input the page itself refuses, in the page's words, naming the field."""
 
 
 def explain(exc: DomainError, lang: str) -> str:
-    """A refusal as the page shows it: the page's own words, or the service's message after the field's name."""
-    if isinstance(exc, FormError) or exc.field is None:
-        return exc.message
-    key = FIELD_LABELS.get(exc.field.split(".", 1)[0])
-    t = translator(lang)
-    return t("aftercare.error.field", field=t(key), reason=exc.message) if key else exc.message
+    """A refusal as the page shows it, in the page's language (a refusal names its field in words)."""
+    return exc.worded(lang)
 
 
 def _refusal(lang: str, key: str, field: str, **params: object) -> FormError:
-    t = translator(lang)
-    return FormError(t(key, field=t(FIELD_LABELS[field]), **params), field=field)
+    return FormError(phrase(key, field=phrase(FIELD_LABELS[field]), **params), field=field)
 
 
 def required(value: str, field: str, lang: str) -> str:
@@ -105,5 +101,5 @@ def build(model: type[Model], lang: str, **data: object) -> Model:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
-        label = translator(lang)(FIELD_LABELS[field]) if field in FIELD_LABELS else field
-        raise FormError(translator(lang)("aftercare.error.field", field=label, reason=first["msg"]), field=field) from None
+        label = phrase(FIELD_LABELS[field]) if field in FIELD_LABELS else refusals.field_label(field)
+        raise FormError(phrase("refusal.input.field", field=label, reason=refusals.reason(first)), field=field) from None

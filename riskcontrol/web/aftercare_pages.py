@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from riskcontrol.core.errors import DomainError
 from riskcontrol.core.http import NO_NUL, AppContext, Ctx, Db, PathId, record_denial, request_token
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal, csrf_token
 from riskcontrol.incidents import config, reading
 from riskcontrol.incidents.playbook_rules import Level
@@ -80,8 +81,8 @@ def _page(
     plan = plan_view(db, ctx, principal, incident, lang, names)
     found = actions.of_incident(db, incident.id)
     who = names([a.owner_user_id for a in found])
-    action_rows = [action_row(db, ctx, principal, a, who) for a in found]
-    meeting = meeting_view(db, ctx, principal, incident, names)
+    action_rows = [action_row(db, ctx, principal, a, who, lang) for a in found]
+    meeting = meeting_view(db, ctx, principal, incident, lang, names)
     held = db.execute(
         select(ReviewMeeting.id).where(ReviewMeeting.incident_id == incident.id, ReviewMeeting.status == reviews.HELD).limit(1)
     ).first()
@@ -153,7 +154,7 @@ def _undo_and_audit(request: Request, ctx: AppContext, db: Db, principal: Princi
     API's error handler writes it (in a transaction of its own, and SQLite has one writer at a time)."""
     db.rollback()
     if exc.denial:
-        record_denial(ctx, principal, f"{request.method} {request.url.path}", exc.message, exc.status_code)
+        record_denial(ctx, principal, f"{request.method} {request.url.path}", str(exc), exc.status_code)
 
 
 def _apply(
@@ -293,7 +294,7 @@ def add_action_submit(
         username = required(owner, "owner_user_id", lang)
         user = db.execute(select(User).where(User.username == username)).scalar_one_or_none()
         if user is None:
-            raise FormError(translator(lang)("aftercare.error.owner", username=username), field="owner_user_id")
+            raise FormError(phrase("aftercare.error.owner", username=username), field="owner_user_id")
         data = build(
             ActionIn,
             lang,
@@ -344,6 +345,6 @@ def make_case_submit(
         return caller
 
     def write() -> str:
-        return f"/cases/{cases.make(db, ctx.clock, caller, incident_id).id}"
+        return f"/cases/{cases.make(db, ctx.clock, caller, incident_id, tz=ctx.settings.tz).id}"
 
     return _apply(request, ctx, db, caller, lang, incident_id, write)

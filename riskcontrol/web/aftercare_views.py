@@ -9,15 +9,19 @@ from typing import Literal
 
 from sqlalchemy import select
 
-from riskcontrol.core.clock import local_text
 from riskcontrol.core.http import AppContext, Db
 from riskcontrol.core.security import Principal
+from riskcontrol.incidents import timeline
 from riskcontrol.incidents.models import Incident, IncidentPerson
 from riskcontrol.people.disclosure_rules import stand_in
-from riskcontrol.reviews import actions, recovery, report_rules, revisions, rules
+from riskcontrol.reviews import actions, recovery, revisions, rules
 from riskcontrol.reviews import service as reviews
 from riskcontrol.reviews.models import ImprovementAction, RecoveryItem, ReviewMeeting
+from riskcontrol.web.pages import shown_at
 from riskcontrol.web.templating import translator
+
+# The value of a datetime-local field (`aftercare_forms.local_time` reads it back).
+INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 @dataclass(frozen=True)
@@ -92,13 +96,10 @@ def person_labels(db: Db, incident_id: int, lang: str) -> dict[int, str]:
     """Each person involved by stand-in name and involvement, as the review report shows them to most readers
     ("学生甲（失联）"): the plan is about care, and the names stay on the incident page."""
     people = db.execute(select(IncidentPerson).where(IncidentPerson.incident_id == incident_id).order_by(IncidentPerson.id))
-    key = "en" if lang == "en" else "zh"
+    t = translator(lang)
     out = {}
     for index, person in enumerate(people.scalars()):
-        involvement = report_rules.INVOLVEMENT.get(person.involvement, {}).get(key, person.involvement)
-        out[person.id] = (
-            f"{stand_in(index, lang)} ({involvement})" if key == "en" else f"{stand_in(index, lang)}（{involvement}）"
-        )
+        out[person.id] = t("report.person", name=stand_in(index, lang), involvement=timeline.involvement(person.involvement))
     return out
 
 
@@ -111,7 +112,7 @@ def plan_view(
     names: Callable[[list[int | None]], dict[int, str]],
 ) -> list[PersonPlan]:
     items, reads = recovery.plan_of(db, ctx.clock, principal, incident.id)
-    t, tz, now = translator(lang), ctx.settings.tz, ctx.clock.now()
+    t, now = translator(lang), ctx.clock.now()
     who = names([i.owner_user_id for i in items] + [i.done_by for i in items])
     labels = person_labels(db, incident.id, lang)
     groups: dict[int | None, list[ItemRow]] = {}
@@ -125,9 +126,9 @@ def plan_view(
                 id=item.id,
                 label=item.label_en if lang == "en" else item.label_zh,
                 owner=f"{t('role.' + item.owner_role)} · {owner}",
-                due=local_text(item.due_at, tz, empty=""),
+                due=shown_at(ctx, item.due_at, lang),
                 status=status,
-                done=f"{local_text(item.done_at, tz, empty='')} {who.get(item.done_by or 0, '')}".strip(),
+                done=f"{shown_at(ctx, item.done_at, lang)} {who.get(item.done_by or 0, '')}".strip(),
                 has_note=bool(item.note),
                 note=item.note if reads else None,
                 may_complete=may_complete(principal, item),
@@ -140,7 +141,12 @@ def plan_view(
 
 
 def meeting_view(
-    db: Db, ctx: AppContext, principal: Principal, incident: Incident, names: Callable[[list[int | None]], dict[int, str]]
+    db: Db,
+    ctx: AppContext,
+    principal: Principal,
+    incident: Incident,
+    lang: str,
+    names: Callable[[list[int | None]], dict[int, str]],
 ) -> MeetingView | None:
     meeting = db.execute(
         select(ReviewMeeting).where(ReviewMeeting.incident_id == incident.id).order_by(ReviewMeeting.id.desc()).limit(1)
@@ -156,11 +162,11 @@ def meeting_view(
     return MeetingView(
         id=meeting.id,
         status=meeting.status,
-        due=local_text(meeting.due_at, tz, empty=""),
-        scheduled=local_text(meeting.scheduled_for, tz, empty=""),
-        scheduled_input=local_text(meeting.scheduled_for, tz, "%Y-%m-%dT%H:%M", empty=""),
+        due=shown_at(ctx, meeting.due_at, lang),
+        scheduled=shown_at(ctx, meeting.scheduled_for, lang),
+        scheduled_input=meeting.scheduled_for.astimezone(tz).strftime(INPUT_FORMAT) if meeting.scheduled_for else "",
         place=meeting.place,
-        held=local_text(meeting.held_at, tz, empty=""),
+        held=shown_at(ctx, meeting.held_at, lang),
         days_late=rules.days_late(meeting.due_at, meeting.held_at) if meeting.held_at is not None else 0,
         attendees=attendees,
         minutes=meeting.minutes,
@@ -169,8 +175,10 @@ def meeting_view(
     )
 
 
-def action_row(db: Db, ctx: AppContext, principal: Principal, action: ImprovementAction, who: dict[int, str]) -> ActionRow:
-    tz, now = ctx.settings.tz, ctx.clock.now()
+def action_row(
+    db: Db, ctx: AppContext, principal: Principal, action: ImprovementAction, who: dict[int, str], lang: str
+) -> ActionRow:
+    now = ctx.clock.now()
     status: Literal["done", "overdue", "open"] = (
         "done" if action.status == actions.DONE else "overdue" if action.overdue or now > action.due_at else "open"
     )
@@ -181,10 +189,10 @@ def action_row(db: Db, ctx: AppContext, principal: Principal, action: Improvemen
         detail=action.detail,
         type=action.type,
         owner=who.get(action.owner_user_id, ""),
-        due=local_text(action.due_at, tz, "%Y-%m-%d", empty=""),
+        due=shown_at(ctx, action.due_at, lang, whole_day=True),
         status=status,
         evidence=action.evidence,
-        done=local_text(action.done_at, tz, empty=""),
+        done=shown_at(ctx, action.done_at, lang),
         hazard_id=action.hazard_id,
         revisions=[RevisionLink(r.id, r.version, r.status) for r in revisions.of_action(db, action.id)],
         may_close=action.status == actions.OPEN and (mine or principal.has_role(*reviews.RECORDERS)),

@@ -28,6 +28,7 @@ from starlette.types import Message, Receive
 
 from riskcontrol.core.errors import DomainError, InvalidInput, TooLarge
 from riskcontrol.core.http import NO_NUL, AppContext, Ctx, Db, QueryId, record_denial, request_token
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.images import MAX_PHOTO_BYTES
 from riskcontrol.core.instants import in_range
 from riskcontrol.core.security import Principal, csrf_token
@@ -37,7 +38,7 @@ from riskcontrol.hazards.inspections import config as inspection_config
 from riskcontrol.hazards.models import Hazard
 from riskcontrol.hazards.places import PlaceKind, Places
 from riskcontrol.hazards.schemas import HazardIn, PointIn
-from riskcontrol.web.pages import REPORTERS, OptionalPrincipal, csrf_refused, sign_in_first, unit_name
+from riskcontrol.web.pages import REPORTERS, OptionalPrincipal, csrf_refused, shown_at, sign_in_first, unit_name
 from riskcontrol.web.templating import page_language, redirect, render, translator
 
 router = APIRouter(include_in_schema=False)
@@ -130,8 +131,9 @@ def own_units(db: Session, principal: Principal) -> list[OrgUnit]:
     return sorted(units, key=lambda unit: (-unit.path.count("/"), unit.path))
 
 
-def _local(ctx: AppContext, at: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return at.astimezone(ctx.settings.tz).strftime(fmt)
+def _input_value(ctx: AppContext, at: datetime) -> str:
+    """The value of a datetime-local field (a machine format the browser shows in its own words)."""
+    return at.astimezone(ctx.settings.tz).strftime(WHEN_FORMAT)
 
 
 def _form_page(
@@ -149,7 +151,7 @@ def _form_page(
     places = cfg.places()
     units = own_units(db, principal)
     shown = dict.fromkeys(FIELDS, "") | (values or {})
-    shown["found_at"] = shown["found_at"] or _local(ctx, ctx.clock.now(), WHEN_FORMAT)
+    shown["found_at"] = shown["found_at"] or _input_value(ctx, ctx.clock.now())
     shown["unit_id"] = shown["unit_id"] or (str(units[0].id) if units else "")
     error = None
     if refusal is not None:
@@ -190,7 +192,7 @@ def report_page(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal
 
 
 def _too_large() -> TooLarge:
-    return TooLarge(f"the report is larger than {MAX_REPORT_BYTES} bytes", field="photos")
+    return TooLarge(phrase("refusal.hazard.report_too_large", megabytes=MAX_REPORT_BYTES // (1024 * 1024)), field="photos")
 
 
 def _bounded(receive: Receive, limit: int) -> Receive:
@@ -337,9 +339,9 @@ def _report(
         return _form_page(request, db, ctx, principal, lang, values=values, refusal=refusal)
     except DomainError as exc:
         if exc.denial:
-            record_denial(ctx, principal, f"POST {PAGE}", exc.message, exc.status_code)
+            record_denial(ctx, principal, f"POST {PAGE}", str(exc), exc.status_code)
         field = exc.field or ""
-        words = t(_LEDGER_WORDS[field]) if field in _LEDGER_WORDS else exc.message
+        words = t(_LEDGER_WORDS[field]) if field in _LEDGER_WORDS else exc.worded(lang)
         status = 422 if exc.status_code == 400 else exc.status_code
         return _form_page(request, db, ctx, principal, lang, values=values, refusal=Refusal(field, words, status))
     return redirect(request, f"{MINE}?reported={hazard_id}", lang=lang)
@@ -405,7 +407,7 @@ def mine_page(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal, 
             id=hazard.id,
             title=hazard.title,
             place=_where(hazard, places, lang),
-            found=_local(ctx, hazard.found_at),
+            found=shown_at(ctx, hazard.found_at, lang),
             state=hazard.state,
             state_label=t(f"hazard_report.state.{hazard.state}"),
         )

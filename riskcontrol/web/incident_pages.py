@@ -30,7 +30,7 @@ def incident_page(incident_id: PathId, request: Request, ctx: Ctx, principal: Op
         "incident.html",
         lang=lang,
         incident_id=incident_id,
-        messages=script_messages(lang, "incident.js."),
+        messages=script_messages(lang, ("incident.js.", "incident.role.", "incident.involvement.")),
         levels=levels,
         roles=[role.value for role in IcsRole],
         api_url=request.app.url_path_for("get_incident", incident_id=str(incident_id)),

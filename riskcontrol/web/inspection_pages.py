@@ -10,7 +10,6 @@ the rest ok on request, and keeps a walk in progress across a reload.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
 from fastapi import APIRouter, Request
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from riskcontrol.core import refusals
 from riskcontrol.core.errors import DomainError
 from riskcontrol.core.http import AppContext, Ctx, Db, PathId, QueryId, record_denial, request_token
 from riskcontrol.core.periods import Every
@@ -28,7 +28,7 @@ from riskcontrol.hazards.inspection_models import InspectionRound
 from riskcontrol.hazards.inspection_rules import Item, KindPlan, Status
 from riskcontrol.hazards.inspection_schemas import CompleteIn
 from riskcontrol.hazards.inspections import InspectionConfig, RoundView, config
-from riskcontrol.web.pages import OptionalPrincipal, csrf_refused, sign_in_first
+from riskcontrol.web.pages import OptionalPrincipal, csrf_refused, shown_at, sign_in_first
 from riskcontrol.web.templating import page_language, redirect, render, translator
 from riskcontrol.web.warning_pages import script_messages
 
@@ -74,10 +74,6 @@ class ItemLine:
     error: str | None
 
 
-def _local(ctx: AppContext, at: datetime) -> str:
-    return at.astimezone(ctx.settings.tz).strftime("%m-%d %H:%M")
-
-
 def period_name(every: Every | None, code: str, lang: str) -> str:
     """A period code in words: 2026-W48 → 2026年第48周, 2026-12 → 2026年12月, 2026-autumn → 2026年秋季学期."""
     t = translator(lang)
@@ -106,7 +102,7 @@ def _round_line(ctx: AppContext, cfg: InspectionConfig, view: RoundView, lang: s
     status = _status(view)
     done = found = None
     if row.done_at is not None:
-        at = _local(ctx, row.done_at)
+        at = shown_at(ctx, row.done_at, lang)
         done = t("inspection.done_by", name=view.inspector_name, at=at) if view.inspector_name else t("inspection.done_at", at=at)
         found = t("inspection.found", count=len(row.hazard_ids)) if row.hazard_ids else t("inspection.all_ok")
     return RoundLine(
@@ -117,7 +113,7 @@ def _round_line(ctx: AppContext, cfg: InspectionConfig, view: RoundView, lang: s
         status=status,
         tone=TONES[status],
         status_label=t(f"inspection.status.{status}"),
-        due=t("inspection.due_by", due=_local(ctx, row.due_at)),
+        due=t("inspection.due_by", due=shown_at(ctx, row.due_at, lang)),
         done=done,
         found=found,
         may_complete=view.may_complete,
@@ -198,7 +194,7 @@ def _walk_page(
     except DomainError as exc:
         if exc.denial:
             db.rollback()  # the denial is written apart; on SQLite this session must not hold the lock meanwhile
-            record_denial(ctx, principal, f"GET {PAGE}/{{round_id}}", exc.message, exc.status_code)
+            record_denial(ctx, principal, f"GET {PAGE}/{{round_id}}", str(exc), exc.status_code)
         return render(request, "error.html", lang=lang, status_code=exc.status_code, message=t("inspection.error.missing"))
     row = view.round
     kp = cfg.plan().kind(row.place_kind)
@@ -210,7 +206,7 @@ def _walk_page(
         line=_round_line(ctx, cfg, view, lang),
         items=_items(kp, row, values or {}, lang),
         done=row.done_at is not None,
-        started=_local(ctx, row.started_at) if row.started_at else None,
+        started=shown_at(ctx, row.started_at, lang) if row.started_at else None,
         round_note=row.note if row.done_at is not None else note,
         started_at=started_at or ctx.clock.now().isoformat(timespec="seconds"),
         csrf=csrf_token(ctx.secret, request_token(request) or ""),
@@ -276,7 +272,7 @@ def _explain(lang: str, exc: DomainError, items: tuple[Item, ...], values: dict[
         return t("inspection.error.note", item=label)
     if field == "started_at":
         return t("inspection.error.started_at")
-    return t("inspection.error.invalid", message=exc.message)
+    return t("inspection.error.invalid", message=exc.worded(lang))
 
 
 def _complete(
@@ -292,14 +288,13 @@ def _complete(
         try:
             body, sent = _body(values, note, started_at)
         except ValidationError as invalid:
-            first = invalid.errors()[0]
-            raise DomainError(first["msg"], field=".".join(str(part) for part in first["loc"])) from None
+            raise refusals.invalid(invalid) from None
         inspections.complete_round(db, ctx.clock, cfg, principal, round_id, body)
         db.commit()
     except DomainError as exc:
         db.rollback()  # the denial is written apart; on SQLite this session must not hold the lock meanwhile
         if exc.denial:
-            record_denial(ctx, principal, f"POST {PAGE}/{{round_id}}/complete", exc.message, exc.status_code)
+            record_denial(ctx, principal, f"POST {PAGE}/{{round_id}}/complete", str(exc), exc.status_code)
         if exc.status_code == 404:
             missing = translator(lang)("inspection.error.missing")
             return render(request, "error.html", lang=lang, status_code=404, switch_path=PAGE, message=missing)

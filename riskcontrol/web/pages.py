@@ -5,25 +5,28 @@ from __future__ import annotations
 import hmac
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, Response
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from riskcontrol.core import metrics
+from riskcontrol.core.clock import local_text
 from riskcontrol.core.errors import Locked
 from riskcontrol.core.http import NO_NUL, SESSION_COOKIE, AppContext, Ctx, Db, optional_principal, record_denial, request_token
 from riskcontrol.core.ratelimit import client_address
 from riskcontrol.core.security import Principal, csrf_token, new_token
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
-from riskcontrol.grid.rules import UnitKind
+from riskcontrol.grid.rules import UnitKind, path_ids
+from riskcontrol.kpi import home as home_figures
+from riskcontrol.kpi.home import Tile
 from riskcontrol.observations.service import MAY_FILE
 from riskcontrol.people import auth
-from riskcontrol.people import service as people_service
 from riskcontrol.people.rules import STUDENT_ROLES, Role
 from riskcontrol.web.templating import page_language, redirect, render, translator
 
@@ -34,7 +37,6 @@ ICON_FILE = Path(__file__).resolve().parent / "static" / "img" / "shield.svg"
 # The sign-in form's CSRF token is bound to a random value in this cookie (there is no session yet).
 LOGIN_COOKIE = "rc_login"
 _ROLE_ORDER = {role.value: index for index, role in enumerate(Role)}
-_KIND_ORDER = {kind.value: index for index, kind in enumerate(UnitKind)}
 # Whom the home page offers the incident board (anyone signed in may open it, read-only).
 _BOARD_ROLES = (Role.RESPONSE_TEAM, Role.STUDENT_AFFAIRS, Role.LEADER, Role.ADMIN)
 # Whom it offers the prevention page: those who oversee prevention, and those who own its rounds.
@@ -45,11 +47,19 @@ REPORTERS = frozenset(Role) - {Role.ADMIN}
 
 @dataclass(frozen=True)
 class RoleLine:
-    """One role the user holds, with the unit it is held at, ready to show."""
+    """One role the user holds, with the unit it is held at and where that unit sits, ready to show."""
 
     role: str
     unit: str
-    kind: str
+    place: str
+
+
+@dataclass(frozen=True)
+class TileCount:
+    """A home tile's figure in words, and whether it is nought (shown quieter)."""
+
+    text: str
+    zero: bool
 
 
 def _lang(request: Request, ctx: AppContext) -> str:
@@ -66,6 +76,12 @@ def outage_page(request: Request, trouble: str, retry_after: int) -> Response:
 def unit_name(unit: OrgUnit, lang: str) -> str:
     """The unit's name in the page language."""
     return unit.name_en if lang == "en" else unit.name_zh
+
+
+def shown_at(ctx: AppContext, at: datetime | None, lang: str, *, whole_day: bool = False, empty: str = "") -> str:
+    """An instant as a page shows it: on the school's clock, in the page language, its date left out
+    today (`09:29`, `12月6日 09:29`), or with `whole_day` the date alone; `empty` when there is none."""
+    return local_text(at, lang, ctx.settings.tz, now=ctx.clock.now(), whole_day=whole_day, empty=empty)
 
 
 def _set_session_cookie(response: Response, ctx: AppContext, token: str | None) -> None:
@@ -89,9 +105,11 @@ def csrf_refused(
     return render(request, "error.html", lang=lang, status_code=403, switch_path=back, message=translator(lang)("error.csrf"))
 
 
-def sign_in_first(request: Request, ctx: AppContext, lang: str) -> Response:
-    """A redirect to the sign-in form for a page that needs a session; a stale session cookie is cleared."""
-    response = redirect(request, "/login", lang=lang)
+def sign_in_first(request: Request, ctx: AppContext, lang: str, *, back_to: str | None = None) -> Response:
+    """A redirect to the sign-in form for a page that needs a session; a stale session cookie is cleared.
+    With `back_to` (a path of ours) the form leads there once signed in, not home: a page reached from a
+    text message (an escalation's, say) opens after signing in."""
+    response = redirect(request, "/login" + (f"?next={quote(back_to, safe='/')}" if back_to else ""), lang=lang)
     if SESSION_COOKIE in request.cookies:
         _set_session_cookie(response, ctx, None)
     return response
@@ -115,10 +133,22 @@ def login_form(
     post the form (and so sign this browser in to an account of its choosing) without knowing both."""
     nonce = _login_nonce(request) or new_token()
     csrf = csrf_token(ctx.secret, "login:" + nonce)
-    reply = render(request, "login.html", lang=lang, status_code=status_code, username=username, error=error, csrf=csrf)
+    shown = {"username": username, "error": error, "csrf": csrf, "next": _next_of(request)}
+    reply = render(request, "login.html", lang=lang, status_code=status_code, **shown)
     secure = bool(ctx.settings.secure_cookies)
     reply.set_cookie(LOGIN_COOKIE, nonce, path="/login", secure=secure, httponly=True, samesite="lax")
     return reply
+
+
+def _next_of(request: Request) -> str:
+    """Where the sign-in form leads once signed in: the `?next=` path when it is one of ours (never another
+    site, `//host` or a scheme), else home."""
+    wanted = request.query_params.get("next") or "/"
+    parts = urlsplit(wanted)
+    # A browser reads `/\host` and `/<tab>/host` as another site: no backslash, space or control character.
+    plain = len(wanted) <= 512 and not any(ch == "\\" or ch.isspace() or ord(ch) < 0x20 for ch in wanted)
+    ours = wanted.startswith("/") and not wanted.startswith("//") and not parts.scheme and not parts.netloc
+    return wanted if ours and plain else "/"
 
 
 def _login_csrf_holds(request: Request, ctx: AppContext, csrf: str) -> bool:
@@ -132,7 +162,7 @@ def login_page(request: Request, ctx: Ctx, principal: OptionalPrincipal) -> Resp
     """The sign-in form; someone already signed in goes straight home."""
     lang = _lang(request, ctx)
     if principal is not None:
-        return redirect(request, "/", lang=lang)
+        return redirect(request, _next_of(request), lang=lang)
     return login_form(request, ctx, lang)
 
 
@@ -171,7 +201,7 @@ def login_submit(
         if isinstance(outcome.error, Locked):
             return too_many(outcome.error, "login.error.locked")
         return login_form(request, ctx, lang, status_code=401, username=username, error=t("login.error.bad_credentials"))
-    response = redirect(request, "/", lang=lang)
+    response = redirect(request, _next_of(request), lang=lang)
     _set_session_cookie(response, ctx, outcome.token)
     return response
 
@@ -201,38 +231,57 @@ def logout(
 
 
 def role_lines(db: Session, principal: Principal, lang: str) -> list[RoleLine]:
-    """The caller's roles with the units they are held at, in role order, named in `lang`."""
+    """The caller's roles with the units they are held at, in role order, named in `lang`: each unit with the
+    unit it sits under (a dorm head's room with its class), the school's as the whole school."""
     t = translator(lang)
-    user = people_service.get_user_by_username(db, principal.username)
-    assignments = sorted(user.assignments, key=lambda a: (_ROLE_ORDER.get(a.role, len(_ROLE_ORDER)), a.unit_id))
+    held = grid_service.held_units(db, principal)
     lines = []
-    for assignment in assignments:
-        unit = grid_service.get_unit(db, principal, assignment.unit_id)
-        lines.append(RoleLine(role=t(f"role.{assignment.role}"), unit=unit_name(unit, lang), kind=t(f"unit_kind.{unit.kind}")))
+    for role, path in sorted(principal.grants, key=lambda g: (_ROLE_ORDER.get(g[0], len(_ROLE_ORDER)), g[1])):
+        ids = path_ids(path)
+        if not ids or ids[-1] not in held:
+            continue
+        unit, above = held[ids[-1]]
+        kind = t(f"unit_kind.{unit.kind}")
+        if unit.kind == UnitKind.SCHOOL:
+            place = t("home.post.whole_school")
+        elif above is not None:
+            place = t("home.post.under", kind=kind, parent=unit_name(above, lang))
+        else:
+            place = kind
+        lines.append(RoleLine(role=t(f"role.{role}"), unit=unit_name(unit, lang), place=place))
     return lines
 
 
-def scope_summary(db: Session, principal: Principal, lang: str) -> tuple[int, list[tuple[str, int]], list[str]]:
-    """How many units the caller's scope holds, per kind, and the names of the subtrees it starts at."""
-    t = translator(lang)
-    in_scope = grid_service.units_in_scope(principal).order_by(None).subquery()
-    counts: dict[str, int] = dict(db.execute(select(in_scope.c.kind, func.count()).group_by(in_scope.c.kind)).all())
-    by_kind = [
-        (t(f"unit_kind.{kind}"), counts[kind]) for kind in sorted(counts, key=lambda k: _KIND_ORDER.get(k, len(_KIND_ORDER)))
-    ]
-    roots = db.execute(grid_service.units_in_scope(principal).where(OrgUnit.path.in_(principal.scope_paths))).scalars().all()
-    return sum(counts.values()), by_kind, [unit_name(u, lang) for u in roots]
+def _tiles(principal: Principal) -> dict[Tile, bool]:
+    """Which tiles with a figure the home page shows this person (the map's figure is the staff's)."""
+    staff = not principal.roles <= STUDENT_ROLES
+    return {
+        Tile.INBOX: True,
+        Tile.MY_REPORTS: principal.has_role(*MAY_FILE),
+        Tile.HAZARD_REPORT: principal.has_role(*REPORTERS),
+        Tile.BOARD: principal.has_role(*_BOARD_ROLES),
+        Tile.PREVENTION: principal.has_role(*_PREVENTION_ROLES),
+        Tile.INSPECTIONS: principal.has_role(Role.SAFETY_OFFICER, Role.ADMIN),
+        Tile.REVIEWS: principal.has_role(*_BOARD_ROLES),
+        Tile.RISK_MAP: staff,
+    }
 
 
 @router.get("/")
 def home(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal) -> Response:
-    """The signed-in user's home: who they are, their roles and units, and what their scope covers."""
+    """The signed-in user's home: who they are, a tile per page with the figure that matters to them there,
+    and their roles with the units they are held at."""
     lang = _lang(request, ctx)
     token = request_token(request)
     if principal is None or token is None:
         return sign_in_first(request, ctx, lang)
-    total, by_kind, roots = scope_summary(db, principal, lang)
-    staff = not principal.roles <= STUDENT_ROLES
+    t = translator(lang)
+    shown = _tiles(principal)
+    counts = {
+        tile.value: TileCount(text=t(f"home.count.{tile}", count=figure), zero=figure == 0)
+        for tile, figure in home_figures.figures(db, ctx, principal, [tile for tile, on in shown.items() if on]).items()
+    }
+    staff = shown[Tile.RISK_MAP]
     return render(
         request,
         "home.html",
@@ -240,14 +289,12 @@ def home(request: Request, db: Db, ctx: Ctx, principal: OptionalPrincipal) -> Re
         display_name=principal.display_name,
         username=principal.username,
         roles=role_lines(db, principal, lang),
-        scope_total=total,
-        scope_by_kind=by_kind,
-        scope_roots=roots,
-        show_board=principal.has_role(*_BOARD_ROLES),
-        show_prevention=principal.has_role(*_PREVENTION_ROLES),
-        show_inspections=principal.has_role(Role.SAFETY_OFFICER, Role.ADMIN),
-        show_my_reports=principal.has_role(*MAY_FILE),
-        show_hazard_report=principal.has_role(*REPORTERS),
+        counts=counts,
+        show_board=shown[Tile.BOARD],
+        show_prevention=shown[Tile.PREVENTION],
+        show_inspections=shown[Tile.INSPECTIONS],
+        show_my_reports=shown[Tile.MY_REPORTS],
+        show_hazard_report=shown[Tile.HAZARD_REPORT],
         show_staff_map=staff,
         show_cases=staff,
         csrf=csrf_token(ctx.secret, token),

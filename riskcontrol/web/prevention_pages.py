@@ -8,7 +8,6 @@ officers and leaders walk down from their top units and see each unit's done, du
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -16,8 +15,10 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from riskcontrol.core import refusals
 from riskcontrol.core.errors import DomainError, InvalidInput
 from riskcontrol.core.http import NO_NUL, AppContext, Ctx, Db, PathId, QueryId, record_denial, request_token
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal, csrf_token
 from riskcontrol.grid.models import OrgUnit
 from riskcontrol.grid.rules import UnitKind
@@ -27,7 +28,7 @@ from riskcontrol.incidents.playbook_rules import PreventionMeasure, Recurrence
 from riskcontrol.incidents.prevention import MeasureKey, RoundView, config
 from riskcontrol.incidents.prevention_rules import Bucket, Tally
 from riskcontrol.people.models import Student
-from riskcontrol.web.pages import OptionalPrincipal, csrf_refused, sign_in_first, unit_name
+from riskcontrol.web.pages import OptionalPrincipal, csrf_refused, shown_at, sign_in_first, unit_name
 from riskcontrol.web.templating import page_language, redirect, render, translator
 
 router = APIRouter(include_in_schema=False)
@@ -107,10 +108,6 @@ def _label(measure: PreventionMeasure | None, code: str, lang: str) -> str:
     return measure.label.en if lang == "en" else measure.label.zh
 
 
-def _local(ctx: AppContext, at: datetime) -> str:
-    return at.astimezone(ctx.settings.tz).strftime("%m-%d %H:%M")
-
-
 def _round_line(ctx: AppContext, view: RoundView, labels: dict[MeasureKey, PreventionMeasure], lang: str) -> RoundLine:
     t = translator(lang)
     row = view.round
@@ -118,7 +115,7 @@ def _round_line(ctx: AppContext, view: RoundView, labels: dict[MeasureKey, Preve
     status = "late" if view.bucket is Bucket.DONE and row.late else view.bucket.value
     done = None
     if row.done_at is not None:
-        at = _local(ctx, row.done_at)
+        at = shown_at(ctx, row.done_at, lang)
         done = t("prevention.done_by", name=view.done_by_name, at=at) if view.done_by_name else t("prevention.done_at", at=at)
     people = None
     if row.covered is not None and row.population:
@@ -135,7 +132,7 @@ def _round_line(ctx: AppContext, view: RoundView, labels: dict[MeasureKey, Preve
         owner=t(f"role.{row.owner_role}"),
         status=status,
         status_label=t(f"prevention.status.{status}"),
-        due=t("prevention.due_by", due=_local(ctx, row.due_at)),
+        due=t("prevention.due_by", due=shown_at(ctx, row.due_at, lang)),
         done=done,
         evidence=row.evidence,
         evidence_label=evidence_label,
@@ -189,7 +186,7 @@ def _page(
     except DomainError as exc:
         if exc.denial:
             db.rollback()  # the denial is written apart; on SQLite this session must not hold the lock meanwhile
-            record_denial(ctx, principal, f"GET {PAGE}", exc.message, exc.status_code)
+            record_denial(ctx, principal, f"GET {PAGE}", str(exc), exc.status_code)
         return render(request, "error.html", lang=lang, status_code=exc.status_code, message=t("prevention.error.unit"))
     labels = prevention.measures(library)
     units = [
@@ -261,7 +258,8 @@ def _whole_number(text: str, field: str) -> int | None:
     if not text:
         return None
     if not text.isdigit() or len(text) > 6:
-        raise InvalidInput("a whole number", field=field, code=NOT_A_NUMBER)
+        refusal = phrase("refusal.input.field", field=refusals.field_label(field), reason=phrase("refusal.input.whole_number"))
+        raise InvalidInput(refusal, field=field, code=NOT_A_NUMBER)
     return int(text)
 
 
@@ -273,7 +271,7 @@ def _error_text(lang: str, exc: DomainError) -> str:
         return t("prevention.error.number")
     if exc.field in ("evidence", "covered", "population"):
         return t(f"prevention.error.{exc.field}")
-    return exc.message
+    return exc.worded(lang)
 
 
 @router.post(PAGE + "/rounds/{round_id}/complete")

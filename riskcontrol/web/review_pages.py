@@ -1,5 +1,6 @@
-"""HTML route of the leaders' reading (/reviews): the review meetings in scope by date, type and level, each with
-its report (HTML and PDF), and every open improvement action, overdue first. Server-rendered, no script."""
+"""HTML routes of the leaders' reading: /reviews, the review meetings in scope by date, type and level, each with
+its report, and every open improvement action, overdue first (server-rendered, no script); and each incident's
+review report as a page, the very document of its PDF, with a way back, a print button and the PDF."""
 
 from __future__ import annotations
 
@@ -10,19 +11,20 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from riskcontrol.core.clock import local_text
-from riskcontrol.core.http import Ctx, Db
+from riskcontrol.core.errors import DomainError
+from riskcontrol.core.http import Ctx, Db, PathId
 from riskcontrol.incidents import reading
+from riskcontrol.incidents.config import IncidentConfig
 from riskcontrol.incidents.models import Incident
 from riskcontrol.incidents.playbook_rules import LEVEL_NAMES, Level
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import STUDENT_ROLES
 from riskcontrol.reviews import actions as review_actions
-from riskcontrol.reviews import revisions
+from riskcontrol.reviews import report, revisions
 from riskcontrol.reviews import service as reviews
 from riskcontrol.reviews.revisions import PROPOSED
-from riskcontrol.web.pages import OptionalPrincipal, sign_in_first
-from riskcontrol.web.templating import page_language, render
+from riskcontrol.web.pages import OptionalPrincipal, shown_at, sign_in_first
+from riskcontrol.web.templating import CONTENT_SECURITY_POLICY, document, page_language, render, translator
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,7 +79,6 @@ def reviews_page(
     lang = page_language(request, ctx.settings.default_language)
     if principal is None:
         return sign_in_first(request, ctx, lang)
-    tz = ctx.settings.tz
     if principal.roles <= STUDENT_ROLES:
         meetings, open_actions = [], []
     else:
@@ -104,10 +105,10 @@ def reviews_page(
                 level=level_label(meeting.level, lang),
                 level_class=Level(meeting.level).colour,
                 drill=meeting.drill,
-                closed=local_text(meeting.closed_at, tz, "%Y-%m-%d"),
-                due=local_text(meeting.due_at, tz, "%Y-%m-%d"),
+                closed=shown_at(ctx, meeting.closed_at, lang, whole_day=True, empty="—"),
+                due=shown_at(ctx, meeting.due_at, lang, whole_day=True, empty="—"),
                 status=meeting.status,
-                held=local_text(meeting.held_at, tz, "%Y-%m-%d"),
+                held=shown_at(ctx, meeting.held_at, lang, whole_day=True, empty="—"),
             )
         )
     actions = [
@@ -117,7 +118,7 @@ def reviews_page(
             title=a.title,
             type=a.type,
             owner=owners.get(a.owner_user_id, ""),
-            due=local_text(a.due_at, tz, "%Y-%m-%d"),
+            due=shown_at(ctx, a.due_at, lang, whole_day=True, empty="—"),
             overdue=a.overdue,
         )
         for a in open_actions
@@ -134,3 +135,27 @@ def reviews_page(
         chosen_level=chosen_level,
         pending_revisions=pending,
     )
+
+
+@router.get("/incidents/{incident_id}/review-report")
+def review_report_page(incident_id: PathId, request: Request, ctx: Ctx, db: Db, principal: OptionalPrincipal) -> Response:
+    """The incident's review report to read on screen and print: the same document as the PDF, marked internal, in
+    the page frame (its way back leads to 复盘与整改), with a print button and the PDF. Staff in scope only."""
+    lang = page_language(request, ctx.settings.default_language)
+    if principal is None:
+        return sign_in_first(request, ctx, lang)
+    cfg: IncidentConfig = ctx.extras["incidents"]
+    missing = render(request, "error.html", lang=lang, status_code=404, message=translator(lang)("aftercare.missing"))
+    if principal.roles <= STUDENT_ROLES:
+        return missing
+    try:
+        context = report.build(db, ctx.clock, principal, incident_id, tz=cfg.tz, lang=lang)
+    except DomainError:
+        db.rollback()
+        return missing
+    db.commit()  # the audited read of the people's names
+    pdf_url = f"/api/v1/incidents/{incident_id}/review-report.pdf?lang={'en' if lang == 'en' else 'zh'}"
+    html = report.render_html(context, page=True, pdf_url=pdf_url)
+    # The document's own styles are inline: exactly those are allowed, nothing else changes from a page's policy.
+    policy = CONTENT_SECURITY_POLICY.replace("style-src 'self'", f"style-src 'self' {report.style_hashes(html)}", 1)
+    return document(request, html, lang=lang, policy=policy)

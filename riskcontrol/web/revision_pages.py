@@ -1,5 +1,6 @@
-"""HTML routes of playbook revisions: the list in scope, one revision with its changes and diff, and for a school
-leader other than the proposer the forms to adopt or reject it (each carrying the session's CSRF token).
+"""HTML routes of playbook revisions: the list in scope, one revision with its changes in words (and the file's diff
+to download), and for a school leader other than the proposer the forms to adopt or reject it (each carrying the
+session's CSRF token).
 
 Server-rendered, no script: a leader reads what would change and why, and decides, from any browser.
 """
@@ -7,14 +8,12 @@ Server-rendered, no script: a leader reads what would change and why, and decide
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import tzinfo
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from riskcontrol.core.clock import local_text
 from riskcontrol.core.errors import DomainError
 from riskcontrol.core.http import NO_NUL, AppContext, Ctx, Db, PathId, request_token
 from riskcontrol.core.security import Principal, csrf_token
@@ -25,18 +24,12 @@ from riskcontrol.reviews.models import PlaybookRevision
 from riskcontrol.reviews.revisions import DECIDERS, PROPOSED
 from riskcontrol.reviews.schemas import DecisionIn, RejectIn
 from riskcontrol.reviews.service import ReviewConfig
-from riskcontrol.web.pages import OptionalPrincipal, csrf_refused, sign_in_first
+from riskcontrol.web.pages import OptionalPrincipal, csrf_refused, shown_at, sign_in_first
 from riskcontrol.web.templating import page_language, redirect, render, translator
 
 router = APIRouter(include_in_schema=False)
 
 PAGE = "/playbook-revisions"
-
-
-@dataclass(frozen=True)
-class DiffLine:
-    text: str
-    kind: Literal["add", "del", "hunk", "same"]
 
 
 @dataclass(frozen=True)
@@ -68,32 +61,17 @@ def _names(db: Db, ids: set[int | None]) -> dict[int, str]:
     return {u.id: u.name for u in db.execute(select(User).where(User.id.in_(wanted))).scalars()} if wanted else {}
 
 
-def _row(revision: PlaybookRevision, names: dict[int, str], cfg: ReviewConfig, lang: str, tz: tzinfo) -> RevisionRow:
+def _row(revision: PlaybookRevision, names: dict[int, str], cfg: ReviewConfig, lang: str, ctx: AppContext) -> RevisionRow:
     return RevisionRow(
         id=revision.id,
         playbook=_label(cfg, revision.playbook_type, lang),
         base_version=revision.base_version,
         version=revision.version,
         status=revision.status,
-        proposed=local_text(revision.proposed_at, tz),
+        proposed=shown_at(ctx, revision.proposed_at, lang, empty="—"),
         proposer=names.get(revision.proposed_by or 0, "—"),
         reason=revision.reason,
     )
-
-
-def diff_lines(diff: str) -> list[DiffLine]:
-    """The unified diff, each line with how to show it."""
-    out: list[DiffLine] = []
-    for line in diff.splitlines():
-        if line.startswith(("+++", "---", "@@")):
-            out.append(DiffLine(line, "hunk"))
-        elif line.startswith("+"):
-            out.append(DiffLine(line, "add"))
-        elif line.startswith("-"):
-            out.append(DiffLine(line, "del"))
-        else:
-            out.append(DiffLine(line, "same"))
-    return out
 
 
 def may_decide(principal: Principal, revision: PlaybookRevision) -> bool:
@@ -109,8 +87,8 @@ def revisions_page(request: Request, ctx: Ctx, db: Db, principal: OptionalPrinci
     found = [] if principal.roles <= STUDENT_ROLES else revisions.list_revisions(db, principal)
     found.sort(key=lambda r: r.status != PROPOSED)  # stable: newest first within each group
     names = _names(db, {r.proposed_by for r in found})
-    cfg, tz = _cfg(ctx), ctx.settings.tz
-    return render(request, "playbook_revisions.html", lang=lang, rows=[_row(r, names, cfg, lang, tz) for r in found])
+    cfg = _cfg(ctx)
+    return render(request, "playbook_revisions.html", lang=lang, rows=[_row(r, names, cfg, lang, ctx) for r in found])
 
 
 def _detail(
@@ -132,7 +110,7 @@ def _detail(
     except DomainError:
         return render(request, "error.html", lang=lang, status_code=404, message=translator(lang)("revisions.missing"))
     names = _names(db, {revision.proposed_by, revision.decided_by})
-    cfg, tz = _cfg(ctx), ctx.settings.tz
+    cfg = _cfg(ctx)
     token = request_token(request) or ""
     return render(
         request,
@@ -140,11 +118,10 @@ def _detail(
         lang=lang,
         status_code=status_code,
         switch_path=f"{PAGE}/{revision.id}",
-        row=_row(revision, names, cfg, lang, tz),
+        row=_row(revision, names, cfg, lang, ctx),
         incident_id=revision.incident_id,
-        changes=revision.changes,
-        diff=diff_lines(revision.diff),
-        decided=local_text(revision.decided_at, tz),
+        changes=revisions.change_lines(revision, lang),
+        decided=shown_at(ctx, revision.decided_at, lang, empty="—"),
         decider=names.get(revision.decided_by or 0, "—"),
         note=revision.decision_note,
         can_decide=may_decide(principal, revision),
@@ -197,5 +174,5 @@ def decide_submit(
         db.commit()
     except DomainError as exc:
         db.rollback()
-        return _detail(request, ctx, db, principal, lang, revision_id, status_code=exc.status_code, error=exc.message)
+        return _detail(request, ctx, db, principal, lang, revision_id, status_code=exc.status_code, error=exc.worded(lang))
     return redirect(request, f"{PAGE}/{revision_id}?done=1", lang=lang)

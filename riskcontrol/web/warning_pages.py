@@ -3,9 +3,7 @@ one-tap acknowledgement link."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +13,7 @@ from sqlalchemy.orm import Session
 from riskcontrol.core import i18n
 from riskcontrol.core.errors import Conflict, DomainError, Forbidden
 from riskcontrol.core.http import AppContext, Ctx, Db, Offset, record_denial
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.images import MAX_PHOTO_BYTES
 from riskcontrol.core.security import Principal
 from riskcontrol.escalation import service as escalation_service
@@ -28,7 +27,7 @@ from riskcontrol.observations.schemas import MyReportOut
 from riskcontrol.observations.service import MAY_FILE
 from riskcontrol.people.models import User
 from riskcontrol.people.rules import SEES_RISK
-from riskcontrol.web.pages import OptionalPrincipal, sign_in_first, unit_name
+from riskcontrol.web.pages import OptionalPrincipal, shown_at, sign_in_first, unit_name
 from riskcontrol.web.templating import page_language, render, translator
 
 router = APIRouter(include_in_schema=False)
@@ -119,8 +118,8 @@ def unit_choices(db: Session, principal: Principal, lang: str) -> tuple[list[Uni
     return choices, default
 
 
-def script_messages(lang: str, prefix: str) -> dict[str, str]:
-    """The catalog entries under `prefix` that the page's script shows, in `lang`."""
+def script_messages(lang: str, prefix: str | tuple[str, ...]) -> dict[str, str]:
+    """The catalog entries under `prefix` (or any of several) that the page's script shows, in `lang`."""
     return {key: text for key, text in i18n.catalog(lang).items() if key.startswith(prefix)}
 
 
@@ -163,21 +162,21 @@ class ReportCard:
     states: list[str]
 
 
-def _report_states(ctx: AppContext, report: MyReportOut, t: Callable[..., str]) -> tuple[str, list[str]]:
+def _report_states(ctx: AppContext, report: MyReportOut, lang: str) -> tuple[str, list[str]]:
     """Where the report has got, as a state code for styling and lines in words: acknowledged by whom and
     when, dealt with (the filer learns that, not the staff's outcome words)."""
-    progress = report.progress
+    t, progress = translator(lang), report.progress
     if progress is None:
         return "recorded", [t("my_reports.state.recorded")]
     lines = []
     if progress.acknowledged_at is not None:
-        when = _local_time(ctx, progress.acknowledged_at)
+        when = shown_at(ctx, progress.acknowledged_at, lang)
         name = progress.acknowledged_by_name
         lines.append(
             t("my_reports.state.acknowledged", name=name, time=when) if name else t("my_reports.state.acknowledged_at", time=when)
         )
     if progress.status in (escalation_service.RESOLVED, escalation_service.CLOSED):
-        done = t("my_reports.state.done_at", time=_local_time(ctx, progress.resolved_at)) if progress.resolved_at else None
+        done = t("my_reports.state.done_at", time=shown_at(ctx, progress.resolved_at, lang)) if progress.resolved_at else None
         return "done", [done or t("my_reports.state.done"), *lines]
     if progress.status == escalation_service.ACKNOWLEDGED:
         return "acknowledged", lines
@@ -190,7 +189,6 @@ def my_reports_page(request: Request, db: Db, ctx: Ctx, principal: OptionalPrinc
     lang = page_language(request, ctx.settings.default_language)
     if principal is None:
         return sign_in_first(request, ctx, lang)
-    t = translator(lang)
     english = lang == "en"
     sop = ctx.settings.sop_dir
     checklist = catalog.load_checklist(sop)
@@ -199,14 +197,14 @@ def my_reports_page(request: Request, db: Db, ctx: Ctx, principal: OptionalPrinc
     found = my_reports(db, principal, checklist, catalog.load_rubric(sop), limit=_REPORTS_PER_PAGE + 1, offset=offset)
     cards = []
     for report in found[:_REPORTS_PER_PAGE]:
-        state, states = _report_states(ctx, report, t)
+        state, states = _report_states(ctx, report, lang)
         unit = report.unit_name_en if english else report.unit_name_zh
         cards.append(
             ReportCard(
                 id=report.id,
                 level=report.level,
                 level_name=levels.get(report.level, {}).get("name", report.level),
-                filed_at=_local_time(ctx, report.filed_at),
+                filed_at=shown_at(ctx, report.filed_at, lang),
                 about=" · ".join(part for part in (report.student_name, unit) if part),
                 ticks=(", " if english else "、").join(labels.get(code, code) for code in report.checklist),
                 note=report.note,
@@ -242,21 +240,14 @@ def inbox_page(request: Request, ctx: Ctx, principal: OptionalPrincipal) -> Resp
     )
 
 
-def _local_time(ctx: AppContext, at: datetime | None) -> str:
-    if at is None:
-        return ""
-    local, today = at.astimezone(ctx.settings.tz), ctx.clock.now().astimezone(ctx.settings.tz)
-    return local.strftime("%H:%M") if local.date() == today.date() else local.strftime("%Y-%m-%d %H:%M")
-
-
 def _link_target(db: Session, ctx: AppContext, token: str) -> tuple[Escalation, User]:
     """The escalation and person a link token names; a forged, stale or orphaned token is Forbidden."""
     if len(token) > _MAX_TOKEN_LENGTH:
-        raise Forbidden("this acknowledgement link is not valid (forged or expired)", field="token")
+        raise Forbidden(phrase("refusal.escalation.link_invalid"), field="token")
     escalation_id, user_id = escalation_service.read_ack_token(ctx.secret, token)
     esc, user = db.get(Escalation, escalation_id), db.get(User, user_id)
     if esc is None or user is None or not user.active:
-        raise Forbidden("this acknowledgement link no longer leads anywhere", field="token")
+        raise Forbidden(phrase("refusal.escalation.link_orphaned"), field="token")
     return esc, user
 
 
@@ -271,20 +262,21 @@ def _link_page(
         request,
         "ack.html",
         lang=lang,
-        title=words.sms_title_en if lang == "en" else words.sms_title_zh,
+        title=i18n.word(lang, words.sms_title),
         level=esc.level,
         level_name=level_name,
         status=esc.status,
-        due_at=_local_time(ctx, esc.step_due_at),
-        acknowledged_at=_local_time(ctx, esc.acknowledged_at),
+        due_at=shown_at(ctx, esc.step_due_at, lang),
+        acknowledged_at=shown_at(ctx, esc.acknowledged_at, lang),
         acknowledged_by=acknowledger.name if acknowledger is not None else None,
         just_acknowledged=just_acknowledged,
+        detail_url=f"/escalations/{esc.id}",
     )
 
 
 def _refused(request: Request, ctx: AppContext, lang: str, method: str, exc: DomainError) -> Response:
     if exc.denial:
-        record_denial(ctx, None, f"{method} {_LINK_ROUTE}", exc.message, exc.status_code)
+        record_denial(ctx, None, f"{method} {_LINK_ROUTE}", str(exc), exc.status_code)
     key = "ack.error.invalid" if isinstance(exc, Forbidden) else "ack.error.unavailable"
     return render(request, "error.html", lang=lang, status_code=exc.status_code, message=translator(lang)(key))
 

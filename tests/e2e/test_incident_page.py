@@ -81,7 +81,12 @@ def test_the_commander_moves_the_incident_on_and_ticks_a_task_from_a_phone(
     task.locator("input[name=evidence]").fill("已组织保卫处与室友分头寻找")
     task.get_by_role("button", name="完成").click()
     expect(page.locator("li.inc-task[data-task=start_search]")).to_contain_text("应急队员")
-    expect(page.locator("#inc-timeline")).to_contain_text("任务完成：start_search")
+    # The timeline names the task by its label, never its code, and says when on the school's clock.
+    newest = page.locator("#inc-timeline li").first
+    expect(newest).to_contain_text("完成：组织多渠道联系并就近查找")
+    expect(newest.locator("time")).to_have_text(re.compile(r"^\d+\. (\d+月\d+日 )?\d\d:\d\d $"))
+    expect(page.locator("#inc-timeline")).not_to_contain_text("start_search")
+    expect(page.locator("#inc-timeline")).not_to_contain_text("incident.")
     # The page fits the phone: nothing wider than the screen.
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"]

@@ -52,7 +52,7 @@ def test_the_leader_reads_the_review_its_report_and_the_open_action(
     expect(review.locator(".rv-status")).to_have_text("已召开")
     report = review.get_by_role("link", name="复盘报告")
     pdf = review.get_by_role("link", name="PDF")
-    expect(report).to_have_attribute("href", f"/api/v1/incidents/{case.incident_id}/review-report.html")
+    expect(report).to_have_attribute("href", f"/incidents/{case.incident_id}/review-report")
     expect(pdf).to_have_attribute("href", f"/api/v1/incidents/{case.incident_id}/review-report.pdf")
     action = page.locator("section[aria-labelledby=rv-actions] .rv-item")
     expect(action).to_have_count(1)
@@ -70,14 +70,44 @@ def test_the_leader_reads_the_review_its_report_and_the_open_action(
     assert answer.body().startswith(b"%PDF")
 
     report.click()
-    page.wait_for_url(re.compile(rf".*/incidents/{case.incident_id}/review-report\.html$"))
+    page.wait_for_url(re.compile(rf".*/incidents/{case.incident_id}/review-report$"))
     expect(page.locator("h1")).to_have_text("突发事件复盘报告")
     for heading in ("一、事件概况", "二、处置时间线", "七、复盘会", "八、改进措施"):
         expect(page.get_by_role("heading", name=heading)).to_be_visible()
     expect(page.locator("body")).to_contain_text(CONCLUSION)
+    expect(page.locator(".internal-mark")).to_have_text("内部资料")
+    expect(page.locator("#report-print")).to_have_text("打印")
+    expect(page.locator(".report-toolbar a")).to_have_attribute(
+        "href", f"/api/v1/incidents/{case.incident_id}/review-report.pdf?lang=zh"
+    )
     page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(tmp_path / "report-1280.png"), full_page=True)
+    # Print asks the browser to print: the frame and the toolbar stay off the paper.
+    page.evaluate("() => { window.printed = 0; window.print = () => { window.printed += 1; }; }")
+    page.click("#report-print")
+    assert page.evaluate("window.printed") == 1
+    page.emulate_media(media="print")
+    expect(page.locator(".report-toolbar")).to_be_hidden()
+    expect(page.locator(".topbar")).to_be_hidden()
+    page.emulate_media(media="screen")
+    # The way back leads to 复盘与整改.
+    page.click("a.frame-back")
+    page.wait_for_url(re.compile(r".*/reviews(\?.*)?$"))
     network.clean()
     context.close()
+
+
+def test_the_report_page_fits_a_phone(night: Night, live_server: LiveServer, phone: BrowserContext, tmp_path: Path) -> None:
+    case = reviewed_case(night)
+    page = phone.new_page()
+    sign_in(page, live_server, "leader", DEMO_PASSWORD)
+    page.goto(f"{live_server.url}/incidents/{case.incident_id}/review-report")
+    expect(page.locator("h1")).to_have_text("突发事件复盘报告")
+    expect(page.locator("a.frame-back")).to_have_attribute("href", "/reviews")
+    expect(page.locator("#report-print")).to_be_visible()
+    expect(page.locator(".internal-mark")).to_be_visible()
+    fits_the_phone(page)
+    page.screenshot(path=str(tmp_path / "report-390x844.png"), full_page=True)
 
 
 def test_a_counsellor_finds_reads_and_downloads_the_case_on_her_phone(
@@ -116,7 +146,7 @@ def test_a_counsellor_finds_reads_and_downloads_the_case_on_her_phone(
     expect(page.locator("h1")).to_have_text(f"学生甲{TITLE_WORD}未归")
     for heading in ("事件概况", "处置过程", "处置步骤", "复盘结论", "改进措施"):
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-    expect(page.locator(".cs-timeline li").first).to_contain_text("T+0 分钟")
+    expect(page.locator(".cs-timeline li").first).to_contain_text("T+0分钟")
     expect(page.locator("body")).to_contain_text(CONCLUSION)
     expect(page.locator("body")).to_contain_text(ACTION)
     fits_the_phone(page)

@@ -101,7 +101,7 @@ def test_the_counsellor_records_a_follow_up_and_only_the_psych_centre_reads_its_
 
     again = submit(counsellor, f"{page(iid)}/recovery/{follow_up}/done", note="再记一次")
     assert again.status_code == 409
-    assert "the recovery task is already done" in again.text
+    assert "这项善后任务已经完成了。" in again.text  # the service's refusal, in the page's language
     with night.sessions() as db:
         item = db.get(RecoveryItem, follow_up)
         assert item is not None
@@ -114,7 +114,7 @@ def test_student_affairs_schedules_the_meeting_and_records_it_held_through_the_f
     rid = meeting_of(night, iid).id
     shown = affairs.get(page(iid)).text
     assert "待召开" in shown
-    assert "2026-12-28 22:00" in shown  # due 30 days after closing, in local time
+    assert "12月28日 22:00" in shown  # due 30 days after closing, on the school's clock
     assert f'action="{page(iid)}/reviews/{rid}/schedule"' in shown
     assert f'action="{page(iid)}/reviews/{rid}/held"' in shown
     counsellor = phone(night, "counselor_cs").get(page(iid)).text
@@ -133,7 +133,7 @@ def test_student_affairs_schedules_the_meeting_and_records_it_held_through_the_f
     assert scheduled.status_code == 303, scheduled.text
     meeting = meeting_of(night, iid)
     assert (meeting.status, meeting.scheduled_for) == ("scheduled", datetime(2026, 12, 1, 7, 0, tzinfo=UTC))
-    assert "2026-12-01 15:00 · 行政楼会议室" in affairs.get(scheduled.headers["location"]).text
+    assert "12月1日 15:00 · 行政楼会议室" in affairs.get(scheduled.headers["location"]).text
 
     # Not yet held: the service refuses, and the page names the field.
     early = submit(
@@ -145,7 +145,7 @@ def test_student_affairs_schedules_the_meeting_and_records_it_held_through_the_f
         conclusions="夜间查寝与门禁数据联动需加快",
     )
     assert early.status_code == 422
-    assert "召开时间：a meeting is recorded once it has been held" in early.text
+    assert "复盘会开完后才能记录，召开时间不能晚于现在。" in early.text  # the service's refusal, in the page's language
     assert meeting_of(night, iid).status == "scheduled"
 
     night.clock.set(HELD_DAY.astimezone(UTC))
@@ -206,7 +206,7 @@ def test_an_action_is_added_by_student_affairs_and_closed_by_its_owner_with_evid
     affairs = phone(night, "affairs")
     early = submit(affairs, f"{page(still_open)}/actions", title="x", type="rule", owner="safety", due="2026-12-20", detail="")
     assert early.status_code == 409
-    assert "improvement actions come from the review of a closed incident" in early.text
+    assert "整改措施来自已关闭事件的复盘，请先关闭事件。" in early.text
 
     iid = closed_incident(night)
     action = {"title": "宿舍门禁与查寝名单每晚自动比对", "detail": "保卫处与学生处共建", "type": "facility", "due": "2026-12-20"}

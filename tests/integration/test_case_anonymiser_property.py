@@ -18,7 +18,7 @@ from riskcontrol.incidents.models import Incident, IncidentTask
 from riskcontrol.people.models import Guardian, Student, User
 from riskcontrol.reviews import cases
 from riskcontrol.reviews.models import CaseStudy, ImprovementAction, ReviewMeeting
-from tests.integration.conftest import Night
+from tests.integration.conftest import SHANGHAI, Night
 from tests.unit.test_anonymiser_property import ORDINARY, Identity, forms, identities, survivors
 
 
@@ -141,7 +141,7 @@ def test_no_identifier_survives_in_the_case_or_its_markdown(night: Night, who: I
             )
         )
         db.flush()
-        case = cases.build(db, incident)
+        case = cases.build(db, incident, tz=SHANGHAI)
         db.rollback()
     output = json.dumps(case, ensure_ascii=False) + "\n" + cases.markdown(CaseStudy(body=case))
 

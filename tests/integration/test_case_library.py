@@ -12,6 +12,7 @@ from riskcontrol.grid.models import OrgUnit
 from riskcontrol.people.models import Guardian, Student
 from tests.integration.conftest import SHANGHAI, TEN_PM, Night
 from tests.integration.test_review_meetings import WALK, walk
+from tests.texts import faults
 
 
 def test_the_case_carries_no_identifier_of_the_people_involved(night: Night) -> None:
@@ -92,12 +93,17 @@ def test_the_case_carries_no_identifier_of_the_people_involved(night: Night) -> 
     assert case["level"] == "Ⅱ"
     assert case["period"] == "2026年11月"
     assert "辅导员夜间值班电话需公示" in case["conclusions"]
-    assert any(row["when"] == "T+0 分钟" for row in case["timeline"])
-    # The course of events reads in words, as in the review report.
+    assert any(row["when"] == "T+0分钟" for row in case["timeline"])
+    # The course of events reads in words, as on the incident page and in the review report.
     lines = [row["what"] for row in case["timeline"]]
-    assert "事件登记" in lines
+    assert "接报立案" in lines
     assert "接报 → 现场控制" in lines
     assert not any(line.startswith(("transition", "created", "role", "recovery_", "review_")) for line in lines), lines
+    assert faults("\n".join(lines), "zh-CN") == [], lines
+    # The export names the actions' types and states in words, not as codes.
+    assert "[process]" not in exported.text
+    assert "（open）" not in exported.text
+    assert faults(exported.text, "zh-CN") == []
     assert "学生甲" in text
     assert "学生学生" not in text  # "学生刘铭翔" reads "学生甲", not "学生学生甲"
     # Found by search, readable by counsellors, not by students.

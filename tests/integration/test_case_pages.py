@@ -105,7 +105,7 @@ def test_a_counsellor_finds_the_case_by_a_word_and_reads_it_without_names(night:
 
     page = night.client.get(f"/cases/{case.case_id}", headers=counsellor)
     assert page.status_code == 200
-    for seen in ("事件概况", "处置过程", "T+0 分钟", "复盘结论", CONCLUSION, "改进措施", ACTION, "进行中", "流程"):
+    for seen in ("事件概况", "处置过程", "T+0分钟", "复盘结论", CONCLUSION, "改进措施", ACTION, "进行中", "流程"):
         assert seen in page.text, seen
     assert f'href="/api/v1/cases/{case.case_id}/export.md"' in page.text
     for identifier in (case.student_name, case.student_no):

@@ -117,15 +117,19 @@ def unreachable(tmp_path: Path) -> Iterator[TestClient]:
 
 
 def test_an_unreachable_database_is_a_503_with_retry_after_for_the_api_and_for_pages(unreachable: TestClient) -> None:
-    signing_in = unreachable.post("/api/v1/auth/token", json={"username": "affairs", "password": "demo1234"})
+    credentials = {"username": "affairs", "password": "demo1234"}
+    signing_in = unreachable.post("/api/v1/auth/token", json=credentials, headers={"Accept-Language": "en"})
     assert signing_in.status_code == 503
     assert signing_in.headers["retry-after"] == str(UNAVAILABLE_RETRY_AFTER)
     assert signing_in.json() == {
         "error": "unavailable",
-        "message": "the database cannot be reached; try again in a moment",
+        "message": f"The database cannot be reached right now. Please try again in {UNAVAILABLE_RETRY_AFTER} seconds; "
+        "nothing was saved.",
         "field": None,
         "dependency": "database",
     }
+    in_chinese = unreachable.post("/api/v1/auth/token", json=credentials).json()["message"]
+    assert in_chinese == f"暂时无法连接数据库，请 {UNAVAILABLE_RETRY_AFTER} 秒后重试；本次操作未保存任何内容。"
     reading = unreachable.get("/api/v1/board", headers={"Authorization": "Bearer some-token"})
     assert (reading.status_code, reading.json()["dependency"]) == (503, "database")
 

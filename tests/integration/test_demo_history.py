@@ -57,7 +57,7 @@ def test_the_incident_was_walked_on_time_but_for_two_steps_and_closed_16_days_ag
     assert {t.status for t in tasks} == {"done"}
     verdicts = {t.code: report_rules.verdict(t.due_at, t.done_at, TEN_PM).text("zh") for t in tasks}
     late = {code: text for code, text in verdicts.items() if text != "按时"}
-    assert late == {"report_in_writing": "超时 7 分钟", "contact_family": "超时 4 分钟"}
+    assert late == {"report_in_writing": "超时 7分钟", "contact_family": "超时 4分钟"}
     timeline = night.client.get(f"/api/v1/incidents/{iid}/timeline", headers=night.token("response1")).json()
     overdue = [(e["data"]["code"], e["data"]["whom"]) for e in timeline if e["kind"] == "task_overdue"]
     assert overdue == [("report_in_writing", "owner"), ("report_in_writing", "commander"), ("contact_family", "owner")]

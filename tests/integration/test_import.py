@@ -16,6 +16,7 @@ from riskcontrol.core.audit import AuditLog
 from riskcontrol.core.clock import ManualClock
 from riskcontrol.core.csvimport import RowError
 from riskcontrol.core.errors import Forbidden
+from riskcontrol.core.i18n import word
 from riskcontrol.core.security import Principal
 from riskcontrol.grid import service as grid_service
 from riskcontrol.grid.models import OrgUnit
@@ -116,11 +117,11 @@ X,CS,villa,别墅,Villa
     before = count(db, OrgUnit)
     report = run(db, clock, ImportKind.UNITS, bad)
     assert report.created == report.updated == report.unchanged == 0
-    found = {(e.line, e.column): e.reason for e in report.errors}
+    found = {(e.line, e.column): word("en", e.reason) for e in report.errors}
     assert "no unit with code 'NOPE'" in found[2, "parent_code"]
     assert "loops back" in found[3, "parent_code"]
     assert "loops back" in found[4, "parent_code"]
-    assert "cannot sit under a college" in found[5, "parent_code"]
+    assert "cannot sit under a College" in found[5, "parent_code"]
     assert "already appears on line 6" in found[7, "code"]
     assert found[8, "name_zh"] == "must not be empty"
     assert "does not change a unit's kind" in found[9, "kind"]
@@ -140,7 +141,7 @@ def test_one_bad_row_among_a_thousand_students_stores_nothing_and_names_its_line
     assert len(report.errors) == 1
     assert report.errors[0].line == 500
     assert report.errors[0].column == "class_code"
-    assert "K99" in report.errors[0].reason
+    assert "K99" in word("en", report.errors[0].reason)
     db.rollback()
     assert (count(db, Student), count(db, Guardian)) == (0, 0)
 
@@ -191,7 +192,7 @@ def test_bad_student_cells_are_each_named(db: Session, clock: ManualClock) -> No
 1,李四,F,K0,,1.38123E+10,,,
 """
     report = run(db, clock, ImportKind.STUDENTS, text)
-    found = {(e.line, e.column): e.reason for e in report.errors}
+    found = {(e.line, e.column): word("en", e.reason) for e in report.errors}
     assert set(found) == {
         (2, "gender"),
         (2, "class_code"),
@@ -227,8 +228,8 @@ def test_a_role_at_the_wrong_kind_of_unit_is_rejected_with_the_rest_of_the_file(
     text = f"{STAFF_HEADER}\nok,好,,counselor,K0\nbad,坏,,dorm_head,K0\nbad name,坏,,nobody,NOPE\n"
     report = run(db, clock, ImportKind.STAFF, text)
     assert [(e.line, e.column) for e in report.errors] == [(3, "unit_code"), (4, "username"), (4, "roles"), (4, "unit_code")]
-    assert "dorm_head" in report.errors[0].reason
-    assert "K0" in report.errors[0].reason
+    assert "dorm_head" in word("en", report.errors[0].reason)
+    assert "K0" in word("en", report.errors[0].reason)
     db.rollback()
     assert count(db, User) == 0
 
@@ -281,7 +282,7 @@ def test_a_bad_file_over_http_is_422_with_every_row_and_stores_nothing(client: T
         {"line": 3, "column": "class_code", "reason": "no unit with code 'NOPE'; import the units first"},
         {"line": 3, "column": "phone", "reason": body["errors"][1]["reason"]},
     ]
-    assert "line 3" in body["message"]
+    assert body["message"].startswith("文件中有 2 处问题，本次没有导入任何内容。第一处：第 3 行“class_code”列：")
     assert count(db, Student) == students
 
 

@@ -268,7 +268,9 @@ def test_rounds_left_undone_turn_missed_at_their_due_time_and_the_safety_office_
     assert round_of(night, "W1", "2027-03").status == "open"
     [message] = told(night, "safety")
     assert message.title_zh == "【安全检查】4项安全检查逾期未完成"
-    assert "南门 · 校门安全检查（2027-W09，应于 03-06 00:00 前）" in message.body_zh
+    # Due at midnight today: the time alone (a round of another day would carry its date).
+    assert "南门 · 校门安全检查（2027-W09，应于 00:00 前）" in message.body_zh
+    assert "South Gate · Campus gate safety inspection (2027-W09, due 00:00)" in message.body_en
     assert sorted(message.data["rounds"]) == sorted(round_of(night, code, "2027-W09").id for code in weekly)
     assert told(night, "safety_e1") == told(night, "safety_w1") == []
 

@@ -21,12 +21,18 @@ from riskcontrol.people.models import User
 from riskcontrol.reviews.models import PlaybookRevision
 from riskcontrol.settings import PROJECT_ROOT
 from tests.integration.conftest import TEN_PM, Night, a_night
+from tests.integration.test_inspections import phone
 from tests.integration.test_review_meetings import open_incident, walk
 
 PLAYBOOK = "missing_student"
 OLD_DUE = "due: {I: 30m, II: 30m, III: 1h, IV: 4h}"
 NEW_DUE = "due: {I: 10m, II: 10m, III: 1h, IV: 4h}"
 WHY = "复盘发现核实环节用时过长：Ⅰ、Ⅱ级失联应在10分钟内完成首轮核实。"
+# The revision's changes as a leader reads them, in each language.
+CHANGES = {
+    "zh-CN": [f"信息核实 › 核实最后联系时间、去向线索和风险因素 › 时限（{n}级）：30分钟 → 10分钟" for n in "ⅠⅡ"],
+    "en": [f"Verification › Verify last contact, leads and risk factors › Deadline (level {n}): 30 min → 10 min" for n in "ⅠⅡ"],
+}
 
 
 @pytest.fixture
@@ -73,10 +79,10 @@ def revised(text: str) -> str:
     return text.replace(OLD_DUE, NEW_DUE).replace("\nversion: 1\n", "\nversion: 2\n")
 
 
-def propose(night: Night, action_id: int, text: str, user: str = "affairs", **extra: Any) -> Any:
+def propose(night: Night, action_id: int, text: str, user: str = "affairs", *, english: bool = False, **extra: Any) -> Any:
     return night.client.post(
         f"/api/v1/actions/{action_id}/playbook-revisions",
-        headers=night.token(user),
+        headers={**night.token(user), **({"Accept-Language": "en"} if english else {})},
         json={"text": text, "reason": WHY, **extra},
     )
 
@@ -117,10 +123,13 @@ def test_a_revision_proposed_from_an_action_is_adopted_and_new_incidents_follow_
     revision = reply.json()
     rid = revision["id"]
     assert (revision["status"], revision["base_version"], revision["version"]) == ("proposed", 1, 2)
-    assert revision["changes"] == [
-        "steps.verification.tasks.verify_facts.due.I: 30m → 10m",
-        "steps.verification.tasks.verify_facts.due.II: 30m → 10m",
-    ]
+    assert revision["changes"] == CHANGES["zh-CN"]
+    english = night.client.get(f"/api/v1/playbook-revisions/{rid}", params={"lang": "en"}, headers=night.token("leader"))
+    assert english.json()["changes"] == CHANGES["en"]
+    downloaded = night.client.get(f"/api/v1/playbook-revisions/{rid}/diff", headers=night.token("leader"))
+    assert downloaded.status_code == 200
+    assert downloaded.text == revision["diff"]
+    assert downloaded.headers["content-disposition"] == f'attachment; filename="{PLAYBOOK}-v1-v2.diff"'
     assert f"-        {OLD_DUE}" in revision["diff"]
     assert f"+        {NEW_DUE}" in revision["diff"]
     assert told(night, rid, "playbook.revision_proposed") == ["leader", "leader2"]
@@ -152,7 +161,7 @@ def test_a_revision_proposed_from_an_action_is_adopted_and_new_incidents_follow_
             "version": 2,
             "adopted": "2026-12-01",
             "why": WHY,
-            "changes": revision["changes"],
+            "changes": [{"zh": zh, "en": en} for zh, en in zip(CHANGES["zh-CN"], CHANGES["en"], strict=True)],
             "source": f"incident {iid}, improvement action {aid}, revision {rid}",
         }
     ]
@@ -177,8 +186,8 @@ def test_a_revision_proposed_from_an_action_is_adopted_and_new_incidents_follow_
     assert [k for k in kinds if "revis" in k] == ["revision_proposed", "playbook_revised"]
     report = night.client.get(f"/api/v1/incidents/{iid}/review-report.html", headers=night.token("leader"))
     assert report.status_code == 200, report.text
-    assert "预案修订 missing_student v2：已采纳" in report.text
-    assert "预案修订已采纳：missing_student v2" in report.text
+    assert "预案修订第 2 版：已采纳" in report.text
+    assert "预案修订已采纳：学生失联第 2 版" in report.text
     listed = night.client.get("/api/v1/playbook-revisions?type=missing_student", headers=night.token("leader")).json()
     assert [(r["id"], r["status"]) for r in listed] == [(rid, "adopted")]
 
@@ -193,16 +202,18 @@ def test_a_proposal_is_checked_like_the_file_and_nothing_is_kept_when_it_fails(r
     text = source(night)
     bad_line = text[: text.index("owner: operations")].count("\n") + 1
     cases = [
-        (text.replace(OLD_DUE, NEW_DUE), "version must be 2"),
+        (text.replace(OLD_DUE, NEW_DUE), "Version must be 2"),
         (text.replace("\nversion: 1\n", "\nversion: 2\n"), "changes nothing"),
         (revised(text).replace("owner: operations", "owner: janitor", 1), f"line {bad_line}: steps.0.tasks.0.owner"),
-        (revised(text) + "\nrevisions:\n  - {version: 2, adopted: 2026-12-01, why: x, changes: [y]}\n", "leave `revisions`"),
+        (revised(text) + "\nrevisions:\n  - {version: 2, adopted: 2026-12-01, why: x, changes: [y]}\n", "Leave `revisions`"),
         ("type: [", "problem"),
     ]
     for bad, said in cases:
-        reply = propose(night, aid, bad)
+        reply = propose(night, aid, bad, english=True)
         assert (reply.status_code, reply.json()["field"]) == (422, "text"), reply.text
         assert said in reply.json()["message"], (said, reply.json()["message"])
+    # Unasked, the refusal is in Chinese.
+    assert propose(night, aid, text.replace(OLD_DUE, NEW_DUE)).json()["message"] == "版本号应改为 2（现行版本是 1）。"
     other = propose(night, aid, revised(text), playbook_type="fire")
     assert (other.status_code, other.json()["field"]) == (422, "text")  # a fire plan's text is not this one
     unknown = propose(night, aid, revised(text), playbook_type="earthquake")
@@ -246,7 +257,9 @@ def test_rejected_or_superseded_revisions_leave_the_playbook_as_it_was(revisable
     late = night.client.post(f"/api/v1/playbook-revisions/{c['id']}/adopt", headers=night.token("leader2"), json={})
     assert (late.status_code, late.json()["field"]) == (409, "revision_id")
     third = night.client.get(f"/api/v1/playbook-revisions/{c['id']}", headers=night.token("affairs")).json()
-    assert third["status"] == "superseded"
+    assert (third["status"], third["decision_note"]) == ("superseded", "")
+    superseded = phone(night, "affairs").get(f"/playbook-revisions/{c['id']}").text
+    assert "同一版本的另一项修订已先采纳，本修订不再审定" in superseded
     assert told(night, c["id"], "playbook.superseded") == ["affairs"]
     assert yaml.safe_load(plans.joinpath(f"{PLAYBOOK}.yaml").read_text(encoding="utf-8"))["version"] == 2
     # A proposal against v1 is now refused outright.

@@ -100,7 +100,7 @@ def test_a_review_not_held_in_30_days_escalates_on_the_right_day(night: Night) -
     # The review report says so, with the meeting's own reminders and escalation under 七.
     report = night.client.get(f"/api/v1/incidents/{iid}/review-report.html", headers=night.token("leader")).text
     meeting_part = report[report.index('<h2 id="meeting">') : report.index('<h2 id="actions">')]
-    assert "应召开时限 2026-12-28 22:00 · 逾期未召开" in meeting_part
+    assert "应于 12月28日 22:00 前召开 · 逾期未开" in meeting_part
     assert "提醒与督办" in meeting_part
     assert meeting_part.count('<tr><td class="time">') == 10  # 6 reminders, 4 escalations
 

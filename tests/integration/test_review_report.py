@@ -128,19 +128,21 @@ def test_the_review_pdf_shows_every_section_task_verdict_and_notification(night:
         assert any(expected in line for line in rows), (task.code, expected, rows)
     late = next(t for t in tasks if t.code == "start_search")
     assert late.done_at is not None
-    assert f"超时 {report_rules.minutes_between(late.due_at, late.done_at)} 分钟" in text  # 22:10 due, done 22:31
+    assert f"超时 {report_rules.minutes_between(late.due_at, late.done_at)}分钟" in text  # 22:10 due, done 22:31
     # 四、报告时限: the 15-minute phone report to the leader, late by how much.
     reporting = flat.split("四、报告时限")[1].split("五、预警与通知")[0]
     assert "电话报告学校分管领导" in reporting
-    assert "15 分钟" in reporting
+    assert "15分钟" in reporting
     assert "超时" in reporting
-    # 五、预警与通知: the paging of the on-duty team and the overdue reminders, by in-app and SMS.
+    # 五、预警与通知: the paging of the on-duty team and the overdue reminders, by in-app and SMS, in words.
     warning = flat.split("五、预警与通知")[1].split("六、响应指标")[0]
-    assert "in_app" in warning
-    assert "sms" in warning
+    assert "站内消息 已送达" in warning
+    assert "短信 " in warning
+    for code in ("in_app", "sms:", "sent", "published", "delivered"):
+        assert code not in warning
     assert "【Ⅱ级】" in warning
     figures = flat.split("六、响应指标")[1].split("七、复盘会")[0]
-    assert "到场控制用时 3 分钟" in figures
+    assert "到场控制用时 3分钟" in figures
     assert "查寝结果当晚22:30前上报" in flat
     actions = flat.split("八、改进措施")[1].split("九、响应时间图")[0]
     assert "暂无" in actions
@@ -214,9 +216,10 @@ def test_an_incident_from_a_red_observation_shows_its_escalation_and_the_time_to
     flat = re.sub(r"\s+", " ", pdf_text(reply.content, tmp_path, "red"))
     warning = flat.split("五、预警与通知")[1].split("六、响应指标")[0]
     assert f"来源预警 #{filed['escalation_id']}" in warning
-    assert "2026-11-28 22:04" in warning  # the counsellor's acknowledgement, against her notification
+    assert "确认 22:04" in warning  # the counsellor's acknowledgement, against her notification
     figures = flat.split("六、响应指标")[1].split("七、复盘会")[0]
-    assert "确认用时 4 分钟" in figures
+    assert "确认用时 4分钟" in figures
+    assert f"自预警发出至{night.user('counselor_cs').name}确认" in figures
     assert "暂无" in flat.split("七、复盘会")[1].split("八、改进措施")[0]  # not reviewed yet
 
 

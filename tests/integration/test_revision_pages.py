@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from tests.integration.conftest import Night
 from tests.integration.test_inspections import hidden, phone
-from tests.integration.test_playbook_revisions import PLAYBOOK, closed_with_action, propose, revisable, revised, source
+from tests.integration.test_playbook_revisions import CHANGES, PLAYBOOK, closed_with_action, propose, revisable, revised, source
 
 __all__ = ["revisable"]
 
@@ -41,9 +41,12 @@ def test_a_leader_reads_the_changes_and_adopts_the_revision_on_the_page(revisabl
     assert "学生失联 v1 → v2" in listing.text
     assert "待审定" in listing.text
     page = leader.get(f"/playbook-revisions/{rid}")
-    assert "steps.verification.tasks.verify_facts.due.II: 30m → 10m" in page.text
-    assert '<span class="prv-add">+        due: {I: 10m, II: 10m, III: 1h, IV: 4h}</span>' in page.text
-    assert '<span class="prv-del">-        due: {I: 30m, II: 30m, III: 1h, IV: 4h}</span>' in page.text
+    # The changes in words, in the page's language; the file's diff is a download for those who keep the playbooks.
+    assert "".join(f"<li>{line}</li>" for line in CHANGES["zh-CN"]) in page.text
+    assert "steps.verification" not in page.text
+    assert "due: {" not in page.text
+    assert f'href="/api/v1/playbook-revisions/{rid}/diff"' in page.text
+    assert "+        due: {I: 10m, II: 10m, III: 1h, IV: 4h}" in leader.get(f"/api/v1/playbook-revisions/{rid}/diff").text
     assert 'value="adopt"' in page.text
     assert hidden(page.text, "csrf") == hidden(leader.get("/").text, "csrf")
 
@@ -59,6 +62,7 @@ def test_a_leader_reads_the_changes_and_adopts_the_revision_on_the_page(revisabl
     assert "同意" in after.text
     assert 'value="adopt"' not in after.text
     assert yaml.safe_load(plans.joinpath(f"{PLAYBOOK}.yaml").read_text(encoding="utf-8"))["version"] == 2
+    assert "".join(f"<li>{line}</li>" for line in CHANGES["en"]) in leader.get(f"/playbook-revisions/{rid}?lang=en").text
 
 
 def test_a_rejection_needs_a_reason_and_a_forged_form_is_refused(revisable: tuple[Night, Path]) -> None:

@@ -60,7 +60,7 @@ def test_a_signed_in_dorm_head_gets_the_checklist_in_chinese_with_her_room_prese
         assert text in page.text
     assert re.search(r'<option value="\d+" selected>东1-101', page.text)
     assert 'accept="image/*"' in page.text
-    assert scripts_of(page.text) == ["/static/js/observe.js"]
+    assert scripts_of(page.text) == ["/static/js/page.js", "/static/js/observe.js"]  # the frame's, then the page's own
     assert 'style="' not in page.text
     assert night.client.get("/static/js/observe.js").status_code == 200
 
@@ -86,7 +86,7 @@ def test_the_inbox_page_renders_its_shell_for_the_script_to_fill(night: Night) -
     levels = re.search(r"data-levels='([^']*)'", page.text)
     assert levels is not None
     assert json.loads(html.unescape(levels.group(1)))["red"]["name"] == "紧急"
-    assert scripts_of(page.text) == ["/static/js/inbox.js"]
+    assert scripts_of(page.text) == ["/static/js/page.js", "/static/js/inbox.js"]  # the frame's, then the page's own
     assert "script-src 'self'" in page.headers["content-security-policy"]
     home = night.client.get("/").text
     assert 'href="/observe"' in home

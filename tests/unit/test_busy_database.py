@@ -49,15 +49,19 @@ def operational(original: BaseException, *, connection_invalidated: bool = False
 
 
 def test_a_locked_sqlite_database_asks_the_client_to_retry() -> None:
-    reply = app_raising(operational(sqlite3.OperationalError("database is locked"))).post("/api/v1/write")
+    client = app_raising(operational(sqlite3.OperationalError("database is locked")))
+    reply = client.post("/api/v1/write", headers={"Accept-Language": "en"})
     assert reply.status_code == 503
     assert reply.headers["retry-after"] == str(BUSY_RETRY_AFTER)
     assert reply.json() == {
         "error": "busy",
-        "message": "the database is busy; try again in a moment",
+        "message": f"The database is busy. Please try again in {BUSY_RETRY_AFTER} seconds; nothing was saved.",
         "field": None,
         "dependency": "database",
     }
+    # Unasked, the reply is in the school's language.
+    unasked = client.post("/api/v1/write").json()["message"]
+    assert unasked == f"数据库繁忙，请 {BUSY_RETRY_AFTER} 秒后重试；本次操作未保存任何内容。"
 
 
 def test_postgresql_lock_timeouts_deadlocks_and_serialisation_failures_are_busy_too() -> None:

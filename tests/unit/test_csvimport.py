@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from riskcontrol.core.csvimport import WHOLE_LINE, ErrorCollector, RowError, decode, flag_duplicates, read_rows, text_cell
+from riskcontrol.core.i18n import word
 from riskcontrol.people.importer import normalize_mobile
 
 COLUMNS = ("student_no", "name")
@@ -38,7 +39,7 @@ def test_bytes_that_are_neither_utf8_nor_gb18030_name_the_line() -> None:
     assert len(errors) == 1
     assert errors[0].line == 3
     assert errors[0].column == WHOLE_LINE
-    assert "neither UTF-8 nor GBK" in errors[0].reason
+    assert "neither UTF-8 nor GBK" in word("en", errors[0].reason)
 
 
 def test_cells_are_stripped_and_columns_are_found_by_name_in_any_order_with_extras_ignored() -> None:
@@ -51,7 +52,7 @@ def test_a_missing_column_is_named_and_no_rows_are_returned() -> None:
     rows, errors = read("student_no,nmae\n2026001,张三\n".encode())
     assert rows == []
     assert [(e.line, e.column) for e in errors] == [(1, "name")]
-    assert "student_no,name" in errors[0].reason
+    assert "student_no,name" in word("en", errors[0].reason)
 
 
 def test_a_column_named_twice_is_a_header_problem() -> None:
@@ -63,7 +64,7 @@ def test_an_empty_file_asks_for_the_header() -> None:
     for data in (b"", "\ufeff".encode()):
         _, errors = read(data)
         assert [(e.line, e.column) for e in errors] == [(1, WHOLE_LINE)]
-        assert "header" in errors[0].reason
+        assert "header" in word("en", errors[0].reason)
 
 
 def test_blank_lines_are_skipped_but_line_numbers_stay_those_of_the_file() -> None:
@@ -82,7 +83,7 @@ def test_a_row_with_the_wrong_number_of_cells_is_reported_and_the_rest_still_rea
     rows, errors = read("student_no,name\n2026001,张,三\n2026002\n2026003,王五\n".encode())
     assert [line for line, _ in rows] == [4]
     assert [(e.line, e.column) for e in errors] == [(2, WHOLE_LINE), (3, WHOLE_LINE)]
-    assert "must be quoted" in errors[0].reason
+    assert "must be quoted" in word("en", errors[0].reason)
 
 
 def test_an_optional_column_is_absent_from_rows_when_the_header_lacks_it() -> None:
@@ -131,7 +132,7 @@ def test_mainland_mobile_numbers_are_normalised_to_eleven_digits(text: str, expe
 
 def test_an_excel_workbook_or_binary_file_is_refused_with_a_hint() -> None:
     _, errors = read(b"PK\x03\x04\x14\x00\x06\x00")
-    assert "Save As" in errors[0].reason
+    assert "Save As" in word("en", errors[0].reason)
     _, errors = read(b"student_no,name\n1,a\x00b\n")
     assert [(e.line, e.column) for e in errors] == [(2, WHOLE_LINE)]
-    assert "NUL" in errors[0].reason
+    assert "NUL" in word("en", errors[0].reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from riskcontrol.core.i18n import word
 from riskcontrol.core.security import Principal, minimal_paths
 from riskcontrol.grid.rules import UnitKind, child_path, parent_problem
 from riskcontrol.people.rules import Role, parse_roles, role_unit_problem
@@ -24,10 +25,18 @@ def test_the_grid_chain_is_allowed(kind: UnitKind, parent: UnitKind | None) -> N
     assert parent_problem(kind, parent) is None
 
 
+def _worded(lang: str, kind: UnitKind, parent: UnitKind | None) -> str:
+    problem = parent_problem(kind, parent)
+    assert problem is not None
+    return word(lang, problem)
+
+
 def test_a_class_cannot_hang_under_a_dorm_and_a_college_needs_a_school() -> None:
-    assert parent_problem(UnitKind.CLASS, UnitKind.DORM) == "a class cannot sit under a dorm (allowed: college)"
-    assert parent_problem(UnitKind.COLLEGE, None) == "a college needs a parent (school)"
-    assert parent_problem(UnitKind.SCHOOL, UnitKind.COLLEGE) == "a school is the root and has no parent"
+    assert _worded("en", UnitKind.CLASS, UnitKind.DORM) == "A Class cannot sit under a Dorm room (allowed: College)."
+    assert _worded("en", UnitKind.COLLEGE, None) == "A College needs a parent (School)."
+    assert _worded("en", UnitKind.SCHOOL, UnitKind.COLLEGE) == "A School is the root and has no parent."
+    assert _worded("zh-CN", UnitKind.CLASS, UnitKind.DORM) == "班级不能挂在寝室下面，上级只能是学院。"
+    assert _worded("zh-CN", UnitKind.DORM, None) == "寝室必须挂在上级单位下面（上级应是楼栋或班级）。"
 
 
 def test_paths_do_not_confuse_unit_1_with_unit_12() -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
+from babel.messages.pofile import read_po
 
 from riskcontrol.core import i18n
 from riskcontrol.grid.rules import UnitKind
@@ -92,3 +97,56 @@ def test_without_any_hint_the_configured_default_is_used() -> None:
     assert i18n.negotiate() == "zh-CN"
     assert i18n.negotiate(default="en") == "en"
     assert i18n.negotiate(accept_language="de", default="en") == "en"
+
+
+def _placeholders(text: str) -> set[str]:
+    return set(re.findall(r"\{([a-z_][a-z_0-9]*)(?:[:!][^}]*)?\}", text))
+
+
+def test_both_gettext_catalogues_parse_with_babel_and_agree_on_every_placeholder() -> None:
+    zh, en = i18n.catalog("zh-CN"), i18n.catalog("en")
+    for key, text in zh.items():
+        assert _placeholders(text) == _placeholders(en[key]), key
+
+
+def test_no_catalogue_entry_is_fuzzy_or_empty() -> None:
+    for lang in i18n.LANGUAGES:
+        with i18n.po_path(lang).open("rb") as source:
+            po = read_po(source)
+        assert [m.id for m in po if m.id and (m.fuzzy or not m.string)] == [], lang
+
+
+def test_a_phrase_parameter_is_worded_in_the_same_language() -> None:
+    greeting = i18n.phrase("home.greeting", name=i18n.phrase("role.dorm_head"))
+    assert i18n.word("zh-CN", greeting) == "你好，寝室长"
+    assert i18n.word("en", greeting) == "Hello, Dorm head"
+    assert i18n.word("en", "张三") == "张三"
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+AT = datetime(2026, 12, 7, 1, 29, tzinfo=UTC)  # 09:29 in Shanghai
+
+
+@pytest.mark.parametrize(
+    ("today", "zh", "en"),
+    [
+        (date(2026, 12, 7), "09:29", "09:29"),
+        (date(2026, 12, 8), "12月7日 09:29", "Dec 7, 09:29"),
+        (date(2027, 1, 8), "2026年12月7日 09:29", "Dec 7, 2026, 09:29"),
+        (None, "2026年12月7日 09:29", "Dec 7, 2026, 09:29"),
+    ],
+)
+def test_a_time_shows_its_date_unless_it_is_today_on_the_schools_clock(today: date | None, zh: str, en: str) -> None:
+    assert i18n.when(AT, "zh-CN", SHANGHAI, today=today) == zh
+    assert i18n.when(AT, "en", SHANGHAI, today=today) == en
+
+
+def test_today_is_the_schools_day_not_utcs() -> None:
+    late = datetime(2026, 12, 7, 17, 30, tzinfo=UTC)  # 01:30 on Dec 8 in Shanghai
+    assert i18n.when(late, "zh-CN", SHANGHAI, today=date(2026, 12, 8)) == "01:30"
+    assert i18n.day(late, "zh-CN", SHANGHAI) == "2026年12月8日"
+
+
+def test_a_moment_parameter_is_written_on_the_schools_clock() -> None:
+    moment = i18n.Moment(AT, SHANGHAI, today=date(2026, 12, 8))
+    assert i18n.translate("en", "home.greeting", name=moment) == "Hello, Dec 7, 09:29"

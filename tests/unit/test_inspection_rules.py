@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from riskcontrol.core.datafiles import DataFileError, load_model
+from riskcontrol.core.i18n import Phrase, translate
 from riskcontrol.core.periods import Calendar, Every
 from riskcontrol.core.shapes import Label
 from riskcontrol.hazards.inspection_rules import At, InspectionPlan, Item, KindPlan, Status, due_at, results_problem, standing
@@ -202,23 +203,37 @@ def test_a_walk_with_every_item_ticked_and_each_failure_explained_is_whole() -> 
     assert results_problem(dorm(), ticks) is None
 
 
+def worded(problem: tuple[str, Phrase] | None, lang: str = "en") -> tuple[str, str] | None:
+    return None if problem is None else (problem[0], translate(lang, problem[1].key, **problem[1].params))
+
+
 def test_a_failed_item_without_a_word_of_what_was_found_is_refused_at_its_note() -> None:
     ticks = all_ok(dorm())
     ticks[1] = Tick(ticks[1].code, False, "   ")
-    assert results_problem(dorm(), ticks) == ("results.1.note", "say what was found wrong: a failed item becomes a hazard")
+    item = dorm().items[1]
+    assert worded(results_problem(dorm(), ticks)) == (
+        "results.1.note",
+        f"'{item.en}': say what was found wrong: a failed item becomes a hazard.",
+    )
+    assert worded(results_problem(dorm(), ticks), "zh-CN") == (
+        "results.1.note",
+        f"“{item.zh}”不合格，请写明发现的问题（不合格项会登记为隐患）。",
+    )
 
 
 def test_an_item_left_unticked_is_named() -> None:
     ticks = all_ok(dorm())
     del ticks[3]
-    assert results_problem(dorm(), ticks) == (
+    assert worded(results_problem(dorm(), ticks)) == (
         "results",
-        "every item is ticked ok or failed; not ticked: " + dorm().items[3].code,
+        f"Every item is ticked ok or failed; not ticked: {dorm().items[3].en}.",
     )
 
 
 def test_an_item_ticked_twice_or_not_on_the_checklist_is_refused_at_its_code() -> None:
     twice = [*all_ok(dorm()), Tick("banned_appliances", False, "热得快")]
-    assert results_problem(dorm(), twice) == (f"results.{len(dorm().items)}.code", "'banned_appliances' is ticked twice")
+    banned = dorm().item("banned_appliances")
+    assert banned is not None
+    assert worded(results_problem(dorm(), twice)) == (f"results.{len(dorm().items)}.code", f"'{banned.en}' is ticked twice.")
     stranger = [Tick("gas_alarm", True), *all_ok(dorm())]
-    assert results_problem(dorm(), stranger) == ("results.0.code", "'gas_alarm' is not an item of this checklist")
+    assert worded(results_problem(dorm(), stranger)) == ("results.0.code", "'gas_alarm' is not an item of this checklist.")

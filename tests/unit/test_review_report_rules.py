@@ -1,9 +1,11 @@
-"""The review report's figures: verdicts against due times, reporting tasks, response times, masking, the chart."""
+"""The review report's figures: verdicts against due times, reporting tasks, response times, the chart's axis."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
+from riskcontrol.core import i18n
 from riskcontrol.reviews import report_rules as rules
 
 TEN_PM = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
@@ -14,14 +16,14 @@ def at(minutes: float) -> datetime:
 
 
 def test_a_task_done_by_its_due_time_is_on_time() -> None:
-    assert rules.verdict(at(10), at(10), now=at(60)).text("zh") == "按时"
+    assert rules.verdict(at(10), at(10), now=at(60)).text("zh-CN") == "按时"
     assert rules.verdict(at(10), at(4), now=at(60)).code == rules.ON_TIME
 
 
 def test_the_search_due_at_2210_and_done_at_2231_is_21_minutes_late() -> None:
     found = rules.verdict(at(10), at(31), now=at(60))
     assert (found.code, found.minutes) == (rules.LATE, 21)
-    assert found.text("zh") == "超时 21 分钟"
+    assert found.text("zh-CN") == "超时 21分钟"
     assert found.text("en") == "Late by 21 min"
 
 
@@ -30,7 +32,7 @@ def test_a_late_second_counts_as_a_late_minute() -> None:
 
 
 def test_an_undone_task_is_not_done_once_past_due_and_not_yet_due_before() -> None:
-    assert rules.verdict(at(10), None, now=at(11)).text("zh") == "未完成"
+    assert rules.verdict(at(10), None, now=at(11)).text("zh-CN") == "未完成"
     assert rules.verdict(at(10), None, now=at(9)).text("en") == "Not yet due"
 
 
@@ -51,14 +53,18 @@ def test_response_figures_of_milestones_never_reached_are_none() -> None:
     assert (figures.acknowledged, figures.stabilised, figures.total) == (None, None, None)
 
 
-def test_durations_read_in_minutes_and_hours() -> None:
-    assert rules.duration_text(15, "zh") == "15 分钟"
-    assert rules.duration_text(65, "zh") == "1 小时 5 分钟"
-    assert rules.duration_text(65, "en") == "1 h 5 min"
-    assert rules.duration_text(60, "zh") == "1 小时"
-    assert rules.duration_text(7 * 24 * 60, "en") == "7 d"
-    assert rules.duration_text(0, "zh") == "0 分钟"
-    assert rules.duration_text(None, "zh") == "—"
+def test_durations_read_in_words_of_days_hours_and_minutes() -> None:
+    assert i18n.duration(15, "zh-CN") == "15分钟"
+    assert i18n.duration(65, "zh-CN") == "1小时5分钟"
+    assert i18n.duration(65, "en") == "1 hr 5 min"
+    assert i18n.duration(60, "zh-CN") == "1小时"
+    assert i18n.duration(7 * 24 * 60, "en") == "7 days"
+    assert i18n.duration(0, "zh-CN") == "0分钟"
+
+
+def test_a_verdict_reads_in_words() -> None:
+    assert rules.verdict(at(10), at(31), now=at(60)).text("zh-CN") == "超时 21分钟"
+    assert rules.verdict(at(10), at(85), now=at(90)).text("en") == "Late by 1 hr 15 min"
 
 
 def test_the_chart_lays_due_and_done_on_one_axis_and_clips_a_due_time_past_its_end() -> None:
@@ -69,34 +75,63 @@ def test_the_chart_lays_due_and_done_on_one_axis_and_clips_a_due_time_past_its_e
     chart = rules.chart(tasks, at(0), at(50), width=600, left=100)
     search, review = chart.rows
     assert search.done_x is not None
-    assert search.start_x < search.due_x < search.done_x
+    assert search.start_x < search.due_x < search.done_x == search.overrun_x
     assert search.late
+    assert search.late_by == 21
     assert not search.due_clipped
     assert review.due_clipped
     assert review.due_x == chart.right
     assert review.done_x is None
     assert search.y < review.y
-    assert chart.ticks[0] == (100, "+0′")
+    assert chart.ticks[0] == (100, 0)
     assert all(chart.left <= x <= chart.right for x, _ in chart.ticks)
 
 
-def test_the_timeline_says_what_happened_in_words() -> None:
-    def states(code: str) -> str:
-        return {"on_site_control": "现场控制", "reported": "接报"}.get(code, code)
-
-    labels = {"start_search": "组织多渠道联系并就近查找"}
-    done = rules.describe("task_done", {"code": "start_search", "late": True}, "zh", state_label=states, task_label=labels)
-    assert done == "完成任务：组织多渠道联系并就近查找（超时）"
-    moved = rules.describe(
-        "transition", {"source": "reported", "dest": "on_site_control"}, "zh", state_label=states, task_label=labels
-    )
-    assert moved == "接报 → 现场控制"
-    role = rules.describe("role", {"role": "commander", "name": "丁曦"}, "zh", state_label=states, task_label=labels)
-    assert role == "指定指挥者：丁曦"
-    odd = rules.describe("merged_in", {"incident_id": 7}, "en", state_label=states, task_label=labels)
-    assert odd == 'merged_in: {"incident_id": 7}'
+FOURTEEN_DAYS = 14 * 24 * 60
 
 
-def test_every_heading_is_in_both_languages() -> None:
-    assert rules.HEADINGS["zh"].keys() == rules.HEADINGS["en"].keys()
-    assert rules.HEADINGS["zh"]["sop"] == "三、SOP 执行情况"
+def _fourteen_day_chart() -> rules.Chart:
+    """A missing student found within the hour, the review meeting held two weeks later: the record is 14 days long."""
+    tasks = [
+        rules.ChartTask("派人赶赴现场", created_at=at(0), due_at=at(3), done_at=at(2)),
+        rules.ChartTask("组织查找", created_at=at(2), due_at=at(10), done_at=at(31)),
+        rules.ChartTask("书面报告", created_at=at(11), due_at=at(30), done_at=at(37)),
+        rules.ChartTask("召开复盘会", created_at=at(120), due_at=at(30 * 24 * 60), done_at=at(FOURTEEN_DAYS)),
+    ]
+    return rules.chart(tasks, at(0), at(FOURTEEN_DAYS))
+
+
+def test_on_a_14_day_record_the_first_hour_takes_a_third_of_the_axis_and_its_minutes_stay_apart() -> None:
+    chart = _fourteen_day_chart()
+    width = chart.right - chart.left
+    ticks = {minutes: x for x, minutes in chart.ticks}
+    assert (ticks[60] - chart.left) / width >= 0.25  # before: 60 / 20160 of the width, one column
+    assert chart.first_hour_x == ticks[60]
+    assert {0, 10, 60, 1440, 10080} <= ticks.keys()
+    positions = sorted(ticks.values())
+    assert all(b - a >= rules.MIN_TICK_GAP for a, b in itertools.pairwise(positions))
+    search = chart.rows[1]
+    assert search.done_x is not None
+    assert search.done_x - search.due_x >= 20  # 21 minutes late reads as late, not as a dot on its due mark
+    assert [row.late for row in chart.rows] == [False, True, True, False]
+
+
+def test_a_30_minute_incident_keeps_an_even_axis_with_a_tick_every_five_minutes() -> None:
+    tasks = [rules.ChartTask("派人赶赴现场", created_at=at(0), due_at=at(3), done_at=at(2))]
+    chart = rules.chart(tasks, at(0), at(30))
+    width = chart.right - chart.left
+    assert [minutes for _, minutes in chart.ticks] == [0, 5, 10, 15, 20, 25, 30]
+    ten = next(x for x, minutes in chart.ticks if minutes == 10)
+    assert abs((ten - chart.left) / width - 1 / 3) < 0.01
+    assert chart.first_hour_x is None
+
+
+def test_the_axis_bends_only_when_an_even_one_would_squeeze_the_first_hour() -> None:
+    assert rules.axis(120).softness is None
+    for span in (240, 1440, FOURTEEN_DAYS, 90 * 24 * 60):
+        assert abs(rules.axis(span).share(60) - rules.FIRST_HOUR_SHARE) < 0.001
+
+
+def test_a_long_label_is_cut_to_its_column() -> None:
+    assert rules.fit("接待来校家长，安排食宿并指定专人陪同", 90) == "接待来校家长，安排…"
+    assert rules.fit("查找", 90) == "查找"

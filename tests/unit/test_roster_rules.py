@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from riskcontrol.core.clock import next_local
+from riskcontrol.core.i18n import translate
 from riskcontrol.incidents import roster_rules as rules
 from riskcontrol.incidents.roster_rules import Gap, Position
 
@@ -102,27 +103,28 @@ def test_the_first_overlap_is_the_earliest_clashing_shift() -> None:
         (at(2, 8), at(2, 20), None),
         (at(2, 8), at(3, 8), None),  # 24 hours is the most
         (at(1, 21), at(2, 8), None),  # under way now
-        (at(2, 8), at(2, 8), ("ends_at", "a shift must end after it starts")),
-        (at(2, 20), at(2, 8), ("ends_at", "a shift must end after it starts")),
-        (at(2, 8), at(3, 8, 1), ("ends_at", "a shift lasts at most 24 hours")),
-        (at(1, 8), at(1, 20), ("ends_at", "the shift is wholly in the past")),
-        (at(1, 10), at(1, 22), ("ends_at", "the shift is wholly in the past")),  # ended just now
+        (at(2, 8), at(2, 8), ("ends_at", "A shift must end after it starts.")),
+        (at(2, 20), at(2, 8), ("ends_at", "A shift must end after it starts.")),
+        (at(2, 8), at(3, 8, 1), ("ends_at", "A shift lasts at most 24 hours.")),
+        (at(1, 8), at(1, 20), ("ends_at", "The shift is wholly in the past.")),
+        (at(1, 10), at(1, 22), ("ends_at", "The shift is wholly in the past.")),  # ended just now
         (
             datetime(2027, 12, 3, 8, tzinfo=UTC),
             datetime(2027, 12, 3, 20, tzinfo=UTC),
-            ("starts_at", "a shift starts within a year from now"),
+            ("starts_at", "A shift starts within a year from now."),
         ),
         (
             datetime(9999, 12, 31, 8, tzinfo=UTC),
             datetime(9999, 12, 31, 20, tzinfo=UTC),
-            ("starts_at", "a shift starts within a year from now"),
+            ("starts_at", "A shift starts within a year from now."),
         ),
     ],
 )
 def test_a_new_shift_ends_after_it_starts_lasts_a_day_at_most_and_is_not_over(
     starts: datetime, ends: datetime, problem: tuple[str, str] | None
 ) -> None:
-    assert rules.shift_problem(starts, ends, now=at(1, 22)) == problem
+    found = rules.shift_problem(starts, ends, now=at(1, 22))
+    assert (found and (found[0], translate("en", found[1].key, **found[1].params))) == problem
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ def _value(lang: str, name: str, value: Any, tz: tzinfo) -> str:
         return translate(lang, f"{PREFIX}{'yes' if value else 'no'}")
     # Timestamps are named `…_at` and held in UTC: shown on the school's clock.
     if name.endswith("_at") and isinstance(value, str):
-        return local_text(datetime.fromisoformat(value), tz)
+        return local_text(datetime.fromisoformat(value), lang, tz)
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False, indent=1)
     return str(value)
@@ -56,7 +56,7 @@ def render_html(data: dict[str, Any], *, tz: tzinfo, lang: str = "zh") -> str:
         h={key: translate(cl, f"{PREFIX}{key}") for key in _HEADINGS},
         student=data["student"],
         student_fields=_fields(cl, student, tz),
-        generated=local_text(datetime.fromisoformat(data["generated_at"]), tz),
+        generated=local_text(datetime.fromisoformat(data["generated_at"]), cl, tz),
         generated_by=data["generated_by"],
         sections=[
             {

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from riskcontrol.core import audit
 from riskcontrol.core.clock import Clock
 from riskcontrol.core.errors import Conflict, InvalidInput, NotFound
+from riskcontrol.core.i18n import phrase
 from riskcontrol.core.security import Principal, require_role
 from riskcontrol.people import service as people
 from riskcontrol.people.models import Student
@@ -32,7 +33,7 @@ def student_id_of(db: Session, student_no: str) -> int:
     """The id of the student with this student number (for commands, which name students by number)."""
     found = db.execute(select(Student.id).where(Student.student_no == student_no)).scalar_one_or_none()
     if found is None:
-        raise NotFound(f"no student numbered {student_no!r}", field="student_no")
+        raise NotFound(phrase("refusal.people.no_student_no", student_no=student_no), field="student_no")
     return found
 
 
@@ -42,7 +43,7 @@ def record_correction(db: Session, clock: Clock, principal: Principal, student_i
     now = clock.now()
     received_at = data.received_at or now
     if received_at > now:
-        raise InvalidInput("a request cannot be received in the future", field="received_at")
+        raise InvalidInput(phrase("refusal.correction.received_future"), field="received_at")
     request = CorrectionRequest(
         student_id=student.id,
         record=data.record.strip(),
@@ -66,9 +67,10 @@ def decide_correction(
     student = subject(db, principal, student_id)
     request = db.get(CorrectionRequest, correction_id, with_for_update=True)
     if request is None or request.student_id != student.id:
-        raise NotFound("no such correction request for this student", field="correction_id")
+        raise NotFound(phrase("refusal.correction.not_found"), field="correction_id")
     if request.status != PENDING:
-        raise Conflict(f"the correction request was already {request.status}", field="correction_id")
+        refusal = phrase("refusal.correction.decided", status=phrase(f"refusal.correction.{request.status}"))
+        raise Conflict(refusal, field="correction_id")
     request.status, request.decision_reason = data.decision, data.reason.strip()
     request.decided_at, request.decided_by = clock.now(), principal.user_id
     _audit(db, clock, principal, student, "student.correction.decided", correction_id=request.id, decision=data.decision)

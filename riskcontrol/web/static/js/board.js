@@ -88,12 +88,13 @@ function build(id) {
   const late = element("ul", "late-tasks");
   const warningLate = element("p", "warning-late");
   const notes = element("p", "incident-notifications");
+  const latest = element("p", "incident-latest"); // the newest timeline line, worded by the server
   const body = element("div", "incident-body");
   const title = element("h2");
   const link = element("a", "incident-title"); // to the incident's command page, where it is run
   link.href = `/incidents/${id}`;
   title.append(link);
-  body.append(head, title, meta, state, warningLate, element("ol", "progress"), late, notes);
+  body.append(head, title, meta, state, warningLate, element("ol", "progress"), late, latest, notes);
   node.append(band, body);
   return node;
 }
@@ -161,6 +162,10 @@ function fill(card) {
   q(".warning-late").textContent = warningLate > 0 ? t("board.js.warning_late", { minutes: warningLate }) : "";
   show(q(".warning-late"), warningLate > 0);
   fillNotifications(q(".incident-notifications"), incident.notifications);
+  const line = incident.latest;
+  const lang = english ? "en" : "zh-CN";
+  q(".incident-latest").textContent = line ? t("board.js.latest", { time: line.at_text[lang], text: line.text[lang] }) : "";
+  show(q(".incident-latest"), Boolean(line));
   const task = incident.next_task;
   q(".countdown-task").textContent = task ? (english ? task.label_en : task.label_zh) : "";
   show(q(".countdown-task"), Boolean(task));

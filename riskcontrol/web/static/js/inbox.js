@@ -55,6 +55,10 @@ function levelName(code) {
   return (levels[code] && levels[code].name) || code;
 }
 
+function detailsOf(escalationId) {
+  return `/escalations/${encodeURIComponent(escalationId)}`;
+}
+
 function build(esc) {
   const node = element("li", "esc-card");
   node.dataset.id = String(esc.id);
@@ -67,7 +71,10 @@ function build(esc) {
   const status = element("p", "esc-status");
   status.setAttribute("role", "status");
   status.hidden = true;
-  node.append(status);
+  // Every card leads to the escalation's page: the place, whom to ring, hand-over and the outcome.
+  const details = element("a", "btn btn-secondary btn-big esc-open", t("inbox.js.open"));
+  details.href = detailsOf(esc.id);
+  node.append(status, details);
   return node;
 }
 
@@ -207,7 +214,10 @@ function showRecent() {
     const row = element("li", `recent-item level-${shown.level || "none"}`);
     row.dataset.id = String(shown.id);
     row.append(element("span", "recent-time", hhmm(shown.created_at)));
-    row.append(element("span", "recent-title", english ? shown.title_en : shown.title_zh));
+    const escalationId = shown.data && shown.data.escalation_id;
+    const title = element(escalationId ? "a" : "span", "recent-title", english ? shown.title_en : shown.title_zh);
+    if (escalationId) title.href = detailsOf(escalationId);
+    row.append(title);
     if (shown.delivered_at || delivered.has(shown.id)) row.dataset.delivered = "1";
     list.append(row);
   }

@@ -36,7 +36,7 @@ async function call(path, body) {
 
 async function load() {
   try {
-    state.incident = await call(api);
+    state.incident = await call(`${api}?lang=${encodeURIComponent(document.documentElement.lang)}`); // the timeline's words
     show($("inc-banner"), false);
     render();
   } catch (problem) {
@@ -153,7 +153,7 @@ function renderTasks(inc) {
     item.dataset.task = task.code;
     const head = element("div", "inc-task-head");
     head.append(element("strong", "", taskLabel(task)));
-    head.append(element("span", "muted", ` ${t(`incident.js.state.${task.state}`)} · ${t(`incident.js.role.${task.owner_role}`)}`));
+    head.append(element("span", "muted", ` ${t(`incident.js.state.${task.state}`)} · ${t(`incident.role.${task.owner_role}`)}`));
     item.append(head);
     const when = task.status === "open"
       ? element("span", late ? "countdown overdue" : "countdown", late ? t("incident.js.overdue", { time: span(now - due) }) : t("incident.js.due_in", { time: span(due - now) }))
@@ -208,41 +208,24 @@ function renderRoles(inc) {
   list.replaceChildren();
   for (const role of dataJson(root, "roles")) {
     if (!(role in inc.roles) && role !== "commander") continue;
-    list.append(element("dt", "", t(`incident.js.role.${role}`)), element("dd", "", inc.roles[role] ? nameOf(inc.roles[role]) : t("incident.js.unfilled")));
+    list.append(element("dt", "", t(`incident.role.${role}`)), element("dd", "", inc.roles[role] ? nameOf(inc.roles[role]) : t("incident.js.unfilled")));
   }
   const people = $("inc-people");
   const risk = (p) => (p.risk_level ? ` · ${t(`incident.js.risk.${p.risk_level}`)}` : "");
-  people.replaceChildren(...inc.people.map((p) => element("li", "", `${p.name} · ${t(`incident.js.involvement.${p.involvement}`)}${risk(p)}${p.note ? ` · ${p.note}` : ""}`)));
+  people.replaceChildren(...inc.people.map((p) => element("li", "", `${p.name} · ${t(`incident.involvement.${p.involvement}`)}${risk(p)}${p.note ? ` · ${p.note}` : ""}`)));
 }
 
-function describe(event) {
-  const d = event.data;
-  switch (event.kind) {
-    case "transition":
-      return t("incident.js.tl.transition", { from: t(`incident.js.state.${d.source}`), to: t(`incident.js.state.${d.dest}`) }) + (d.reason ? ` — ${d.reason}` : "");
-    case "tasks_opened":
-      return t("incident.js.tl.tasks_opened", { count: d.tasks.length, state: t(`incident.js.state.${d.state}`) });
-    case "task_done":
-      return t("incident.js.tl.task_done", { code: d.code }) + (d.late ? ` · ${t("incident.js.late")}` : "");
-    case "task_overdue":
-      return t("incident.js.tl.task_overdue", { code: d.code, whom: t(`incident.js.whom.${d.whom}`), count: d.users.length });
-    case "role":
-      return t("incident.js.tl.role", { role: t(`incident.js.role.${d.role}`), name: d.name });
-    case "note":
-      return `${d.by}: ${d.text}`;
-    case "paged":
-      return t("incident.js.tl.paged", { count: d.users.length });
-    default:
-      return t(`incident.js.tl.${event.kind}`);
-  }
-}
-
+// The timeline comes worded by the server's one renderer (incidents/timeline.py), in the page's language:
+// each line's time (with its date when it is not today), what happened, and who did it.
 function renderTimeline(inc) {
   const list = $("inc-timeline");
   list.replaceChildren(
     ...[...inc.timeline].reverse().map((event) => {
       const item = element("li", `tl-${event.kind}`);
-      item.append(element("time", "muted", `${event.seq}. ${hhmm(event.at)} `), element("span", "", describe(event)));
+      const when = element("time", "muted", `${event.seq}. ${event.at_text} `);
+      when.dateTime = event.at;
+      item.append(when, element("span", "", event.text));
+      if (event.actor_id != null) item.append(element("span", "muted", ` · ${nameOf(event.actor_id)}`));
       return item;
     }),
   );

@@ -182,9 +182,8 @@ function showRefused(entry) {
   card.dataset.clientId = entry.client_id;
   card.append(element("p", "result-title", t("observe.js.rejected")));
   card.append(element("p", "result-summary", summaryLine(entry.summary)));
-  const field = String(entry.error.field || "body").split(".")[0];
-  const label = t(`observe.js.field.${field}`);
-  card.append(element("p", "field-error", t("observe.js.rejected_field", { field: label, message: entry.error.message })));
+  // The server words the refusal in this page's language and names the field in it.
+  card.append(element("p", "field-error", entry.error.message));
   if (entry.body.note) card.append(element("p", "result-note", entry.body.note));
   if (form) {
     const edit = async () => {

@@ -1,5 +1,28 @@
 // Small helpers shared by the page scripts: data handed over by the server, messages, DOM building.
 
+/** The page frame's back link (see web/frame.py) leads to the page above this one. When the browser came
+ *  straight from that very page, going back in history instead brings it back as it was left (scrolled,
+ *  filtered); arriving from anywhere else (an SMS link, a bookmark, another page) it stays a plain link. */
+function frameBack() {
+  const link = document.querySelector("a.frame-back");
+  if (!link || !document.referrer || window.history.length < 2) return;
+  let from;
+  try {
+    from = new URL(document.referrer);
+  } catch {
+    return;
+  }
+  const to = new URL(link.href, window.location.href);
+  if (from.origin !== window.location.origin || from.pathname !== to.pathname) return;
+  link.addEventListener("click", (event) => {
+    if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    window.history.back();
+  });
+}
+
+frameBack();
+
 /** Parse the JSON a template put in a data-* attribute (pages run no inline script under our CSP). */
 export function dataJson(element, name) {
   const raw = element.dataset[name];

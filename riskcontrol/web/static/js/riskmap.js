@@ -28,14 +28,12 @@
       return node;
     };
 
-    // Title bar: where you are, a way home, and what could not be placed.
+    // Title bar: where you are, and what could not be placed (the way back is in the page frame's header).
     const Bar = L.Control.extend({
       options: { position: "topleft" },
       onAdd() {
         const bar = el("div", "rm-bar");
-        const home = el("a", "rm-home", t("home"));
-        home.href = "/";
-        bar.append(home, el("strong", "rm-title", t("title")));
+        bar.append(el("strong", "rm-title", t("title")));
         const unplaced = data.unplaced || {};
         const missing = (unplaced.hazards || 0) + (unplaced.incidents || 0);
         if (missing) bar.append(el("span", "rm-note", t("unplaced", { n: missing })));
@@ -44,6 +42,15 @@
       },
     });
     new Bar().addTo(map);
+
+    // On a phone the list of layers, 44 px a row to be tapped, would hide the map: it starts folded behind
+    // its button (a tap opens it, a tap on the map folds it again).
+    const layers = document.querySelector(".leaflet-control-layers");
+    if (layers && window.matchMedia("(max-width: 600px)").matches) {
+      const fold = () => layers.classList.remove("leaflet-control-layers-expanded");
+      fold();
+      map.on("click", fold);
+    }
     if (!data.editable) return;
 
     const status = el("p", "rm-status");
@@ -65,7 +72,8 @@
       if (response.ok) return { ok: true, body: await response.json() };
       return { ok: false, problem: await problemOf(response) };
     }
-    const failure = (sent) => t("failed", { field: sent.problem.field || "", message: sent.problem.message || "" });
+    // The server words a refusal in the page's language, naming the field in it.
+    const failure = (sent) => t("failed", { message: sent.problem.message || "" });
     const moveFailure = (sent) => t("move_failed", { message: sent.problem.message || "" });
 
     // The editing panel: a hazard at a point, or a zone drawn corner by corner.
@@ -257,6 +265,7 @@
       polygon.on("click", (event) => {
         if (!editor.open || mode.value !== "zone") return;
         L.DomEvent.stop(event);
+        polygon.closePopup(); // the zone's card would lie over the map where its new corners are to be clicked
         reset();
         redrawing = Number(id);
         redraw.textContent = t("redraw", { id });
@@ -316,7 +325,7 @@
         // The map is drawn on the server: show the new item where it belongs.
         window.setTimeout(() => window.location.reload(), 600);
       } else {
-        say(t("failed", { field: sent.problem.field || "", message: sent.problem.message || "" }), true);
+        say(failure(sent), true);
       }
     });
 
