@@ -33,6 +33,7 @@ from riskcontrol.incidents.playbook_rules import (
     checklist_facts,
     suggest,
 )
+from riskcontrol.incidents.reading import titled
 from riskcontrol.incidents.roster import on_duty
 from riskcontrol.incidents.schemas import IncidentIn
 from riskcontrol.notify import service as notify
@@ -128,7 +129,7 @@ def from_observation(db: Session, cfg: IncidentConfig, observation: Observation,
     student = observation.student_id
     person = {"student_id": student, "involvement": "at_risk", "risk_level": observation.level}
     return {
-        "title": f"{playbook.label.zh}：{place}" if place else str(playbook.label.zh),
+        "title": titled(str(playbook.label.zh), place),
         "unit_id": observation.unit_id,
         "location": location[:200],
         "summary": summary[:8000],

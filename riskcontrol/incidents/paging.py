@@ -14,7 +14,7 @@ from riskcontrol.incidents.board import append, record
 from riskcontrol.incidents.config import IncidentConfig, playbook_of
 from riskcontrol.incidents.models import Incident
 from riskcontrol.incidents.playbook_rules import Level
-from riskcontrol.incidents.reading import wall_title
+from riskcontrol.incidents.reading import untyped, wall_title
 from riskcontrol.incidents.roster import on_duty
 from riskcontrol.notify import service as notify
 from riskcontrol.people import service as people_service
@@ -92,7 +92,9 @@ def page_on_duty(db: Session, clock: Clock, cfg: IncidentConfig, incident: Incid
     """Page the on-duty team at once; with nobody rostered, the school's response team is paged."""
     users, rostered = duty_team(db, clock, incident)
     where = incident.location or i18n.phrase("notice.incident.no_location")
-    about = {"type": playbook_of(incident).label, "title": wall_title(db, incident)}
+    label = playbook_of(incident).label
+    # A title made from a report starts with the type, which the page names itself: say it once.
+    about = {"type": label, "title": untyped(str(label.zh), wall_title(db, incident)) or where}
     page = message(
         cfg,
         incident,

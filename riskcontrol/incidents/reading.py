@@ -143,6 +143,19 @@ def reader_view(db: Session, principal: Principal, incident: Incident, *, lang: 
     return disclosure.view(principal.grants, incident.unit_path, persons, commands=commands, lang=lang)
 
 
+TYPE_MARK: Final = "："  # between an incident's type and its place in a title made from a report
+
+
+def titled(type_label: str, place: str | None) -> str:
+    """The plain title of an incident opened from a report: its type and the place (`心理危机：东1-101`)."""
+    return f"{type_label}{TYPE_MARK}{place}" if place else type_label
+
+
+def untyped(type_label: str, title: str) -> str:
+    """A title without its leading type, for a text that names the type itself ('' when the type is all it says)."""
+    return "" if title == type_label else title.removeprefix(f"{type_label}{TYPE_MARK}")
+
+
 def wall_title(db: Session, incident: Incident) -> str:
     """The incident's title as a shared screen and a message to several people show it: everyone in it as a
     stand-in, no number or phone (the board hangs on a wall; a text lies on a lock screen). Names are read on

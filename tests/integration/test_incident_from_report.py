@@ -92,3 +92,23 @@ def test_a_move_that_cannot_be_taken_back_waits_for_a_confirmation(night: Night)
     assert up.status_code == 200, up.text
     moved = night.client.post(f"/api/v1/incidents/{iid}/transitions/take_control", headers=team, json={"confirm": True})
     assert (moved.status_code, moved.json()["state"]) == (200, "on_site_control")
+
+
+def test_the_duty_page_names_the_type_once(night: Night) -> None:
+    incident = opened_from_report(night)
+    with night.sessions() as db:
+        pages = db.execute(
+            select(Notification.title_zh, Notification.title_en).where(
+                Notification.subject_type == "incident",
+                Notification.subject_id == str(incident["id"]),
+                Notification.kind == "incident.page",
+            )
+        ).all()
+    assert pages
+    for zh, en in pages:
+        assert zh.endswith("心理危机：东1-101"), zh
+        assert zh.count("心理危机") == 1, zh
+        assert en.endswith("Psychological crisis: 东1-101"), en
+    texts = [m["Body"] for m in night.twilio.messages if "东1-101" in m["Body"]]
+    assert texts
+    assert all(text.count("心理危机") == 1 for text in texts), texts
