@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Iterable
 from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
 
 from riskcontrol.core import i18n
 
@@ -125,3 +130,13 @@ def visible_text(html: str) -> str:
     parser = _Visible()
     parser.feed(html)
     return "\n".join(parser.parts)
+
+
+def pdf_text(pdf: bytes, folder: Path, *, name: str = "document.pdf") -> str:
+    """A PDF's text as pdftotext reads it (pages split by form feeds). `make test` installs poppler-utils,
+    so a test that reads a PDF fails, rather than passing quietly, where it is missing."""
+    if shutil.which("pdftotext") is None:
+        pytest.fail("pdftotext is not installed; run `make test` (it installs poppler-utils)")
+    path = folder / name
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True).stdout

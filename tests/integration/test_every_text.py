@@ -9,8 +9,6 @@ head of E1-101 files a red report, the ladder climbs and the incident opens from
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,7 +31,7 @@ from riskcontrol.notify.models import Notification
 from riskcontrol.reviews.models import CaseStudy, PlaybookRevision
 from tests.integration.conftest import Night, file_red_observation
 from tests.signin import post_login
-from tests.texts import faults, visible_text
+from tests.texts import faults, pdf_text, visible_text
 
 LANGS = i18n.LANGUAGES
 USERNAMES = tuple(login.username for login in DEMO_LOGINS)
@@ -193,16 +191,13 @@ def test_every_notification_and_sms_reads_clean(campus: Campus) -> None:
     assert problems == []
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils (make test installs it)")
 def test_the_review_report_pdf_reads_clean(campus: Campus, tmp_path: Path) -> None:
     leader = campus.night.token("leader")
     for lang in ("zh", "en"):
         url = f"/api/v1/incidents/{campus.history_incident}/review-report.pdf"
         pdf = campus.night.client.get(url, params={"lang": lang}, headers=leader)
         assert pdf.status_code == 200
-        path = tmp_path / f"report-{lang}.pdf"
-        path.write_bytes(pdf.content)
-        text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+        text = pdf_text(pdf.content, tmp_path, name=f"report-{lang}.pdf")
         assert len(text) > 500
         assert faults(text, "zh-CN" if lang == "zh" else "en") == []
 

@@ -9,8 +9,6 @@ record) and tonight's missing student, opened at 22:00 by the response team and 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,7 @@ from riskcontrol.reviews import report
 from tests.integration.conftest import SHANGHAI, STATUS_URL, Night
 from tests.integration.test_incident_walk import open_missing_student
 from tests.signin import post_login
-from tests.texts import faults, visible_text
-
-needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils (make test installs it)")
+from tests.texts import faults, pdf_text, visible_text
 
 
 def build(night: Night, incident_id: int, lang: str = "zh", username: str = "leader") -> dict[str, Any]:
@@ -142,7 +138,6 @@ def test_the_time_to_acknowledge_counts_to_the_first_read_of_the_page_when_no_wa
     assert figures["确认用时"]["basis"] == "自接报至值班人员首次查看通知"
 
 
-@needs_poppler
 def test_every_page_of_the_pdf_is_marked_internal(night: Night, tmp_path: Path) -> None:
     history = seed_history(night.app.state.ctx, night.clock)
     for lang, mark in (("zh", "内部资料"), ("en", "Internal")):
@@ -150,9 +145,7 @@ def test_every_page_of_the_pdf_is_marked_internal(night: Night, tmp_path: Path) 
             f"/api/v1/incidents/{history.incident_id}/review-report.pdf", params={"lang": lang}, headers=night.token("leader")
         )
         assert reply.status_code == 200
-        path = tmp_path / f"report-{lang}.pdf"
-        path.write_bytes(reply.content)
-        text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True).stdout
+        text = pdf_text(reply.content, tmp_path, name=f"report-{lang}.pdf")
         pages = [page for page in text.split("\f") if page.strip()]
         assert len(pages) >= 5
         assert all(mark in page for page in pages), [i for i, page in enumerate(pages) if mark not in page]
