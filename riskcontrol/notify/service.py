@@ -432,9 +432,9 @@ def deliveries(db: Session, *, subject_type: str, subject_id: str | int) -> list
     )
     messages = (
         db.execute(
-            select(OutboxMessage).where(
-                OutboxMessage.subject_type == "notification", OutboxMessage.subject_id.in_([str(i.id) for i in items])
-            )
+            select(OutboxMessage)
+            .where(OutboxMessage.subject_type == "notification", OutboxMessage.subject_id.in_([str(i.id) for i in items]))
+            .order_by(OutboxMessage.id)  # each notification's channels in the order they were queued: in-app, then SMS
         )
         .scalars()
         .all()
